@@ -1,0 +1,107 @@
+// Picks the fastest TensorFlow.js backend that loads on this machine and says why the others were skipped.
+// Order: native TensorFlow with GPU, native TensorFlow on CPU, WebAssembly (SIMD, threads when available), plain JS.
+import * as tf from '@tensorflow/tfjs';
+import os from 'node:os';
+import { BackendUnavailableError } from './errors.js';
+import { registerThreadedWasm } from './wasm-threads.js';
+
+export const BACKEND_CHOICES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+export interface BackendInfo {
+  /** Which of BACKEND_CHOICES is running. */
+  backend: BackendChoice;
+  /** The tfjs backend name (`tensorflow`, `wasm`, `cpu`). */
+  tfBackend: string;
+  gpu: boolean;
+  tfjsVersion: string;
+  /** Threads the backend computes with. */
+  threads: number;
+  simd: boolean;
+  /** Backends tried before this one, with the reason each was skipped. */
+  skipped: { backend: BackendChoice; reason: string }[];
+}
+
+export interface BackendOptions {
+  /** `auto` (default) or one of BACKEND_CHOICES; a forced choice that fails is an error, not a fallback. */
+  backend?: BackendChoice | 'auto';
+  /** Wasm threads (default: all cores; 1 = the stock single-threaded module). */
+  threads?: number;
+  log?: (message: string) => void;
+}
+
+let current: BackendInfo | undefined;
+
+export function parseBackendChoice(value: string | undefined): BackendChoice | 'auto' {
+  if (value === undefined || value === '' || value === 'auto') return 'auto';
+  if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as BackendChoice;
+  throw new BackendUnavailableError(`unknown backend "${value}" (valid: auto, ${BACKEND_CHOICES.join(', ')})`);
+}
+
+async function loadTensorflow(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<void> {
+  await import(pkg);
+  if (!(await tf.setBackend('tensorflow'))) throw new Error('the tensorflow backend did not initialise');
+}
+
+async function loadWasm(threads: number, log: (message: string) => void): Promise<{ simd: boolean; threads: number }> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  if (threads > 1) {
+    try {
+      await registerThreadedWasm(threads);
+    } catch (error) {
+      log(`wasm threads unavailable, using one thread: ${reasonOf(error)}`);
+    }
+  }
+  if (tf.getBackend() !== 'wasm' && !(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
+  const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+  return { simd, threads: wasm.getThreadsCount() };
+}
+
+async function loadCpu(): Promise<void> {
+  // The cpu backend ships with @tensorflow/tfjs.
+  if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend did not initialise');
+}
+
+function reasonOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/Cannot find (package|module)/.test(message)) return 'package not installed';
+  return message.split('\n')[0] ?? message;
+}
+
+/** Initialises the backend once per thread and returns what was chosen. */
+export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
+  if (current) return current;
+  const wanted = options.backend ?? 'auto';
+  const log = options.log ?? (() => {});
+  const order: BackendChoice[] = wanted === 'auto' ? [...BACKEND_CHOICES] : [wanted];
+  const skipped: BackendInfo['skipped'] = [];
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  for (const backend of order) {
+    try {
+      let simd = false;
+      let threads = 1;
+      if (backend === 'tensorflow-gpu') await loadTensorflow('@tensorflow/tfjs-node-gpu');
+      else if (backend === 'tensorflow') await loadTensorflow('@tensorflow/tfjs-node');
+      else if (backend === 'wasm') ({ simd, threads } = await loadWasm(options.threads ?? cores, log));
+      else await loadCpu();
+      if (backend.startsWith('tensorflow')) threads = cores;
+      await tf.ready();
+      current = {
+        backend,
+        tfBackend: tf.getBackend(),
+        gpu: backend === 'tensorflow-gpu',
+        tfjsVersion: tf.version_core,
+        threads,
+        simd,
+        skipped,
+      };
+      return current;
+    } catch (error) {
+      const reason = reasonOf(error);
+      skipped.push({ backend, reason });
+      log(`backend ${backend} skipped: ${reason}`);
+    }
+  }
+  const tried = skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ');
+  throw new BackendUnavailableError(`no TensorFlow.js backend could be loaded (${tried})`);
+}

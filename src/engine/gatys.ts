@@ -1,0 +1,283 @@
+// A Gatys et al. transfer: optimise the pixels so their VGG19 features match the content image's and their Gram
+// matrices match the style images'. Runs on whatever tfjs backend is active, in the calling thread; the engine
+// worker (worker.ts) is what keeps it off the server's event loop.
+import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
+import { greyFromLuminance, luminance, matchLuminance, recolor } from './color.js';
+import { EngineError, EngineInputError, TransferAbortedError } from './errors.js';
+import type { Losses, TransferEvent } from './events.js';
+import { GramCache, type GramSet } from './gram-cache.js';
+import { decodeRgb, encodeRgb, fitLongestSide, probeImage, type RgbImage } from './image.js';
+import { gram, weightedLosses, type LossTargets, type LossWeights } from './losses.js';
+import { createOptimizer } from './optimizer.js';
+import { LIMITS, resolveTransferParams, scaleSizes, type ResolvedTransferParams, type TransferParams } from './params.js';
+import { gaussianNoise } from './rng.js';
+import { fromVggSpace, toVggSpace, type Vgg19 } from './vgg19.js';
+
+export interface GatysContext {
+  vgg: Vgg19;
+  /** Style Gram targets kept across runs; omit to compute them every run. */
+  gramCache?: GramCache;
+  /** Polled before every step; true ends the run with TransferAbortedError after freeing its tensors. */
+  shouldStop?: () => boolean;
+  /** Reported in the started event. */
+  backend?: string;
+}
+
+/** Standard deviation of the `noise` start, in pixel units around the ImageNet mean colour. */
+const NOISE_STD = 16;
+const PREVIEW_FORMAT = 'jpeg';
+
+export class TransferDivergedError extends EngineError {
+  constructor(step: number) {
+    super('ENGINE_INPUT', `the optimisation diverged at step ${step} (the loss is not finite); lower learningRate or the loss weights`);
+  }
+}
+
+interface ScaleSetup {
+  shape: [number, number, number, number];
+  targets: LossTargets;
+  /** Content RGB at this scale, kept only to put its colours back (preserveColors). */
+  contentRgb?: tf.Tensor4D;
+  /** The content in VGG space, as the optimiser's start. */
+  contentStart: Float32Array;
+}
+
+function rgbTensor(image: RgbImage): tf.Tensor4D {
+  return tf.tensor4d(Float32Array.from(image.data), [1, image.height, image.width, 3]);
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Runs fn in a tidy and keeps the tensors of the Map it returns (tidy does not look inside Maps). */
+function keptMap<T extends tf.Tensor>(fn: () => Map<string, T>): Map<string, T> {
+  let out = new Map<string, T>();
+  tf.tidy(() => {
+    out = fn();
+    out.forEach((t) => tf.keep(t));
+  });
+  return out;
+}
+
+function disposeMap(map: Map<string, tf.Tensor> | undefined): void {
+  map?.forEach((t) => t.dispose());
+}
+
+/** Checks images before any tensor work: readable, and large enough for relu5_x after four poolings. */
+async function checkImages(params: ResolvedTransferParams) {
+  const content = await probeImage(params.content, 'content');
+  const coarsest = scaleSizes(params.size, params.scales)[0]!;
+  const tooThin = (w: number, h: number, longest: number) => {
+    const fitted = fitLongestSide(w, h, longest);
+    return Math.min(fitted.width, fitted.height) < LIMITS.minSide;
+  };
+  if (tooThin(content.width, content.height, coarsest)) {
+    throw new EngineInputError('content', `is ${content.width}×${content.height}: at ${coarsest} px its short side falls below ${LIMITS.minSide} px`, 'an aspect ratio closer to square or a larger size');
+  }
+  const styles = [];
+  for (const [i, style] of params.styles.entries()) {
+    const probe = await probeImage(style.image, `styles[${i}].image`);
+    if (tooThin(probe.width, probe.height, Math.round(coarsest * params.styleScale))) {
+      throw new EngineInputError(`styles[${i}].image`, `is ${probe.width}×${probe.height}: too thin at styleScale ${params.styleScale}`, 'a larger styleScale or a squarer image');
+    }
+    styles.push(probe);
+  }
+  if (params.initImage) await probeImage(params.initImage, 'initImage');
+  return { content, styles };
+}
+
+function lossWeights(params: ResolvedTransferParams): LossWeights {
+  return {
+    content: params.contentWeight,
+    style: params.styleWeight,
+    tv: params.tvWeight,
+    contentLayers: new Map(params.contentLayers.map((l, i) => [l, params.contentLayerWeights[i]!])),
+    styleLayers: new Map(params.styleLayers.map((l, i) => [l, params.styleLayerWeights[i]!])),
+  };
+}
+
+/** Grams of one style image, from the cache or computed (and then cached). */
+function styleGrams(vgg: Vgg19, image: tf.Tensor4D, key: string, params: ResolvedTransferParams, cache: GramCache | undefined): { grams: GramSet; owned: boolean } {
+  const cached = cache?.get(key);
+  if (cached) return { grams: cached, owned: false };
+  const grams = keptMap(() => {
+    const features = vgg.features(toVggSpace(image), params.styleLayers, params.pooling);
+    return new Map(params.styleLayers.map((layer) => [layer, gram(features.get(layer)!)]));
+  });
+  if (cache) {
+    cache.set(key, grams);
+    return { grams, owned: false };
+  }
+  return { grams, owned: true };
+}
+
+/** Decodes the images for one scale and computes the content features and blended style Grams. */
+async function setupScale(vgg: Vgg19, params: ResolvedTransferParams, size: number, contentDims: { width: number; height: number }, styleDims: { width: number; height: number }[], cache: GramCache | undefined): Promise<ScaleSetup> {
+  const { width, height } = fitLongestSide(contentDims.width, contentDims.height, size);
+  const contentImage = await decodeRgb(params.content, 'content', width, height);
+  const styleImages = await Promise.all(
+    params.styles.map((style, i) => {
+      const dims = fitLongestSide(styleDims[i]!.width, styleDims[i]!.height, Math.round(size * params.styleScale));
+      return decodeRgb(style.image, `styles[${i}].image`, dims.width, dims.height);
+    }),
+  );
+  const contentRgb = rgbTensor(contentImage);
+  const contentLum = params.preserveColors ? luminance(contentRgb) : undefined;
+  const contentInput = contentLum ? greyFromLuminance(contentLum) : contentRgb;
+  const totalWeight = params.styles.reduce((sum, s) => sum + s.weight, 0);
+  const styleTargets: GramSet = new Map();
+  let content: Map<string, tf.Tensor4D> | undefined;
+  try {
+    content = keptMap(() => {
+      const features = vgg.features(toVggSpace(contentInput), params.contentLayers, params.pooling);
+      return new Map(params.contentLayers.map((layer) => [layer, features.get(layer)!]));
+    });
+    const contentTargets = content;
+    const contentStats = contentLum ? tf.tidy(() => tf.moments(contentLum)) : undefined;
+    const statsKey = contentStats ? `:lum=${contentStats.mean.dataSync()[0]!.toFixed(2)},${contentStats.variance.dataSync()[0]!.toFixed(2)}` : '';
+    if (contentStats) tf.dispose([contentStats.mean, contentStats.variance]);
+    for (const [i, style] of params.styles.entries()) {
+      if (style.weight === 0) continue;
+      const image = rgbTensor(styleImages[i]!);
+      const input = contentLum ? tf.tidy(() => greyFromLuminance(matchLuminance(luminance(image), contentLum))) : image;
+      const key = `${sha256(style.image)}:${input.shape[2]}x${input.shape[1]}:${params.pooling}:${params.styleLayers.join(',')}${statsKey}`;
+      const { grams, owned } = styleGrams(vgg, input, key, params, cache);
+      for (const layer of params.styleLayers) {
+        const previous = styleTargets.get(layer);
+        const weighted = tf.tidy(() => tf.mul(grams.get(layer)!, style.weight / totalWeight) as tf.Tensor2D);
+        styleTargets.set(layer, previous ? tf.tidy(() => tf.add(previous, weighted) as tf.Tensor2D) : weighted);
+        if (previous) {
+          previous.dispose();
+          weighted.dispose();
+        }
+      }
+      if (owned) disposeMap(grams);
+      if (input !== image) input.dispose();
+      image.dispose();
+    }
+    const contentStart = tf.tidy(() => toVggSpace(contentInput).dataSync() as Float32Array);
+    return {
+      shape: [1, height, width, 3],
+      targets: { content: contentTargets, styleGrams: styleTargets },
+      ...(params.preserveColors ? { contentRgb } : {}),
+      contentStart,
+    };
+  } catch (error) {
+    disposeMap(content);
+    disposeMap(styleTargets);
+    contentRgb.dispose();
+    throw error;
+  } finally {
+    if (contentInput !== contentRgb) contentInput.dispose();
+    contentLum?.dispose();
+    if (!params.preserveColors) contentRgb.dispose();
+  }
+}
+
+function disposeScale(setup: ScaleSetup | undefined): void {
+  if (!setup) return;
+  disposeMap(setup.targets.content);
+  disposeMap(setup.targets.styleGrams);
+  setup.contentRgb?.dispose();
+}
+
+/** The objective and its gradient at x, all tensors released before returning. */
+function evaluate(vgg: Vgg19, x: Float32Array, setup: ScaleSetup, weights: LossWeights, params: ResolvedTransferParams): { losses: Losses; gradient: Float32Array } {
+  const layers = [...params.contentLayers, ...params.styleLayers];
+  let terms: tf.Tensor1D | undefined;
+  const gradient = tf.tidy(() => {
+    const image = tf.tensor4d(x, setup.shape);
+    return tf.grad((input: tf.Tensor) => {
+      const features = vgg.features(input as tf.Tensor4D, layers, params.pooling);
+      terms = tf.keep(weightedLosses(input as tf.Tensor4D, features, setup.targets, weights));
+      return tf.sum(terms);
+    })(image);
+  });
+  const [content, style, tv] = terms!.dataSync();
+  terms!.dispose();
+  const values = gradient.dataSync() as Float32Array;
+  gradient.dispose();
+  return { losses: { content: content!, style: style!, tv: tv!, total: content! + style! + tv! }, gradient: values };
+}
+
+/** Pixels in VGG space → clamped RGB bytes, with the content's colours put back when asked. */
+function toRgb(x: Float32Array, setup: ScaleSetup): RgbImage {
+  const [, height, width] = setup.shape;
+  const data = tf.tidy(() => {
+    let rgb = fromVggSpace(tf.tensor4d(x, setup.shape));
+    if (setup.contentRgb) rgb = recolor(rgb, setup.contentRgb);
+    return tf.clipByValue(tf.round(rgb), 0, 255).dataSync();
+  });
+  return { data: Uint8Array.from(data), width, height };
+}
+
+/** The start of the first scale: the content, seeded noise, or a given image. */
+async function initialPixels(params: ResolvedTransferParams, setup: ScaleSetup): Promise<Float32Array> {
+  const [, height, width] = setup.shape;
+  if (params.init === 'noise') return gaussianNoise(height * width * 3, params.seed, NOISE_STD);
+  if (params.init === 'image') {
+    const image = rgbTensor(await decodeRgb(params.initImage!, 'initImage', width, height));
+    return tf.tidy(() => {
+      const input = params.preserveColors ? greyFromLuminance(luminance(image)) : image;
+      const out = toVggSpace(input).dataSync() as Float32Array;
+      image.dispose();
+      return out;
+    });
+  }
+  return setup.contentStart;
+}
+
+/** The previous scale's result, bilinearly upsampled to this scale. */
+function upsample(x: Float32Array, from: ScaleSetup, to: ScaleSetup): Float32Array {
+  return tf.tidy(() => tf.image.resizeBilinear(tf.tensor4d(x, from.shape), [to.shape[1], to.shape[2]]).dataSync() as Float32Array);
+}
+
+/**
+ * Runs one transfer and yields its events. Parameters and images are checked before any tensor work
+ * (EngineInputError); every tensor the run made is released when it ends, however it ends.
+ */
+export async function* gatysTransfer(input: TransferParams, context: GatysContext): AsyncGenerator<TransferEvent, void, undefined> {
+  const params = resolveTransferParams(input);
+  const probes = await checkImages(params);
+  const began = performance.now();
+  const sizes = scaleSizes(params.size, params.scales);
+  const totalSteps = params.steps * sizes.length;
+  const output = fitLongestSide(probes.content.width, probes.content.height, params.size);
+  yield { type: 'started', width: output.width, height: output.height, totalSteps, scaleSizes: sizes, backend: context.backend ?? tf.getBackend() };
+  const weights = lossWeights(params);
+  let setup: ScaleSetup | undefined;
+  let x: Float32Array | undefined;
+  let last: Losses | undefined;
+  let step = 0;
+  try {
+    for (const [scaleIndex, size] of sizes.entries()) {
+      const previous = setup;
+      setup = await setupScale(context.vgg, params, size, probes.content, probes.styles, context.gramCache);
+      x = previous && x ? upsample(x, previous, setup) : await initialPixels(params, setup);
+      disposeScale(previous);
+      const optimizer = createOptimizer(params);
+      for (let i = 0; i < params.steps; i++) {
+        if (context.shouldStop?.()) throw new TransferAbortedError();
+        const t0 = performance.now();
+        const { losses, gradient } = evaluate(context.vgg, x, setup, weights, params);
+        step += 1;
+        if (!Number.isFinite(losses.total)) throw new TransferDivergedError(step);
+        last = losses;
+        const preview = params.previewEvery > 0 && step % params.previewEvery === 0 && step < totalSteps ? toRgb(x, setup) : undefined;
+        // The last step of the last scale is not followed by an update: the result is the image whose losses we report.
+        if (i < params.steps - 1 || scaleIndex < sizes.length - 1) optimizer.step(x, gradient);
+        yield { type: 'step', step, totalSteps, scale: scaleIndex + 1, contentLoss: losses.content, styleLoss: losses.style, tvLoss: losses.tv, totalLoss: losses.total, ms: performance.now() - t0 };
+        if (preview) {
+          const encoded = await encodeRgb(preview, PREVIEW_FORMAT, { maxSide: params.previewSize, quality: 80 });
+          yield { type: 'preview', step, bytes: encoded.bytes, mime: encoded.mime, width: encoded.width, height: encoded.height };
+        }
+      }
+    }
+    const result = await encodeRgb(toRgb(x!, setup!), 'png');
+    yield { type: 'done', image: result.bytes, mime: result.mime, width: result.width, height: result.height, losses: last!, steps: step, ms: performance.now() - began };
+  } finally {
+    disposeScale(setup);
+  }
+}

@@ -1,0 +1,103 @@
+// Where VGG19 weights live and how they are read. A weights folder holds a TF.js weights manifest
+// (tfjs_weights_manifest.json or weights_manifest.json) whose kernels are [W,H,in,out] and expect RGB − mean.
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { WeightsInvalidError, WeightsMissingError } from './errors.js';
+import { CONV_LAYERS, Vgg19 } from './vgg19.js';
+
+export const MANIFEST_NAMES = ['tfjs_weights_manifest.json', 'weights_manifest.json'] as const;
+export const WEIGHTS_COMMAND = 'npx gramian weights';
+
+/** The per-user cache folder (XDG_CACHE_HOME/gramian or ~/.cache/gramian). */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.GRAMIAN_CACHE) return path.resolve(env.GRAMIAN_CACHE);
+  const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'gramian');
+}
+
+/** The folder `gramian weights` converts VGG19 into. */
+export function vggCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(cacheRoot(env), 'vgg19');
+}
+
+export function findManifest(folder: string): string | undefined {
+  for (const name of MANIFEST_NAMES) {
+    const file = path.join(folder, name);
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+/** Folders searched for VGG19, in order: GRAMIAN_WEIGHTS (or the explicit folder), then the cache. */
+export function vggSearchPath(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
+  const first = explicit ?? env.GRAMIAN_WEIGHTS;
+  return [...(first ? [path.resolve(first)] : []), vggCacheDir(env)];
+}
+
+/** The first folder on the search path that holds a manifest, or undefined. */
+export function locateVggWeights(explicit?: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return vggSearchPath(explicit, env).find((folder) => findManifest(folder) !== undefined);
+}
+
+interface ManifestGroup {
+  paths: string[];
+  weights: tf.io.WeightsManifestEntry[];
+}
+
+/** Reads every tensor of a weights-manifest folder. */
+export async function readWeightsFolder(folder: string): Promise<tf.NamedTensorMap> {
+  const manifestFile = findManifest(folder);
+  if (!manifestFile) throw new WeightsMissingError(folder, WEIGHTS_COMMAND, `no ${MANIFEST_NAMES.join(' or ')} in ${folder}`);
+  let groups: ManifestGroup[];
+  try {
+    groups = JSON.parse(await readFile(manifestFile, 'utf8')) as ManifestGroup[];
+    if (!Array.isArray(groups)) throw new Error('not an array of weight groups');
+  } catch (error) {
+    throw new WeightsInvalidError(`${manifestFile} is not a TF.js weights manifest: ${(error as Error).message}`);
+  }
+  const tensors: tf.NamedTensorMap = {};
+  try {
+    for (const group of groups) {
+      const buffers = await Promise.all(group.paths.map((p) => readFile(path.join(folder, p))));
+      const joined = Buffer.concat(buffers);
+      const data = joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength);
+      Object.assign(tensors, tf.io.decodeWeights(data, group.weights));
+    }
+  } catch (error) {
+    Object.values(tensors).forEach((t) => t.dispose());
+    if (error instanceof WeightsInvalidError) throw error;
+    throw new WeightsInvalidError(`cannot read weights in ${folder}: ${(error as Error).message}`);
+  }
+  return tensors;
+}
+
+/** Expected kernel shapes, [W,H,in,out], to reject a folder with the wrong network before it is used. */
+function expectedKernelShape(name: string): number[] {
+  const channels = [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512];
+  const i = CONV_LAYERS.indexOf(name);
+  return [3, 3, i === 0 ? 3 : channels[i - 1]!, channels[i]!];
+}
+
+/** Loads VGG19 from a weights folder, checking that every layer is there with the right shape. */
+export async function loadVgg19(folder: string): Promise<Vgg19> {
+  const tensors = await readWeightsFolder(folder);
+  for (const name of CONV_LAYERS) {
+    const kernel = tensors[`${name}/kernel`];
+    const want = expectedKernelShape(name);
+    const problem = !kernel
+      ? `${name}/kernel is missing`
+      : kernel.shape.join(',') !== want.join(',')
+        ? `${name}/kernel has shape [${kernel.shape}], expected [${want}]`
+        : tensors[`${name}/bias`]?.shape[0] !== want[3]
+          ? `${name}/bias is missing or has the wrong size`
+          : undefined;
+    if (problem) {
+      Object.values(tensors).forEach((t) => t.dispose());
+      throw new WeightsInvalidError(`${folder} does not hold VGG19 conv1_1…conv5_4: ${problem}`);
+    }
+  }
+  return Vgg19.fromNamedTensors(tensors, folder);
+}

@@ -1,0 +1,41 @@
+// Messages between the engine (main thread) and an engine worker. Images travel as ArrayBuffers in transfer lists.
+import type { BackendChoice, BackendInfo } from './backend.js';
+import type { SerializedEngineError } from './errors.js';
+import type { TransferEvent } from './events.js';
+import type { TransferParams } from './params.js';
+
+export interface WorkerConfig {
+  backend: BackendChoice | 'auto';
+  /** Wasm threads for this worker. */
+  threads?: number;
+  /** GRAMIAN_WEIGHTS equivalent: a folder with VGG19 weights, searched before the cache. */
+  weightsDir?: string;
+  /** Fetch VGG19 on first use when it is nowhere on disk. */
+  allowDownload: boolean;
+  /** Style Gram sets kept across runs. */
+  gramCacheSize: number;
+}
+
+export interface WorkerInfo extends BackendInfo {
+  /** Folder the VGG19 weights were loaded from, once a Gatys run needed them. */
+  weights: string | null;
+  numTensors: number;
+  gramCacheEntries: number;
+}
+
+export type ToWorker =
+  | { type: 'run'; jobId: number; params: TransferParams; cancel: Int32Array }
+  | { type: 'info'; requestId: number }
+  | { type: 'shutdown' };
+
+export type FromWorker =
+  | { type: 'ready'; info: BackendInfo }
+  | { type: 'fatal'; error: SerializedEngineError }
+  | { type: 'log'; message: string }
+  | { type: 'event'; jobId: number; event: TransferEvent }
+  | { type: 'end'; jobId: number }
+  | { type: 'error'; jobId: number; error: SerializedEngineError }
+  | { type: 'info'; requestId: number; info: WorkerInfo };
+
+/** Index in a job's shared Int32Array that the main thread sets to 1 to stop the job at the next step. */
+export const CANCEL_FLAG = 0;
