@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { parseBackendChoice } from '../engine/backend.js';
 import { Engine } from '../engine/engine.js';
 import { EngineInputError } from '../engine/errors.js';
-import { GATYS_DEFAULTS, type TransferParams } from '../engine/params.js';
+import { GATYS_DEFAULTS, resolveTransferParams, type TransferParams } from '../engine/params.js';
 import { fetchVggWeights, convertKerasVgg19 } from '../engine/weights-fetch.js';
 import { vggCacheDir } from '../engine/weights.js';
 import { ProgressBar, formatBytes } from './progress.js';
@@ -132,6 +132,8 @@ async function stylize(argv: string[]): Promise<void> {
     previewEvery: numberOption(values, 'preview-every') ?? 0,
     ...(values['init-image'] ? { initImage: await readInput(values['init-image'], '--init-image') } : {}),
   };
+  // Refuse bad parameters before paying for a worker and a backend.
+  resolveTransferParams(params);
   const quiet = values.quiet ?? false;
   const bar = new ProgressBar();
   const engine = await Engine.start({

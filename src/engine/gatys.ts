@@ -185,20 +185,14 @@ function disposeScale(setup: ScaleSetup | undefined): void {
 
 /** The objective and its gradient at x, all tensors released before returning. */
 function evaluate(vgg: Vgg19, x: Float32Array, setup: ScaleSetup, weights: LossWeights, params: ResolvedTransferParams): { losses: Losses; gradient: Float32Array } {
-  const layers = [...params.contentLayers, ...params.styleLayers];
-  let terms: tf.Tensor1D | undefined;
-  const gradient = tf.tidy(() => {
-    const image = tf.tensor4d(x, setup.shape);
-    return tf.grad((input: tf.Tensor) => {
-      const features = vgg.features(input as tf.Tensor4D, layers, params.pooling);
-      terms = tf.keep(weightedLosses(input as tf.Tensor4D, features, setup.targets, weights));
-      return tf.sum(terms);
-    })(image);
-  });
-  const [content, style, tv] = terms!.dataSync();
-  terms!.dispose();
+  const image = tf.tensor4d(x, setup.shape);
+  const { terms, gradient } = vgg.valueAndGradient(image, [...params.contentLayers, ...params.styleLayers], params.pooling, (input, features) =>
+    weightedLosses(input, features, setup.targets, weights),
+  );
+  image.dispose();
+  const [content, style, tv] = terms.dataSync();
   const values = gradient.dataSync() as Float32Array;
-  gradient.dispose();
+  tf.dispose([terms, gradient]);
   return { losses: { content: content!, style: style!, tv: tv!, total: content! + style! + tv! }, gradient: values };
 }
 

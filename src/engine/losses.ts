@@ -73,7 +73,8 @@ export function weightedLosses(
     const styleTerms = [...weights.styleLayers].map(([layer, w]) => tf.mul(styleLoss(features.get(layer)!, targets.styleGrams.get(layer)!), w));
     const content = tf.mul(tf.addN(contentTerms), weights.content);
     const style = tf.mul(tf.addN(styleTerms), weights.style);
-    const tv = weights.tv > 0 ? tf.mul(totalVariationLoss(image), weights.tv) : tf.scalar(0);
+    // Computed even at weight 0 so that the image is always an input of the objective.
+    const tv = tf.mul(totalVariationLoss(image), weights.tv);
     return tf.stack([content, style, tv]) as tf.Tensor1D;
   });
 }

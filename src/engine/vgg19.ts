@@ -1,9 +1,10 @@
-// VGG19 feature extractor (conv1_1…conv5_4) for Gatys losses.
-// Convolutions are fused conv+bias+ReLU with a custom gradient that returns only the input gradient, computed as a
-// forward conv2d with the flipped, in/out-transposed kernel: on wasm this is bit-identical to Conv2DBackpropInput
-// and several times faster, and it skips the kernel gradient that tfjs's fused conv would compute for nothing.
+// VGG19 feature extractor (conv1_1…conv5_4) and the image gradient of a loss on its features.
+// The gradient is taken by hand, layer by layer, rather than by tfjs autodiff: autodiff keeps every intermediate
+// gradient until the pass ends (about 4x the activations: 2.5 GB at 512² on wasm, whose heap stops at 4 GiB),
+// and computes a kernel gradient the optimiser never uses. By hand, each activation and gradient is freed as soon
+// as the layer below has used it, and each conv's input gradient is a forward conv2d with the flipped,
+// in/out-transposed kernel: on wasm bit-identical to Conv2DBackpropInput and several times faster.
 import * as tf from '@tensorflow/tfjs';
-import { customUnaryOp } from './custom-grad.js';
 
 /** Convolution blocks of VGG19: [block, convs in block, channels]. */
 const BLOCKS: [number, number, number][] = [
@@ -33,51 +34,40 @@ export interface ConvWeights {
 
 export type Pooling = 'max' | 'avg';
 
-function convRelu(x: tf.Tensor4D, weights: ConvWeights): tf.Tensor4D {
-  const op = customUnaryOp<tf.Tensor4D, tf.Tensor4D>((input, save) => {
-    const y = tf.fused.conv2d({ x: input, filter: weights.kernel, strides: 1, pad: 'same', bias: weights.bias, activation: 'relu' });
-    save([y]);
-    return {
-      value: y,
-      gradFunc: (dy, saved) => {
-        const [activated] = saved as [tf.Tensor4D];
-        const dyRelu = tf.mul(dy, tf.step(activated)) as tf.Tensor4D;
-        return tf.conv2d(dyRelu, weights.flipped, 1, 'same');
-      },
-    };
-  });
-  return op(x);
-}
+/** The loss terms of an image given its tapped features; the objective is their sum. */
+export type FeatureObjective = (image: tf.Tensor4D, features: Map<string, tf.Tensor4D>) => tf.Tensor1D;
 
-/**
- * 2×2/2 max pooling whose gradient routes dy to the window maxima with a nearest-neighbour upsample and an
- * equality mask: ~3x faster than wasm's MaxPoolGrad. Ties only occur between zeros of the ReLU below, whose own
- * mask removes them, so the gradient equals the exact one.
- */
-function maxPool2x2(x: tf.Tensor4D): tf.Tensor4D {
-  const [, h, w, c] = x.shape;
-  const evenH = h - (h % 2);
-  const evenW = w - (w % 2);
-  const op = customUnaryOp<tf.Tensor4D, tf.Tensor4D>((input, save) => {
-    const y = tf.maxPool(input, 2, 2, 'valid');
-    save([input, y]);
-    return {
-      value: y,
-      gradFunc: (dy, saved) => {
-        const [savedInput, savedOutput] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const even = evenH === h && evenW === w ? savedInput : tf.slice(savedInput, [0, 0, 0, 0], [1, evenH, evenW, c]);
-        const maxima = tf.image.resizeNearestNeighbor(savedOutput, [evenH, evenW]);
-        const spread = tf.image.resizeNearestNeighbor(dy, [evenH, evenW]);
-        const dx = tf.mul(tf.cast(tf.equal(even, maxima), 'float32'), spread) as tf.Tensor4D;
-        return evenH === h && evenW === w ? dx : tf.pad(dx, [[0, 0], [0, h - evenH], [0, w - evenW], [0, 0]]);
-      },
-    };
-  });
-  return op(x);
+/** Conv layer i is followed by a 2×2 pooling when the next layer starts a new block. */
+function poolsAfter(i: number): boolean {
+  const next = CONV_LAYERS[i + 1];
+  return next !== undefined && next.split('_')[0] !== CONV_LAYERS[i]!.split('_')[0];
 }
 
 function pool(x: tf.Tensor4D, kind: Pooling): tf.Tensor4D {
-  return kind === 'max' ? maxPool2x2(x) : tf.avgPool(x, 2, 2, 'valid');
+  return kind === 'max' ? tf.maxPool(x, 2, 2, 'valid') : tf.avgPool(x, 2, 2, 'valid');
+}
+
+/**
+ * Gradient through a 2×2/2 'valid' pooling. Max: dy goes to the window maxima, found with a nearest-neighbour
+ * upsample and an equality mask (~3x faster than wasm's MaxPoolGrad). Ties only occur between zeros of the ReLU
+ * below, whose own mask removes them, so this equals the exact gradient. Odd rows and columns get zero.
+ */
+function poolGradient(dy: tf.Tensor4D, input: tf.Tensor4D, output: tf.Tensor4D, kind: Pooling): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [, h, w, c] = input.shape;
+    const evenH = h - (h % 2);
+    const evenW = w - (w % 2);
+    const spread = tf.image.resizeNearestNeighbor(dy, [evenH, evenW]);
+    let dx: tf.Tensor4D;
+    if (kind === 'avg') {
+      dx = tf.mul(spread, 0.25);
+    } else {
+      const even = evenH === h && evenW === w ? input : tf.slice(input, [0, 0, 0, 0], [1, evenH, evenW, c]);
+      const maxima = tf.image.resizeNearestNeighbor(output, [evenH, evenW]);
+      dx = tf.mul(tf.cast(tf.equal(even, maxima), 'float32'), spread);
+    }
+    return evenH === h && evenW === w ? dx : tf.pad(dx, [[0, 0], [0, h - evenH], [0, w - evenW], [0, 0]]);
+  });
 }
 
 export class Vgg19 {
@@ -118,23 +108,93 @@ export class Vgg19 {
   }
 
   /**
-   * Runs the network on images already in VGG space (RGB − mean, 0..255 scale), [1,H,W,3], and returns the
-   * requested relu activations. Differentiable with respect to the input.
+   * Runs the network on images already in VGG space (RGB − mean, 0..255 scale), [1,H,W,3], up to the deepest layer
+   * asked for, and returns those relu activations. Forward only: for targets and previews.
    */
   features(input: tf.Tensor4D, names: Iterable<string>, pooling: Pooling = 'max'): Map<string, tf.Tensor4D> {
-    const wanted = new Set(names);
+    const wanted = [...new Set(names)];
     const last = this.depthOf(wanted);
-    const out = new Map<string, tf.Tensor4D>();
-    let x = input;
-    for (let i = 0; i <= last; i++) {
-      const convName = CONV_LAYERS[i]!;
-      const reluName = RELU_LAYERS[i]!;
-      x = convRelu(x, this.layers.get(convName)!);
-      if (wanted.has(reluName)) out.set(reluName, x);
-      const next = CONV_LAYERS[i + 1];
-      if (i < last && next && next.split('_')[0] !== convName.split('_')[0]) x = pool(x, pooling);
+    // tidy frees the layers not asked for and hands the others to the caller's scope (it does not look into Maps).
+    const tensors = tf.tidy(() => {
+      const out = new Map<string, tf.Tensor4D>();
+      let x = input;
+      for (let i = 0; i <= last; i++) {
+        x = this.convRelu(i, x);
+        out.set(RELU_LAYERS[i]!, x);
+        if (i < last && poolsAfter(i)) x = pool(x, pooling);
+      }
+      return wanted.map((name) => out.get(name)!);
+    });
+    return new Map(wanted.map((name, k) => [name, tensors[k]!]));
+  }
+
+  /**
+   * The loss terms of `objective` on the image's features and the gradient of their sum with respect to the
+   * image. Every intermediate tensor is released before returning; the caller owns the two results.
+   */
+  valueAndGradient(image: tf.Tensor4D, names: Iterable<string>, pooling: Pooling, objective: FeatureObjective): { terms: tf.Tensor1D; gradient: tf.Tensor4D } {
+    const taps = [...new Set(names)];
+    const last = this.depthOf(taps);
+    const activations: tf.Tensor4D[] = [];
+    const pooled: (tf.Tensor4D | undefined)[] = [];
+    const tapGradients = new Map<string, tf.Tensor4D>();
+    let terms: tf.Tensor1D | undefined;
+    let imageGradient: tf.Tensor4D | undefined;
+    let gradient: tf.Tensor4D | undefined;
+    try {
+      let x = image;
+      for (let i = 0; i <= last; i++) {
+        x = activations[i] = this.convRelu(i, x);
+        if (i < last && poolsAfter(i)) x = pooled[i] = pool(x, pooling);
+      }
+      // The loss is small next to the network: let tfjs differentiate it with respect to the image (TV) and taps.
+      const inputs = [image, ...taps.map((name) => activations[RELU_LAYERS.indexOf(name)]!)];
+      const grads = tf.tidy(() =>
+        tf.grads((...args: tf.Tensor[]) => {
+          const features = new Map(taps.map((name, k) => [name, args[k + 1] as tf.Tensor4D]));
+          terms = tf.keep(objective(args[0] as tf.Tensor4D, features));
+          return tf.sum(terms);
+        })(inputs),
+      ) as tf.Tensor4D[];
+      imageGradient = grads[0];
+      taps.forEach((name, k) => tapGradients.set(name, grads[k + 1]!));
+      for (let i = last; i >= 0; i--) {
+        if (pooled[i]) {
+          const below = poolGradient(gradient!, activations[i]!, pooled[i]!, pooling);
+          gradient!.dispose();
+          pooled[i]!.dispose();
+          pooled[i] = undefined;
+          gradient = below;
+        }
+        const tap = tapGradients.get(RELU_LAYERS[i]!);
+        if (tap) {
+          const sum = gradient ? tf.add(gradient, tap) as tf.Tensor4D : tap.clone();
+          gradient?.dispose();
+          gradient = sum;
+        }
+        const activation = activations[i]!;
+        const dy = gradient!;
+        gradient = tf.tidy(() => tf.conv2d(tf.mul(dy, tf.step(activation)) as tf.Tensor4D, this.layers.get(CONV_LAYERS[i]!)!.flipped, 1, 'same'));
+        dy.dispose();
+        activation.dispose();
+      }
+      const total = tf.add(gradient!, imageGradient!) as tf.Tensor4D;
+      gradient!.dispose();
+      gradient = undefined;
+      return { terms: terms!, gradient: total };
+    } catch (error) {
+      terms?.dispose();
+      throw error;
+    } finally {
+      tf.dispose([...activations, ...pooled.filter((t): t is tf.Tensor4D => t !== undefined), ...tapGradients.values()]);
+      imageGradient?.dispose();
+      gradient?.dispose();
     }
-    return out;
+  }
+
+  private convRelu(i: number, x: tf.Tensor4D): tf.Tensor4D {
+    const w = this.layers.get(CONV_LAYERS[i]!)!;
+    return tf.fused.conv2d({ x, filter: w.kernel, strides: 1, pad: 'same', bias: w.bias, activation: 'relu' });
   }
 
   dispose(): void {

@@ -13,7 +13,7 @@ import path from 'node:path';
 const require = createRequire(import.meta.url);
 
 /** Shared wasm memory reserved up front: a threaded module that has to grow its memory mid-run can stall. */
-const DEFAULT_INITIAL_MEMORY = 3 * 1024 ** 3;
+const DEFAULT_INITIAL_MEMORY = 4 * 1024 ** 3 - 65536;
 
 interface EmscriptenModule {
   cwrap(name: string, returnType: string | null, argTypes: string[]): (...args: number[]) => number;

@@ -1,0 +1,61 @@
+// The `gramian` command as scripts use it: real process, real files, exit codes.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, VGG19_UINT8, contentImage, styleImage } from './helpers/shared.js';
+
+const run = promisify(execFile);
+const BIN = path.join(REPO_ROOT, 'bin/gramian.js');
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'gramian-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function gramian(args: string[]) {
+  return run(process.execPath, [BIN, ...args], { env: { ...process.env, GRAMIAN_WEIGHTS: VGG19_UINT8 }, cwd: REPO_ROOT }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+}
+
+describe('gramian CLI', () => {
+  it('stylizes two blended styles into the requested file with loss lines and previews', async () => {
+    const out = path.join(dir, 'out.jpg');
+    const previews = path.join(dir, 'previews');
+    const result = await gramian([
+      'stylize', '--content', contentImage('tubingen.jpg'), '--style', styleImage('starry_night.jpg'), '--style', styleImage('the_scream.jpg'),
+      '--style-weights', '0.7,0.3', '--size', '64', '--steps', '4', '--preserve-colors', '--preview-every', '2', '--preview-dir', previews, '--out', out,
+    ]);
+    expect(result.stderr).toMatch(/step 1\/4 content [\d.e+-]+ style [\d.e+-]+ tv [\d.e+-]+ total/);
+    expect(result.code).toBe(0);
+    const meta = await sharp(out).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 64, 48]);
+    expect((await sharp(path.join(previews, 'step-00002.jpg')).metadata()).format).toBe('jpeg');
+  });
+
+  it.each([
+    [['stylize', '--content', 'x.jpg'], '--style'],
+    [['stylize', '--content', contentImage('tubingen.jpg'), '--style', styleImage('udnie.jpg'), '--out', 'o.png', '--size', '9999'], 'size'],
+    [['stylize', '--content', contentImage('tubingen.jpg'), '--style', styleImage('udnie.jpg'), '--out', 'o.png', '--style-layers', 'relu6_1'], 'relu5_4'],
+    [['stylize', '--content', '/nonexistent.jpg', '--style', styleImage('udnie.jpg'), '--out', 'o.png'], 'cannot read'],
+    [['stylize', '--bogus'], 'bogus'],
+  ])('exits 2 with a message for %j', async (args, message) => {
+    const result = await gramian(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+  });
+
+  it('reports the backend and threads with `info`', async () => {
+    const result = await gramian(['info']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ tfjsVersion: '4.22.0', workers: 1 });
+  });
+});

@@ -1,0 +1,128 @@
+// The engine as the server uses it: worker threads fed by a queue, events over a MessagePort, cancellation.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine/engine.js';
+import { EngineInputError, TransferAbortedError, WeightsMissingError } from '../src/engine/errors.js';
+import type { TransferEvent } from '../src/engine/events.js';
+import type { TransferParams } from '../src/engine/params.js';
+import { VGG19_UINT8, contentImage, readShared, styleImage } from './helpers/shared.js';
+
+let engine: Engine;
+let small: TransferParams;
+
+beforeAll(async () => {
+  engine = await Engine.start({ weightsDir: VGG19_UINT8, allowDownload: false });
+  small = {
+    content: await readShared(contentImage('golden_gate.jpg')),
+    styles: [{ image: await readShared(styleImage('the_scream.jpg')) }],
+    size: 48,
+    steps: 3,
+    previewEvery: 0,
+  };
+});
+
+afterAll(async () => {
+  await engine.close();
+});
+
+async function drain(run: AsyncIterable<TransferEvent>, onEvent: (event: TransferEvent) => void = () => {}): Promise<TransferEvent[]> {
+  const events: TransferEvent[] = [];
+  for await (const event of run) {
+    events.push(event);
+    onEvent(event);
+  }
+  return events;
+}
+
+describe('Engine', () => {
+  it('delivers previews and the result as bytes from the worker', async () => {
+    const events = await drain(engine.transfer({ ...small, steps: 4, previewEvery: 2 }));
+    expect(events.map((e) => e.type)).toEqual(['started', 'step', 'step', 'preview', 'step', 'step', 'done']);
+    const preview = events.find((e) => e.type === 'preview')!;
+    expect(preview.bytes).toBeInstanceOf(Uint8Array);
+    expect((await sharp(preview.bytes).metadata()).format).toBe('jpeg');
+    const done = events.at(-1)!;
+    expect(done.type === 'done' && (await sharp(done.image).metadata()).format).toBe('png');
+    expect((await engine.info()).weights).toBe(VGG19_UINT8);
+  });
+
+  it('keeps the main thread responsive while a step runs', async () => {
+    let worstDelay = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      worstDelay = Math.max(worstDelay, now - last - 20);
+      last = now;
+    }, 20);
+    try {
+      const events = await drain(engine.transfer({ ...small, size: 128, steps: 3 }));
+      expect(events.filter((e) => e.type === 'step').every((e) => e.type === 'step' && e.ms > 100)).toBe(true);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(worstDelay).toBeLessThan(100);
+  });
+
+  it('stops a running job within one step of the abort', async () => {
+    const controller = new AbortController();
+    let stepsAfterAbort = 0;
+    const run = drain(engine.transfer({ ...small, size: 96, steps: 200 }, { signal: controller.signal }), (event) => {
+      if (event.type !== 'step') return;
+      if (controller.signal.aborted) stepsAfterAbort += 1;
+      else if (event.step === 2) controller.abort();
+    });
+    await expect(run).rejects.toBeInstanceOf(TransferAbortedError);
+    expect(stepsAfterAbort).toBeLessThanOrEqual(1);
+    expect((await engine.info()).running).toBe(0);
+  });
+
+  it('runs jobs in order, one per worker, and drops a cancelled queued job at once', async () => {
+    const order: string[] = [];
+    const record = (name: string) => (event: TransferEvent) => {
+      if (event.type === 'started' || event.type === 'done') order.push(`${name}:${event.type}`);
+    };
+    const controller = new AbortController();
+    const first = drain(engine.transfer({ ...small, steps: 4 }), record('first'));
+    const dropped = drain(engine.transfer(small, { signal: controller.signal }), record('dropped'));
+    const second = drain(engine.transfer(small), record('second'));
+    expect(engine.queued).toBe(2);
+    controller.abort();
+    await expect(dropped).rejects.toBeInstanceOf(TransferAbortedError);
+    await Promise.all([first, second]);
+    expect(order).toEqual(['first:started', 'first:done', 'second:started', 'second:done']);
+  });
+
+  it('refuses bad parameters before queueing and bad images from the worker, then keeps working', async () => {
+    await expect(drain(engine.transfer({ ...small, steps: 0 }))).rejects.toMatchObject({ field: 'steps' });
+    expect(engine.queued).toBe(0);
+    const error = await drain(engine.transfer({ ...small, content: new Uint8Array([0xff, 0xd8, 0xff, 0x00]) })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EngineInputError);
+    expect((error as EngineInputError).field).toBe('content');
+    expect((await drain(engine.transfer(small))).at(-1)?.type).toBe('done');
+  });
+
+  it('stops the job when the consumer stops reading', async () => {
+    for await (const event of engine.transfer({ ...small, steps: 100 })) {
+      if (event.type === 'step') break;
+    }
+    const events = await drain(engine.transfer(small));
+    expect(events.at(-1)?.type).toBe('done');
+  });
+
+  it('fails with WEIGHTS_MISSING naming the command and folder when VGG19 is absent and downloads are off', async () => {
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'gramian-noweights-'));
+    const offline = await Engine.start({ weightsDir: empty, allowDownload: false });
+    try {
+      const error = await drain(offline.transfer(small)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(WeightsMissingError);
+      expect((error as Error).message).toContain('npx gramian weights');
+      expect((error as Error).message).toContain(empty);
+    } finally {
+      await offline.close();
+      await rm(empty, { recursive: true });
+    }
+  });
+});
