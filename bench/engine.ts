@@ -310,6 +310,8 @@ async function runParent(options: Options): Promise<void> {
   if (!backend) throw new Error('nothing to measure: give --sizes or drop --skip-full');
   const report = [header(backend, loadAverage), ...(steps.length ? [stepTable(steps)] : []), ...(full ? [fullTable(full)] : [])];
   console.log(`\n${report.join('\n\n')}\n`);
+  // Only a complete run replaces the recorded figures the README quotes; quick partial runs just print.
+  if (options.skipFull) return;
   await mkdir(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, `engine-${backend.backend}.json`);
   await writeFile(file, `${JSON.stringify(resultsJson(options, steps, full, backend, loadAverage), null, 2)}\n`);

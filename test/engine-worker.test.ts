@@ -104,6 +104,16 @@ describe('Engine', () => {
     expect((await drain(engine.transfer(small))).at(-1)?.type).toBe('done');
   });
 
+  it('refuses an output larger than the backend has memory for, naming the largest size that fits', async () => {
+    // Native TensorFlow has no 4 GiB heap: 1024 px is within its limit there.
+    if ((await engine.info()).tfBackend === 'tensorflow') return;
+    const error = await drain(engine.transfer({ ...small, size: 1024 })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EngineInputError);
+    expect((error as EngineInputError).field).toBe('size');
+    // golden_gate.jpg is 979×734: the largest output of that shape within 768² pixels has a longest side of 886.
+    expect((error as Error).message).toContain('size ≤ 886');
+  });
+
   it('stops the job when the consumer stops reading', async () => {
     for await (const event of engine.transfer({ ...small, steps: 100 })) {
       if (event.type === 'step') break;

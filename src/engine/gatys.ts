@@ -22,7 +22,20 @@ export interface GatysContext {
   shouldStop?: () => boolean;
   /** Reported in the started event. */
   backend?: string;
+  /** Largest output (in pixels) the backend has memory for; see maxPixelsFor(). Default: no limit. */
+  maxPixels?: number;
 }
+
+/**
+ * Output pixels a backend can afford. Measured peak tensor memory of one step is about 160 MB + 4 KB per pixel
+ * (bench/engine.ts): on wasm, whose heap stops at 4 GiB, 768² (2.3 GB) runs and 1024² does not.
+ */
+export function maxPixelsFor(tfBackend: string): number {
+  return tfBackend === 'tensorflow' ? 2048 * 2048 : 768 * 768;
+}
+
+/** Style images are only run forward (a quarter of a step's memory per pixel). */
+const STYLE_PIXEL_FACTOR = 4;
 
 /** Standard deviation of the `noise` start, in pixel units around the ImageNet mean colour. */
 const NOISE_STD = 16;
@@ -66,8 +79,18 @@ function disposeMap(map: Map<string, tf.Tensor> | undefined): void {
 }
 
 /** Checks images before any tensor work: readable, and large enough for relu5_x after four poolings. */
-async function checkImages(params: ResolvedTransferParams) {
+/** The longest side that keeps a w×h image within maxPixels. */
+function largestSide(width: number, height: number, maxPixels: number): number {
+  return Math.floor(Math.sqrt(maxPixels * (Math.max(width, height) / Math.min(width, height))));
+}
+
+async function checkImages(params: ResolvedTransferParams, maxPixels: number) {
   const content = await probeImage(params.content, 'content');
+  const output = fitLongestSide(content.width, content.height, params.size);
+  if (output.width * output.height > maxPixels) {
+    const largest = largestSide(content.width, content.height, maxPixels);
+    throw new EngineInputError('size', `${output.width}×${output.height} needs more memory than this backend has`, `size ≤ ${largest} for this image on this backend`);
+  }
   const coarsest = scaleSizes(params.size, params.scales)[0]!;
   const tooThin = (w: number, h: number, longest: number) => {
     const fitted = fitLongestSide(w, h, longest);
@@ -81,6 +104,10 @@ async function checkImages(params: ResolvedTransferParams) {
     const probe = await probeImage(style.image, `styles[${i}].image`);
     if (tooThin(probe.width, probe.height, Math.round(coarsest * params.styleScale))) {
       throw new EngineInputError(`styles[${i}].image`, `is ${probe.width}×${probe.height}: too thin at styleScale ${params.styleScale}`, 'a larger styleScale or a squarer image');
+    }
+    const styleOutput = fitLongestSide(probe.width, probe.height, Math.round(params.size * params.styleScale));
+    if (styleOutput.width * styleOutput.height > maxPixels * STYLE_PIXEL_FACTOR) {
+      throw new EngineInputError('styleScale', `style image ${i} at ${styleOutput.width}×${styleOutput.height} needs more memory than this backend has`, `a smaller styleScale or size`);
     }
     styles.push(probe);
   }
@@ -234,7 +261,7 @@ function upsample(x: Float32Array, from: ScaleSetup, to: ScaleSetup): Float32Arr
  */
 export async function* gatysTransfer(input: TransferParams, context: GatysContext): AsyncGenerator<TransferEvent, void, undefined> {
   const params = resolveTransferParams(input);
-  const probes = await checkImages(params);
+  const probes = await checkImages(params, context.maxPixels ?? Number.POSITIVE_INFINITY);
   const began = performance.now();
   const sizes = scaleSizes(params.size, params.scales);
   const totalSteps = params.steps * sizes.length;

@@ -77,7 +77,7 @@ export const GATYS_DEFAULTS: GatysOptions = {
   lbfgsHistory: 20,
   contentWeight: 5,
   styleWeight: 100,
-  tvWeight: 1,
+  tvWeight: 100,
   contentLayers: ['relu4_2'],
   styleLayers: ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'],
   pooling: 'max',

@@ -3,9 +3,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, type BackendInfo } from './backend.js';
-import { serializeError } from './errors.js';
+import { EngineError, serializeError } from './errors.js';
 import type { TransferEvent } from './events.js';
-import { gatysTransfer } from './gatys.js';
+import { gatysTransfer, maxPixelsFor } from './gatys.js';
 import { GramCache } from './gram-cache.js';
 import type { Vgg19 } from './vgg19.js';
 import { loadVgg19 } from './weights.js';
@@ -58,6 +58,7 @@ async function run(jobId: number, params: Parameters<typeof gatysTransfer>[0], c
       vgg: network,
       gramCache,
       backend: backend.backend,
+      maxPixels: maxPixelsFor(backend.tfBackend),
       shouldStop: () => Atomics.load(cancel, CANCEL_FLAG) === 1,
     });
     for await (const event of events) {
@@ -69,6 +70,9 @@ async function run(jobId: number, params: Parameters<typeof gatysTransfer>[0], c
     post({ type: 'end', jobId });
   } catch (error) {
     post({ type: 'error', jobId, error: serializeError(error) });
+    // An error that is not the engine's own came from inside the backend (out of memory, a wasm trap): its state
+    // cannot be trusted any more, so end this worker and let the engine start a fresh one.
+    if (!(error instanceof EngineError)) process.exit(1);
   }
 }
 
