@@ -85,13 +85,37 @@ describe('gatysTransfer', () => {
     const baseline = tf.memory().numTensors;
     let steps = 0;
     const counting = (async () => {
-      for await (const event of gatysTransfer({ content, styles: [{ image: starryNight }], size: 48, steps: 50 }, { vgg, shouldStop: () => steps >= 3 })) {
+      for await (const event of gatysTransfer({ content, styles: [{ image: starryNight }], size: 48, steps: 50 }, { vgg, stop: () => (steps >= 3 ? 'abort' : undefined) })) {
         if (event.type === 'step') steps += 1;
       }
     })();
     await expect(counting).rejects.toBeInstanceOf(TransferAbortedError);
     expect(steps).toBe(3);
     expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it('saves a checkpoint on request and resumes from it where it stopped', async () => {
+    const baseline = tf.memory().numTensors;
+    const params = { size: 64, steps: 4, scales: 2 };
+    let steps = 0;
+    const stopped: TransferEvent[] = [];
+    const run = (async () => {
+      for await (const event of gatysTransfer({ content, styles: [{ image: starryNight }], previewEvery: 0, ...params }, { vgg, stop: () => (steps >= 5 ? 'checkpoint' : undefined) })) {
+        stopped.push(event);
+        if (event.type === 'step') steps += 1;
+      }
+    })();
+    await expect(run).rejects.toBeInstanceOf(TransferAbortedError);
+    expect(tf.memory().numTensors).toBe(baseline);
+    const checkpoint = stopped.at(-1)!;
+    expect(checkpoint).toMatchObject({ type: 'checkpoint', step: 5, width: 64, height: 48 });
+    const resumed = await collect({ ...params, resume: { image: checkpoint.type === 'checkpoint' ? checkpoint.image : new Uint8Array(), step: 5 } });
+    const resumedSteps = resumed.filter((e) => e.type === 'step');
+    expect(resumedSteps.map((s) => [s.step, s.scale])).toEqual([[6, 2], [7, 2], [8, 2]]);
+    // The resumed run continues from the checkpoint's loss level, not from a fresh start.
+    const stoppedLast = stopped.filter((e) => e.type === 'step').at(-1)!;
+    expect(resumedSteps[0]!.totalLoss).toBeLessThan(1.5 * stoppedLast.totalLoss);
+    expect(doneOf(resumed)).toMatchObject({ steps: 8, width: 64 });
   });
 
   it('keeps the content colours with preserveColors', async () => {

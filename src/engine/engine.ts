@@ -35,7 +35,10 @@ export interface EngineInfo extends BackendInfo {
 }
 
 export interface TransferOptions {
+  /** Stops the job within one step; the iterator then throws TransferAbortedError. */
   signal?: AbortSignal;
+  /** Like signal, but the job first yields a checkpoint event that `params.resume` can continue from. */
+  checkpoint?: AbortSignal;
 }
 
 /** A queue of events from the worker to the consumer of transfer(). */
@@ -68,8 +71,8 @@ class Job {
     this.wake?.();
   }
 
-  requestStop(): void {
-    Atomics.store(this.cancel, CANCEL_FLAG, 1);
+  requestStop(checkpoint = false): void {
+    Atomics.store(this.cancel, CANCEL_FLAG, checkpoint ? 2 : 1);
   }
 
   async *events(): AsyncGenerator<TransferEvent> {
@@ -220,25 +223,29 @@ export class Engine {
   async *transfer(params: TransferParams, options: TransferOptions = {}): AsyncGenerator<TransferEvent> {
     if (this.closed) throw new EngineCrashedError('the engine is closed');
     resolveTransferParams(params);
-    const { signal } = options;
-    if (signal?.aborted) throw new TransferAbortedError();
+    const { signal, checkpoint } = options;
+    if (signal?.aborted || checkpoint?.aborted) throw new TransferAbortedError();
     const job = new Job(this.nextId++, params);
-    const onAbort = () => {
+    const stop = (withCheckpoint: boolean) => {
       const queuedAt = this.queue.indexOf(job);
       if (queuedAt >= 0) {
         this.queue.splice(queuedAt, 1);
         job.end(new TransferAbortedError());
       } else {
-        job.requestStop();
+        job.requestStop(withCheckpoint);
       }
     };
+    const onAbort = () => stop(false);
+    const onCheckpoint = () => stop(true);
     signal?.addEventListener('abort', onAbort, { once: true });
+    checkpoint?.addEventListener('abort', onCheckpoint, { once: true });
     this.queue.push(job);
     this.dispatch();
     try {
       yield* job.events();
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      checkpoint?.removeEventListener('abort', onCheckpoint);
       if (!job.done) onAbort();
     }
   }

@@ -53,6 +53,16 @@ export interface DoneEvent {
   ms: number;
 }
 
+/** The image after `step` steps, saved when a checkpoint was requested; the run then ends as aborted. */
+export interface CheckpointEvent {
+  type: 'checkpoint';
+  step: number;
+  image: Uint8Array;
+  mime: string;
+  width: number;
+  height: number;
+}
+
 /** Weights being fetched on first use. */
 export interface DownloadEvent {
   type: 'download';
@@ -61,4 +71,4 @@ export interface DownloadEvent {
   totalBytes?: number;
 }
 
-export type TransferEvent = StartedEvent | StepEvent | PreviewEvent | DoneEvent | DownloadEvent;
+export type TransferEvent = StartedEvent | StepEvent | PreviewEvent | DoneEvent | CheckpointEvent | DownloadEvent;

@@ -14,12 +14,17 @@ import { LIMITS, resolveTransferParams, scaleSizes, type ResolvedTransferParams,
 import { gaussianNoise } from './rng.js';
 import { fromVggSpace, toVggSpace, type Vgg19 } from './vgg19.js';
 
+export type StopRequest = 'abort' | 'checkpoint';
+
 export interface GatysContext {
   vgg: Vgg19;
   /** Style Gram targets kept across runs; omit to compute them every run. */
   gramCache?: GramCache;
-  /** Polled before every step; true ends the run with TransferAbortedError after freeing its tensors. */
-  shouldStop?: () => boolean;
+  /**
+   * Polled before every step. 'abort' ends the run with TransferAbortedError after freeing its tensors;
+   * 'checkpoint' first yields a checkpoint event with the current image, from which `resume` can continue.
+   */
+  stop?: () => StopRequest | undefined;
   /** Reported in the started event. */
   backend?: string;
   /** Largest output (in pixels) the backend has memory for; see maxPixelsFor(). Default: no limit. */
@@ -234,19 +239,23 @@ function toRgb(x: Float32Array, setup: ScaleSetup): RgbImage {
   return { data: Uint8Array.from(data), width, height };
 }
 
+/** Encoded image bytes as optimiser pixels at this scale (grey luminance for a luminance-only run). */
+async function pixelsOf(bytes: Uint8Array, field: string, params: ResolvedTransferParams, setup: ScaleSetup): Promise<Float32Array> {
+  const [, height, width] = setup.shape;
+  const image = rgbTensor(await decodeRgb(bytes, field, width, height));
+  return tf.tidy(() => {
+    const input = params.preserveColors ? greyFromLuminance(luminance(image)) : image;
+    const out = toVggSpace(input).dataSync() as Float32Array;
+    image.dispose();
+    return out;
+  });
+}
+
 /** The start of the first scale: the content, seeded noise, or a given image. */
 async function initialPixels(params: ResolvedTransferParams, setup: ScaleSetup): Promise<Float32Array> {
   const [, height, width] = setup.shape;
   if (params.init === 'noise') return gaussianNoise(height * width * 3, params.seed, NOISE_STD);
-  if (params.init === 'image') {
-    const image = rgbTensor(await decodeRgb(params.initImage!, 'initImage', width, height));
-    return tf.tidy(() => {
-      const input = params.preserveColors ? greyFromLuminance(luminance(image)) : image;
-      const out = toVggSpace(input).dataSync() as Float32Array;
-      image.dispose();
-      return out;
-    });
-  }
+  if (params.init === 'image') return pixelsOf(params.initImage!, 'initImage', params, setup);
   return setup.contentStart;
 }
 
@@ -271,16 +280,26 @@ export async function* gatysTransfer(input: TransferParams, context: GatysContex
   let setup: ScaleSetup | undefined;
   let x: Float32Array | undefined;
   let last: Losses | undefined;
-  let step = 0;
+  // A resumed run picks up at the scale and step its checkpoint was taken at, from the checkpoint's image.
+  let step = params.resume?.step ?? 0;
+  const firstScale = Math.floor(step / params.steps);
   try {
     for (const [scaleIndex, size] of sizes.entries()) {
+      if (scaleIndex < firstScale) continue;
       const previous = setup;
       setup = await setupScale(context.vgg, params, size, probes.content, probes.styles, context.gramCache);
-      x = previous && x ? upsample(x, previous, setup) : await initialPixels(params, setup);
+      if (previous && x) x = upsample(x, previous, setup);
+      else if (params.resume) x = await pixelsOf(params.resume.image, 'resume.image', params, setup);
+      else x = await initialPixels(params, setup);
       disposeScale(previous);
       const optimizer = createOptimizer(params);
-      for (let i = 0; i < params.steps; i++) {
-        if (context.shouldStop?.()) throw new TransferAbortedError();
+      for (let i = scaleIndex === firstScale ? step - firstScale * params.steps : 0; i < params.steps; i++) {
+        const stop = context.stop?.();
+        if (stop === 'checkpoint') {
+          const image = await encodeRgb(toRgb(x, setup), 'png');
+          yield { type: 'checkpoint', step, image: image.bytes, mime: image.mime, width: image.width, height: image.height };
+        }
+        if (stop) throw new TransferAbortedError(stop === 'checkpoint' ? `checkpointed after step ${step}` : undefined);
         const t0 = performance.now();
         const { losses, gradient } = evaluate(context.vgg, x, setup, weights, params);
         step += 1;

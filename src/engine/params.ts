@@ -59,6 +59,8 @@ export interface TransferParams extends Partial<GatysOptions> {
   styles: StyleInput[];
   /** Starting image for init = 'image'. */
   initImage?: Uint8Array;
+  /** Continue a checkpointed run: its image and the number of steps it had done. */
+  resume?: { image: Uint8Array; step: number };
 }
 
 export interface ResolvedTransferParams extends GatysOptions {
@@ -67,6 +69,7 @@ export interface ResolvedTransferParams extends GatysOptions {
   initImage?: Uint8Array;
   contentLayerWeights: number[];
   styleLayerWeights: number[];
+  resume?: { image: Uint8Array; step: number };
 }
 
 export const GATYS_DEFAULTS: GatysOptions = {
@@ -189,7 +192,7 @@ export function resolveGatysOptions(input: Partial<GatysOptions>): GatysOptions 
 /** Validates a whole transfer request; throws EngineInputError naming the field and the valid values. */
 export function resolveTransferParams(params: TransferParams): ResolvedTransferParams {
   if (params === null || typeof params !== 'object') throw new EngineInputError('params', 'must be an object');
-  const { content, styles, initImage, ...options } = params;
+  const { content, styles, initImage, resume, ...options } = params;
   checkBytes('content', content);
   if (!Array.isArray(styles) || styles.length < LIMITS.styles.min || styles.length > LIMITS.styles.max) {
     throw new EngineInputError('styles', `needs ${LIMITS.styles.min} to ${LIMITS.styles.max} style images, got ${Array.isArray(styles) ? styles.length : 0}`);
@@ -203,7 +206,11 @@ export function resolveTransferParams(params: TransferParams): ResolvedTransferP
   if (resolvedStyles.every((s) => s.weight === 0)) throw new EngineInputError('styles', 'all style weights are 0', 'at least one weight > 0');
   const resolved = resolveGatysOptions(options);
   if (resolved.init === 'image') checkBytes('initImage', initImage);
-  return { ...resolved, content, styles: resolvedStyles, ...(initImage ? { initImage } : {}) };
+  if (resume) {
+    checkBytes('resume.image', resume.image);
+    checkInt('resume.step', resume.step, { min: 0, max: resolved.steps * resolved.scales - 1 });
+  }
+  return { ...resolved, content, styles: resolvedStyles, ...(initImage ? { initImage } : {}), ...(resume ? { resume } : {}) };
 }
 
 /** Output size of one scale: scale i of n (0 = coarsest) has longest side size / 2^(n-1-i). */

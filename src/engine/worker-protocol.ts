@@ -2,6 +2,7 @@
 import type { BackendChoice, BackendInfo } from './backend.js';
 import type { SerializedEngineError } from './errors.js';
 import type { TransferEvent } from './events.js';
+import type { StopRequest } from './gatys.js';
 import type { TransferParams } from './params.js';
 
 export interface WorkerConfig {
@@ -37,5 +38,7 @@ export type FromWorker =
   | { type: 'error'; jobId: number; error: SerializedEngineError }
   | { type: 'info'; requestId: number; info: WorkerInfo };
 
-/** Index in a job's shared Int32Array that the main thread sets to 1 to stop the job at the next step. */
+/** Index in a job's shared Int32Array that the main thread sets to stop the job at the next step. */
 export const CANCEL_FLAG = 0;
+/** What each value of the flag asks for: 1 stop, 2 save a checkpoint and stop. */
+export const STOP_REQUESTS: Record<number, StopRequest | undefined> = { 1: 'abort', 2: 'checkpoint' };

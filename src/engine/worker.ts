@@ -10,7 +10,7 @@ import { GramCache } from './gram-cache.js';
 import type { Vgg19 } from './vgg19.js';
 import { loadVgg19 } from './weights.js';
 import { ensureVggWeights } from './weights-fetch.js';
-import { CANCEL_FLAG, type FromWorker, type ToWorker, type WorkerConfig } from './worker-protocol.js';
+import { CANCEL_FLAG, STOP_REQUESTS, type FromWorker, type ToWorker, type WorkerConfig } from './worker-protocol.js';
 
 const port = parentPort!;
 const config = workerData as WorkerConfig;
@@ -32,6 +32,10 @@ function transferable(event: TransferEvent): [TransferEvent, ArrayBuffer[]] {
   if (event.type === 'preview') {
     const bytes = ownBytes(event.bytes);
     return [{ ...event, bytes }, [bytes.buffer as ArrayBuffer]];
+  }
+  if (event.type === 'checkpoint') {
+    const image = ownBytes(event.image);
+    return [{ ...event, image }, [image.buffer as ArrayBuffer]];
   }
   if (event.type === 'done') {
     const image = ownBytes(event.image);
@@ -59,7 +63,7 @@ async function run(jobId: number, params: Parameters<typeof gatysTransfer>[0], c
       gramCache,
       backend: backend.backend,
       maxPixels: maxPixelsFor(backend.tfBackend),
-      shouldStop: () => Atomics.load(cancel, CANCEL_FLAG) === 1,
+      stop: () => STOP_REQUESTS[Atomics.load(cancel, CANCEL_FLAG)],
     });
     for await (const event of events) {
       const [message, transfer] = transferable(event);
