@@ -10,7 +10,7 @@ import { GramCache, type GramSet } from './gram-cache.js';
 import { decodeRgb, encodeRgb, fitLongestSide, probeImage, type RgbImage } from './image.js';
 import { gram, weightedLosses, type LossTargets, type LossWeights } from './losses.js';
 import { createOptimizer } from './optimizer.js';
-import { LIMITS, resolveTransferParams, scaleSizes, type ResolvedTransferParams, type TransferParams } from './params.js';
+import { LIMITS, largestSideWithin, resolveTransferParams, scaleSizes, type ResolvedTransferParams, type TransferParams } from './params.js';
 import { gaussianNoise } from './rng.js';
 import { fromVggSpace, toVggSpace, type Vgg19 } from './vgg19.js';
 
@@ -29,14 +29,6 @@ export interface GatysContext {
   backend?: string;
   /** Largest output (in pixels) the backend has memory for; see maxPixelsFor(). Default: no limit. */
   maxPixels?: number;
-}
-
-/**
- * Output pixels a backend can afford. Measured peak tensor memory of one step is about 160 MB + 4 KB per pixel
- * (bench/engine.ts): on wasm, whose heap stops at 4 GiB, 768² (2.3 GB) runs and 1024² does not.
- */
-export function maxPixelsFor(tfBackend: string): number {
-  return tfBackend === 'tensorflow' ? 2048 * 2048 : 768 * 768;
 }
 
 /** Style images are only run forward (a quarter of a step's memory per pixel). */
@@ -84,16 +76,11 @@ function disposeMap(map: Map<string, tf.Tensor> | undefined): void {
 }
 
 /** Checks images before any tensor work: readable, and large enough for relu5_x after four poolings. */
-/** The longest side that keeps a w×h image within maxPixels. */
-function largestSide(width: number, height: number, maxPixels: number): number {
-  return Math.floor(Math.sqrt(maxPixels * (Math.max(width, height) / Math.min(width, height))));
-}
-
 async function checkImages(params: ResolvedTransferParams, maxPixels: number) {
   const content = await probeImage(params.content, 'content');
   const output = fitLongestSide(content.width, content.height, params.size);
   if (output.width * output.height > maxPixels) {
-    const largest = largestSide(content.width, content.height, maxPixels);
+    const largest = largestSideWithin(content.width, content.height, maxPixels);
     throw new EngineInputError('size', `${output.width}×${output.height} needs more memory than this backend has`, `size ≤ ${largest} for this image on this backend`);
   }
   const coarsest = scaleSizes(params.size, params.scales)[0]!;

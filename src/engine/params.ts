@@ -1,7 +1,7 @@
 // Gatys transfer parameters: their defaults, their ranges, and the one validator every entry point calls
 // (CLI, worker, GraphQL) before any tensor work.
 import { EngineInputError } from './errors.js';
-import { CONTENT_LAYER_NAMES, STYLE_LAYER_NAMES } from './vgg19.js';
+import { CONTENT_LAYER_NAMES, STYLE_LAYER_NAMES } from './layers.js';
 
 export const OPTIMIZERS = ['lbfgs', 'adam'] as const;
 export const INITS = ['content', 'noise', 'image'] as const;
@@ -211,6 +211,19 @@ export function resolveTransferParams(params: TransferParams): ResolvedTransferP
     checkInt('resume.step', resume.step, { min: 0, max: resolved.steps * resolved.scales - 1 });
   }
   return { ...resolved, content, styles: resolvedStyles, ...(initImage ? { initImage } : {}), ...(resume ? { resume } : {}) };
+}
+
+/**
+ * Output pixels a backend can afford. Peak tensor memory of one step is about 160 MB + 4 KB per pixel
+ * (`npm run bench:kernels`): on wasm, whose heap stops at 4 GiB, 768² runs and 1024² does not.
+ */
+export function maxPixelsFor(tfBackend: string): number {
+  return tfBackend === 'tensorflow' ? 2048 * 2048 : 768 * 768;
+}
+
+/** The longest side that keeps an image of this shape within maxPixels. */
+export function largestSideWithin(width: number, height: number, maxPixels: number): number {
+  return Math.floor(Math.sqrt(maxPixels * (Math.max(width, height) / Math.min(width, height))));
 }
 
 /** Output size of one scale: scale i of n (0 = coarsest) has longest side size / 2^(n-1-i). */

@@ -5,24 +5,9 @@
 // as the layer below has used it, and each conv's input gradient is a forward conv2d with the flipped,
 // in/out-transposed kernel: on wasm bit-identical to Conv2DBackpropInput and several times faster.
 import * as tf from '@tensorflow/tfjs';
+import { CONV_LAYERS, RELU_LAYERS, VGG_MEAN_RGB } from './layers.js';
 
-/** Convolution blocks of VGG19: [block, convs in block, channels]. */
-const BLOCKS: [number, number, number][] = [
-  [1, 2, 64],
-  [2, 2, 128],
-  [3, 4, 256],
-  [4, 4, 512],
-  [5, 4, 512],
-];
-
-export const CONV_LAYERS: string[] = BLOCKS.flatMap(([b, n]) => Array.from({ length: n }, (_, i) => `conv${b}_${i + 1}`));
-/** Names users pick losses from (after the ReLU, as in neural-style). */
-export const RELU_LAYERS: string[] = CONV_LAYERS.map((name) => name.replace('conv', 'relu'));
-export const CONTENT_LAYER_NAMES = RELU_LAYERS;
-export const STYLE_LAYER_NAMES = RELU_LAYERS;
-
-/** RGB mean subtracted from 0..255 input (ImageNet, as the Caffe VGG19 was trained). */
-export const VGG_MEAN_RGB = [123.68, 116.779, 103.939] as const;
+export { CONV_LAYERS, RELU_LAYERS, VGG_MEAN_RGB };
 
 export interface ConvWeights {
   /** HWIO kernel. */

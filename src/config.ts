@@ -1,0 +1,80 @@
+// Server configuration from the environment, checked once at start with a message that says what is wrong.
+import os from 'node:os';
+import path from 'node:path';
+import { BACKEND_CHOICES, type BackendChoice } from './engine/backend.js';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Folder for the default database and the image store. */
+  dataDir: string;
+  /** Prisma-style SQLite URL (file:…). */
+  databaseUrl: string;
+  imagesDir: string;
+  backend: BackendChoice | 'auto';
+  /** VGG19 weights folder (else the user cache). */
+  weightsDir?: string;
+  /** Fetch VGG19 on first use when missing. */
+  allowWeightsDownload: boolean;
+  engineWorkers: number;
+  /** Largest accepted upload in bytes. */
+  maxUploadBytes: number;
+  /** Largest accepted upload in pixels (width × height). */
+  maxImagePixels: number;
+  /** GraphQL query depth and cost limits. */
+  maxQueryDepth: number;
+  maxQueryCost: number;
+  /** How long shutdown waits for running steps to checkpoint. */
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads the configuration; every problem is reported at once. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name}=${raw} must be an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const dataDir = path.resolve(env.DATA_DIR || 'data');
+  const databaseUrl = env.DATABASE_URL || `file:${path.join(dataDir, 'gramian.db')}`;
+  if (!databaseUrl.startsWith('file:')) problems.push(`DATABASE_URL=${databaseUrl} must be a SQLite file URL such as file:./data/gramian.db`);
+  const backend = env.GRAMIAN_BACKEND || 'auto';
+  if (backend !== 'auto' && !(BACKEND_CHOICES as readonly string[]).includes(backend)) {
+    problems.push(`GRAMIAN_BACKEND=${backend} is not one of auto, ${BACKEND_CHOICES.join(', ')}`);
+  }
+  const download = env.GRAMIAN_WEIGHTS_DOWNLOAD ?? 'true';
+  if (!['true', 'false'].includes(download)) problems.push(`GRAMIAN_WEIGHTS_DOWNLOAD=${download} must be true or false`);
+  const config: Config = {
+    port: integer('PORT', 4000, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    dataDir,
+    databaseUrl,
+    imagesDir: path.join(dataDir, 'images'),
+    backend: backend as Config['backend'],
+    ...(env.GRAMIAN_WEIGHTS ? { weightsDir: path.resolve(env.GRAMIAN_WEIGHTS) } : {}),
+    allowWeightsDownload: download === 'true',
+    engineWorkers: integer('GRAMIAN_WORKERS', 1, 1, Math.max(1, os.availableParallelism())),
+    maxUploadBytes: integer('MAX_UPLOAD_BYTES', 20 * 1024 * 1024, 1024, 1024 ** 3),
+    maxImagePixels: integer('MAX_IMAGE_PIXELS', 40_000_000, 1024, 1_000_000_000),
+    maxQueryDepth: integer('MAX_QUERY_DEPTH', 12, 2, 100),
+    maxQueryCost: integer('MAX_QUERY_COST', 20_000, 100, 10_000_000),
+    shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', 30_000, 0, 600_000),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

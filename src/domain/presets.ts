@@ -1,0 +1,89 @@
+// Presets: named parameter sets a transfer starts from. The built-ins are seeded into a new database and can be
+// restored; every preset's parameters pass the engine's own validator before they are stored.
+import { EngineInputError, resolveGatysOptions, type GatysOptions } from '../engine/index.js';
+import { ConflictError, InputError, NotFoundError } from '../errors.js';
+import type { Db } from '../storage/db.js';
+import type { Preset } from '../storage/generated/client.ts';
+
+export const ENGINE_KINDS = ['GATYS'] as const;
+export type EngineKind = (typeof ENGINE_KINDS)[number];
+
+/** Parameters a preset may set; anything left out takes the engine default. */
+export type PresetParams = Partial<GatysOptions>;
+
+export const BUILT_IN_PRESETS: { name: string; engine: EngineKind; params: PresetParams }[] = [
+  { name: 'Quick preview', engine: 'GATYS', params: { size: 256, steps: 100, previewEvery: 5 } },
+  { name: 'Balanced', engine: 'GATYS', params: { size: 512, steps: 300, previewEvery: 10 } },
+  { name: 'High quality (multiscale)', engine: 'GATYS', params: { size: 768, scales: 3, steps: 200, previewEvery: 10 } },
+];
+
+/** Engine errors name the parameter; the API calls it params.<name>. */
+export function toInputError(error: unknown, prefix = 'params'): unknown {
+  return error instanceof EngineInputError ? new InputError(`${prefix}.${error.field}`, error.message.replace(`${error.field}: `, '')) : error;
+}
+
+/** Checks parameters for an engine; returns only the keys that were given, without undefined values. */
+export function validatePresetParams(engine: EngineKind, params: PresetParams): PresetParams {
+  if (!ENGINE_KINDS.includes(engine)) throw new InputError('engine', `unknown engine "${engine}"`, ENGINE_KINDS.join(', '));
+  const given = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined && v !== null)) as PresetParams;
+  try {
+    resolveGatysOptions(given);
+  } catch (error) {
+    throw toInputError(error);
+  }
+  return given;
+}
+
+function checkName(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed.length < 1 || trimmed.length > 80) throw new InputError('name', 'must be 1 to 80 characters');
+  return trimmed;
+}
+
+async function assertNameFree(db: Db, name: string, exceptId?: string): Promise<void> {
+  const existing = await db.preset.findUnique({ where: { name } });
+  if (existing && existing.id !== exceptId) throw new ConflictError(`a preset named "${name}" already exists`);
+}
+
+export async function createPreset(db: Db, input: { name: string; engine: EngineKind; params: PresetParams }): Promise<Preset> {
+  const name = checkName(input.name);
+  const params = validatePresetParams(input.engine, input.params);
+  await assertNameFree(db, name);
+  return db.preset.create({ data: { name, engine: input.engine, params } });
+}
+
+/** Renames and/or replaces parameters. Editing a built-in keeps its flag; restoring puts its defaults back. */
+export async function updatePreset(db: Db, id: string, input: { name?: string | null; params?: PresetParams | null }): Promise<Preset> {
+  const preset = await db.preset.findUnique({ where: { id } });
+  if (!preset) throw new NotFoundError('Preset', id);
+  const name = input.name != null ? checkName(input.name) : preset.name;
+  const params = input.params != null ? validatePresetParams(preset.engine as EngineKind, input.params) : (preset.params as PresetParams);
+  await assertNameFree(db, name, id);
+  return db.preset.update({ where: { id }, data: { name, params } });
+}
+
+export async function deletePreset(db: Db, id: string): Promise<Preset> {
+  const preset = await db.preset.findUnique({ where: { id } });
+  if (!preset) throw new NotFoundError('Preset', id);
+  // Runs keep their own parameter snapshot; their link to the preset is cleared by the foreign key.
+  return db.preset.delete({ where: { id } });
+}
+
+/** A new database gets the built-ins (an empty preset table is how a first start looks). */
+export async function seedBuiltInPresets(db: Db): Promise<void> {
+  if ((await db.preset.count()) > 0) return;
+  await restoreBuiltInPresets(db);
+}
+
+/** Puts every built-in back with its original parameters, under its original name. */
+export async function restoreBuiltInPresets(db: Db): Promise<Preset[]> {
+  return db.$transaction(
+    BUILT_IN_PRESETS.map((preset) =>
+      db.preset.upsert({
+        where: { name: preset.name },
+        create: { ...preset, builtIn: true },
+        update: { engine: preset.engine, params: preset.params, builtIn: true },
+      }),
+    ),
+  );
+}

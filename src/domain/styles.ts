@@ -1,0 +1,36 @@
+// Style images users upload once and use in many runs.
+import { ConflictError, InputError, NotFoundError } from '../errors.js';
+import type { Db } from '../storage/db.js';
+import type { Style } from '../storage/generated/client.ts';
+import type { ImageStore } from '../storage/image-store.js';
+
+const MAX_TAGS = 20;
+const MAX_TAG_LENGTH = 40;
+
+function checkTags(tags: string[]): string[] {
+  const cleaned = [...new Set(tags.map((t) => t.trim()).filter(Boolean))];
+  if (cleaned.length > MAX_TAGS) throw new InputError('tags', `has ${cleaned.length} tags`, `at most ${MAX_TAGS}`);
+  const long = cleaned.find((t) => t.length > MAX_TAG_LENGTH);
+  if (long) throw new InputError('tags', `"${long.slice(0, 20)}…" is longer than ${MAX_TAG_LENGTH} characters`);
+  return cleaned;
+}
+
+/** Checks everything (name, tags, image) before writing anything. */
+export async function uploadStyle(db: Db, images: ImageStore, input: { name: string; image: Uint8Array; tags: string[] }): Promise<Style> {
+  const name = input.name.trim();
+  if (name.length < 1 || name.length > 80) throw new InputError('name', 'must be 1 to 80 characters');
+  const tags = checkTags(input.tags);
+  if (await db.style.findUnique({ where: { name } })) throw new ConflictError(`a style named "${name}" already exists`);
+  const checked = await images.check(input.image, 'image');
+  const image = await images.save(checked);
+  return db.style.create({ data: { name, imageId: image.id, tags } });
+}
+
+/** Deletes a style unless a queued or running run still needs it; finished runs keep its name and image. */
+export async function deleteStyle(db: Db, id: string): Promise<Style> {
+  const style = await db.style.findUnique({ where: { id } });
+  if (!style) throw new NotFoundError('Style', id);
+  const waiting = await db.run.count({ where: { status: { in: ['QUEUED', 'RUNNING'] }, styles: { some: { styleId: id } } } });
+  if (waiting > 0) throw new ConflictError(`style "${style.name}" is used by ${waiting} queued or running run(s); cancel them or wait`);
+  return db.style.delete({ where: { id } });
+}

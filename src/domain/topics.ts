@@ -1,0 +1,42 @@
+// Typed pub/sub topics: what subscribers of one run and of the whole queue receive. Everything published here has
+// been written to the database first.
+import { createPubSub } from 'graphql-yoga';
+
+export const RUN_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export const FINISHED_STATUSES: readonly RunStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELED'];
+
+export interface RunStepRecord {
+  runId: string;
+  step: number;
+  scale: number;
+  contentLoss: number;
+  styleLoss: number;
+  tvLoss: number;
+  totalLoss: number;
+  ms: number;
+}
+
+export type RunEvent =
+  | { kind: 'status'; runId: string; status: RunStatus; queuePosition: number | null }
+  | { kind: 'step'; runId: string; step: RunStepRecord; totalSteps: number }
+  | { kind: 'preview'; runId: string; step: number; imageId: string; dataUrl: string }
+  /** The run reached a final status; its subscription completes after this. */
+  | { kind: 'end'; runId: string; status: RunStatus };
+
+/** A run was queued, started, or finished: the dashboard's view of the queue. */
+export interface RunsChange {
+  runId: string;
+  status: RunStatus;
+  /** Queued runs, next first. */
+  queue: string[];
+}
+
+export function createTopics() {
+  return createPubSub<{
+    run: [runId: string, event: RunEvent];
+    runs: [change: RunsChange];
+  }>();
+}
+
+export type Topics = ReturnType<typeof createTopics>;

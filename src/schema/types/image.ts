@@ -1,0 +1,16 @@
+// Images: served at /images/<sha256>, immutable.
+import { builder } from '../builder.js';
+
+export const ImageRef = builder.prismaNode('Image', {
+  id: { field: 'id' },
+  description: 'A stored image. Its bytes are at `url` (GET, cacheable forever).',
+  fields: (t) => ({
+    sha256: t.exposeString('id', { description: 'SHA-256 of the bytes.' }),
+    url: t.string({ description: 'Path of the image on this server.', resolve: (image) => `/images/${image.id}` }),
+    mime: t.exposeString('mime'),
+    width: t.exposeInt('width'),
+    height: t.exposeInt('height'),
+    bytes: t.exposeInt('bytes'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});

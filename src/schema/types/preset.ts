@@ -1,0 +1,102 @@
+// Presets: named parameter sets, built-ins included.
+import { ENGINE_KINDS, createPreset, deletePreset, restoreBuiltInPresets, updatePreset, type PresetParams } from '../../domain/presets.js';
+import { resolveGatysOptions } from '../../engine/index.js';
+import { builder } from '../builder.js';
+import { localId, localIdOrNull } from './ids.js';
+import { GatysParamsInput, GatysParamsRef, PresetParamsRef, paramsFromInput } from './params.js';
+import { DeletedRef } from './style.js';
+
+export const EngineKindEnum = builder.enumType('EngineKind', {
+  values: { GATYS: { value: 'GATYS', description: 'Gatys et al.: optimise the pixels through VGG19 features.' } } as const,
+});
+
+builder.prismaNode('Preset', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    engine: t.field({ type: EngineKindEnum, resolve: (preset) => preset.engine as (typeof ENGINE_KINDS)[number] }),
+    builtIn: t.exposeBoolean('builtIn', { description: 'One of the presets the server ships with (restorable).' }),
+    params: t.field({ type: PresetParamsRef, resolve: (preset) => preset.params as PresetParams }),
+    effectiveParams: t.field({
+      type: GatysParamsRef,
+      description: 'The parameters a run with this preset and no overrides would use.',
+      resolve: (preset) => resolveGatysOptions(preset.params as PresetParams),
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  presets: t.prismaField({
+    type: ['Preset'],
+    description: 'All presets, built-ins first.',
+    resolve: (query, _root, _args, { db }) => db.preset.findMany({ ...query, orderBy: [{ builtIn: 'desc' }, { name: 'asc' }] }),
+  }),
+  preset: t.prismaField({
+    type: 'Preset',
+    nullable: true,
+    args: { id: t.arg.id() },
+    resolve: (query, _root, args, { db }) => {
+      const id = localIdOrNull(String(args.id), 'Preset');
+      return id ? db.preset.findUnique({ ...query, where: { id } }) : null;
+    },
+  }),
+}));
+
+const CreatePresetInput = builder.inputType('CreatePresetInput', {
+  fields: (t) => ({
+    name: t.string({ description: 'Unique, 1 to 80 characters.' }),
+    engine: t.field({ type: EngineKindEnum, required: false, defaultValue: 'GATYS' }),
+    params: t.field({ type: GatysParamsInput }),
+  }),
+});
+
+const UpdatePresetInput = builder.inputType('UpdatePresetInput', {
+  fields: (t) => ({
+    name: t.string({ required: false }),
+    params: t.field({ type: GatysParamsInput, required: false, description: 'Replaces all of the preset\'s parameters.' }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  createPreset: t.prismaField({
+    type: 'Preset',
+    errors: {},
+    args: { input: t.arg({ type: CreatePresetInput }) },
+    resolve: async (query, _root, { input }, { db }) => {
+      const preset = await createPreset(db, { name: input.name, engine: input.engine ?? 'GATYS', params: paramsFromInput(input.params) });
+      return db.preset.findUniqueOrThrow({ ...query, where: { id: preset.id } });
+    },
+  }),
+  updatePreset: t.prismaField({
+    type: 'Preset',
+    errors: {},
+    args: { id: t.arg.id(), input: t.arg({ type: UpdatePresetInput }) },
+    resolve: async (query, _root, { id, input }, { db }) => {
+      const preset = await updatePreset(db, localId(String(id), 'Preset'), {
+        name: input.name,
+        params: input.params ? paramsFromInput(input.params) : null,
+      });
+      return db.preset.findUniqueOrThrow({ ...query, where: { id: preset.id } });
+    },
+  }),
+  deletePreset: t.field({
+    type: DeletedRef,
+    errors: {},
+    description: 'Deletes a preset (built-ins too: restoreBuiltInPresets brings them back). Runs keep their parameters.',
+    args: { id: t.arg.id() },
+    resolve: async (_root, { id }, { db }) => {
+      await deletePreset(db, localId(String(id), 'Preset'));
+      return { id: String(id) };
+    },
+  }),
+  restoreBuiltInPresets: t.prismaField({
+    type: ['Preset'],
+    description: 'Puts every built-in preset back with its original name and parameters.',
+    resolve: async (query, _root, _args, { db }) => {
+      const restored = await restoreBuiltInPresets(db);
+      return db.preset.findMany({ ...query, where: { id: { in: restored.map((p) => p.id) } }, orderBy: { name: 'asc' } });
+    },
+  }),
+}));

@@ -1,0 +1,170 @@
+// Runs: their history (parameters, loss curve, previews, result, error), starting them and cancelling them.
+import { startTransfer } from '../../domain/transfers.js';
+import { RUN_STATUSES, type RunStatus } from '../../domain/topics.js';
+import { maxPixelsFor, type GatysOptions } from '../../engine/index.js';
+import { builder } from '../builder.js';
+import { localId, localIdOrNull } from './ids.js';
+import { GatysParamsInput, GatysParamsRef, paramsFromInput } from './params.js';
+
+export const RunStatusEnum = builder.enumType('RunStatus', { values: RUN_STATUSES });
+
+const LossesRef = builder.objectRef<{ content: number; style: number; tv: number; total: number }>('Losses').implement({
+  description: 'Weighted loss terms; total is their sum.',
+  fields: (t) => ({
+    content: t.exposeFloat('content'),
+    style: t.exposeFloat('style'),
+    tv: t.exposeFloat('tv'),
+    total: t.exposeFloat('total'),
+  }),
+});
+
+const RunErrorRef = builder.objectRef<{ code: string; message: string }>('RunError').implement({
+  description: 'Why a run failed.',
+  fields: (t) => ({ code: t.exposeString('code'), message: t.exposeString('message') }),
+});
+
+export const RunStepRef = builder.prismaObject('RunStep', {
+  description: 'One optimisation step: the point of the loss curve.',
+  fields: (t) => ({
+    step: t.exposeInt('step'),
+    scale: t.exposeInt('scale', { description: '1-based scale (coarse to fine).' }),
+    contentLoss: t.exposeFloat('contentLoss'),
+    styleLoss: t.exposeFloat('styleLoss'),
+    tvLoss: t.exposeFloat('tvLoss'),
+    totalLoss: t.exposeFloat('totalLoss'),
+    ms: t.exposeFloat('ms', { description: 'Wall time of the step.' }),
+  }),
+});
+
+builder.prismaObject('RunPreview', {
+  fields: (t) => ({
+    step: t.exposeInt('step'),
+    image: t.relation('image'),
+  }),
+});
+
+builder.prismaObject('RunStyle', {
+  description: "A style of a run with its blend weight; name and image survive the style's deletion.",
+  fields: (t) => ({
+    style: t.relation('style', { nullable: true, description: 'Null once the style has been deleted.' }),
+    name: t.exposeString('styleName'),
+    image: t.relation('image'),
+    weight: t.exposeFloat('weight'),
+  }),
+});
+
+export const RunRef = builder.prismaNode('Run', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    status: t.field({ type: RunStatusEnum, resolve: (run) => run.status as RunStatus }),
+    engine: t.exposeString('engine'),
+    params: t.field({ type: GatysParamsRef, resolve: (run) => run.params as unknown as GatysOptions }),
+    preset: t.relation('preset', { nullable: true }),
+    content: t.relation('contentImage'),
+    styles: t.relation('styles', { query: { orderBy: { position: 'asc' } } }),
+    queuedAt: t.expose('queuedAt', { type: 'DateTime' }),
+    startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
+    finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+    queuePosition: t.int({
+      nullable: true,
+      description: '1 for the next run to start; null unless QUEUED.',
+      resolve: (run, _args, { runs }) => runs.position(run.id),
+    }),
+    totalSteps: t.exposeInt('totalSteps'),
+    lastStep: t.exposeInt('lastStep', { description: 'Steps done so far (persisted).' }),
+    width: t.exposeInt('width', { nullable: true }),
+    height: t.exposeInt('height', { nullable: true }),
+    backend: t.exposeString('backend', { nullable: true }),
+    losses: t.field({
+      type: LossesRef,
+      nullable: true,
+      description: 'Losses at the last persisted step (the final ones once SUCCEEDED).',
+      resolve: (run) =>
+        run.totalLoss === null ? null : { content: run.contentLoss ?? 0, style: run.styleLoss ?? 0, tv: run.tvLoss ?? 0, total: run.totalLoss },
+    }),
+    error: t.field({
+      type: RunErrorRef,
+      nullable: true,
+      resolve: (run) => (run.errorCode ? { code: run.errorCode, message: run.errorMessage ?? '' } : null),
+    }),
+    result: t.relation('resultImage', { nullable: true }),
+    steps: t.relation('steps', {
+      description: 'The loss curve, in step order; `after` skips steps up to and including it.',
+      args: { after: t.arg.int({ required: false }), first: t.arg.int({ required: false }) },
+      query: (args) => ({ where: { step: { gt: args.after ?? 0 } }, orderBy: { step: 'asc' }, take: args.first ?? undefined }),
+    }),
+    previews: t.relation('previews', { query: { orderBy: { step: 'asc' } } }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  runs: t.prismaConnection({
+    type: 'Run',
+    cursor: 'id',
+    description: 'Run history, newest first; `status` keeps only runs in those states.',
+    args: { status: t.arg({ type: [RunStatusEnum], required: false }) },
+    resolve: (query, _root, args, { db }) =>
+      db.run.findMany({ ...query, where: args.status ? { status: { in: args.status } } : {}, orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }] }),
+    totalCount: (_connection, args, { db }) => db.run.count({ where: args.status ? { status: { in: args.status } } : {} }),
+  }),
+  run: t.prismaField({
+    type: 'Run',
+    nullable: true,
+    args: { id: t.arg.id() },
+    resolve: (query, _root, args, { db }) => {
+      const id = localIdOrNull(String(args.id), 'Run');
+      return id ? db.run.findUnique({ ...query, where: { id } }) : null;
+    },
+  }),
+}));
+
+const StyleWeightInput = builder.inputType('StyleWeightInput', {
+  fields: (t) => ({
+    styleId: t.id(),
+    weight: t.float({ required: false, description: 'Blend weight (≥ 0, default 1); weights are normalised to sum to 1.' }),
+  }),
+});
+
+const StartTransferInput = builder.inputType('StartTransferInput', {
+  description: 'Give exactly one of content and contentImageId.',
+  fields: (t) => ({
+    content: t.field({ type: 'File', required: false, description: 'The content image, uploaded.' }),
+    contentImageId: t.id({ required: false, description: 'An image already stored (e.g. the content of an earlier run).' }),
+    styles: t.field({ type: [StyleWeightInput] }),
+    presetId: t.id({ required: false }),
+    params: t.field({ type: GatysParamsInput, required: false, description: "Overrides of the preset's parameters." }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  startTransfer: t.prismaField({
+    type: 'Run',
+    errors: {},
+    description: 'Queues a transfer. Follow it with the runEvents subscription.',
+    args: { input: t.arg({ type: StartTransferInput }) },
+    resolve: async (query, _root, { input }, ctx) => {
+      const run = await startTransfer(
+        { db: ctx.db, images: ctx.images, runs: ctx.runs, maxPixels: maxPixelsFor(ctx.engineInfo.tfBackend) },
+        {
+          content: input.content ? new Uint8Array(await input.content.arrayBuffer()) : null,
+          contentImageId: input.contentImageId ? localId(String(input.contentImageId), 'Image') : null,
+          styles: input.styles.map((s) => ({ styleId: localId(String(s.styleId), 'Style'), weight: s.weight })),
+          presetId: input.presetId ? localId(String(input.presetId), 'Preset') : null,
+          params: paramsFromInput(input.params),
+        },
+      );
+      return ctx.db.run.findUniqueOrThrow({ ...query, where: { id: run.id } });
+    },
+  }),
+  cancelRun: t.prismaField({
+    type: 'Run',
+    errors: {},
+    description: 'A queued run leaves the queue at once; a running one stops within one step. Both keep their steps.',
+    args: { id: t.arg.id() },
+    resolve: async (query, _root, args, { db, runs }) => {
+      const id = localId(String(args.id), 'Run');
+      await runs.cancel(id);
+      return db.run.findUniqueOrThrow({ ...query, where: { id } });
+    },
+  }),
+}));

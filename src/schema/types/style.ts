@@ -1,0 +1,72 @@
+// Styles: uploaded once, used by many runs.
+import { deleteStyle, uploadStyle } from '../../domain/styles.js';
+import { builder } from '../builder.js';
+import { localId, localIdOrNull } from './ids.js';
+
+export const StyleRef = builder.prismaNode('Style', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    tags: t.stringList({ resolve: (style) => style.tags as string[] }),
+    image: t.relation('image'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+export const DeletedRef = builder.objectRef<{ id: string }>('Deleted').implement({
+  description: 'What a delete removed.',
+  fields: (t) => ({ deletedId: t.exposeID('id') }),
+});
+
+builder.queryFields((t) => ({
+  styles: t.prismaField({
+    type: ['Style'],
+    description: 'All styles, newest first; with `tag`, only those carrying it.',
+    args: { tag: t.arg.string({ required: false }) },
+    resolve: async (query, _root, args, { db }) => {
+      const styles = await db.style.findMany({ ...query, orderBy: { createdAt: 'desc' } });
+      return args.tag ? styles.filter((s) => (s.tags as string[]).includes(args.tag!)) : styles;
+    },
+  }),
+  style: t.prismaField({
+    type: 'Style',
+    nullable: true,
+    args: { id: t.arg.id() },
+    resolve: (query, _root, args, { db }) => {
+      const id = localIdOrNull(String(args.id), 'Style');
+      return id ? db.style.findUnique({ ...query, where: { id } }) : null;
+    },
+  }),
+}));
+
+const UploadStyleInput = builder.inputType('UploadStyleInput', {
+  fields: (t) => ({
+    name: t.string({ description: 'Unique, 1 to 80 characters.' }),
+    image: t.field({ type: 'File' }),
+    tags: t.stringList({ required: false, description: 'Up to 20 tags of up to 40 characters.' }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  uploadStyle: t.prismaField({
+    type: 'Style',
+    description: 'Stores a style image under a unique name.',
+    errors: {},
+    args: { input: t.arg({ type: UploadStyleInput }) },
+    resolve: async (query, _root, { input }, { db, images }) => {
+      const bytes = new Uint8Array(await input.image.arrayBuffer());
+      const style = await uploadStyle(db, images, { name: input.name, image: bytes, tags: input.tags ?? [] });
+      return db.style.findUniqueOrThrow({ ...query, where: { id: style.id } });
+    },
+  }),
+  deleteStyle: t.field({
+    type: DeletedRef,
+    description: 'Deletes a style that no queued or running run needs. Past runs keep its name and image.',
+    errors: {},
+    args: { id: t.arg.id() },
+    resolve: async (_root, args, { db }) => {
+      await deleteStyle(db, localId(String(args.id), 'Style'));
+      return { id: String(args.id) };
+    },
+  }),
+}));

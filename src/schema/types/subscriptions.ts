@@ -1,0 +1,104 @@
+// Live progress: one run's events (a snapshot first, then status, steps, previews, the end) and queue changes.
+// Subscribing happens before the snapshot is read, so nothing published in between is lost; steps the snapshot
+// already covers are skipped, so each step arrives once and in order.
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { FINISHED_STATUSES, type RunEvent, type RunStatus, type RunsChange } from '../../domain/topics.js';
+import { NotFoundError } from '../../errors.js';
+import type { Run, RunStep } from '../../storage/generated/client.ts';
+import { builder } from '../builder.js';
+import { localId } from './ids.js';
+import { RunRef, RunStatusEnum, RunStepRef } from './run.js';
+
+type Snapshot = { kind: 'snapshot'; run: Run; lastStep: RunStep | null; queuePosition: number | null };
+type Outgoing = Snapshot | RunEvent;
+
+const RunSnapshotRef = builder.objectRef<Snapshot>('RunSnapshot').implement({
+  description: 'The run as it stands when the subscription starts.',
+  fields: (t) => ({
+    run: t.field({ type: RunRef, resolve: (e) => e.run }),
+    status: t.field({ type: RunStatusEnum, resolve: (e) => e.run.status as RunStatus }),
+    lastStep: t.field({ type: RunStepRef, nullable: true, resolve: (e) => e.lastStep }),
+    queuePosition: t.int({ nullable: true, resolve: (e) => e.queuePosition }),
+  }),
+});
+
+const RunStatusChangedRef = builder.objectRef<Extract<RunEvent, { kind: 'status' }>>('RunStatusChanged').implement({
+  fields: (t) => ({
+    runId: t.id({ resolve: (e) => encodeGlobalID('Run', e.runId) }),
+    status: t.field({ type: RunStatusEnum, resolve: (e) => e.status }),
+    queuePosition: t.int({ nullable: true, resolve: (e) => e.queuePosition }),
+  }),
+});
+
+const RunStepAddedRef = builder.objectRef<Extract<RunEvent, { kind: 'step' }>>('RunStepAdded').implement({
+  fields: (t) => ({
+    step: t.field({ type: RunStepRef, resolve: (e) => e.step as RunStep }),
+    totalSteps: t.int({ resolve: (e) => e.totalSteps }),
+  }),
+});
+
+const RunPreviewAddedRef = builder.objectRef<Extract<RunEvent, { kind: 'preview' }>>('RunPreviewAdded').implement({
+  fields: (t) => ({
+    step: t.int({ resolve: (e) => e.step }),
+    image: t.prismaField({ type: 'Image', resolve: (query, e, _args, { db }) => db.image.findUniqueOrThrow({ ...query, where: { id: e.imageId } }) }),
+    dataUrl: t.string({ description: 'A small inline JPEG of the preview.', resolve: (e) => e.dataUrl }),
+  }),
+});
+
+const RunEndedRef = builder.objectRef<Extract<RunEvent, { kind: 'end' }>>('RunEnded').implement({
+  description: 'The run reached its final status; the subscription completes after this.',
+  fields: (t) => ({
+    status: t.field({ type: RunStatusEnum, resolve: (e) => e.status }),
+    run: t.prismaField({ type: 'Run', resolve: (query, e, _args, { db }) => db.run.findUniqueOrThrow({ ...query, where: { id: e.runId } }) }),
+  }),
+});
+
+const RunEventUnion = builder.unionType('RunEvent', {
+  types: [RunSnapshotRef, RunStatusChangedRef, RunStepAddedRef, RunPreviewAddedRef, RunEndedRef],
+  resolveType: (event) =>
+    ({ snapshot: RunSnapshotRef, status: RunStatusChangedRef, step: RunStepAddedRef, preview: RunPreviewAddedRef, end: RunEndedRef })[event.kind],
+});
+
+const RunsChangedRef = builder.objectRef<RunsChange>('RunsChanged').implement({
+  description: 'A run was queued, started or finished.',
+  fields: (t) => ({
+    run: t.prismaField({ type: 'Run', resolve: (query, e, _args, { db }) => db.run.findUniqueOrThrow({ ...query, where: { id: e.runId } }) }),
+    status: t.field({ type: RunStatusEnum, resolve: (e) => e.status }),
+    queue: t.idList({ description: 'Ids of the queued runs, next first.', resolve: (e) => e.queue.map((id) => encodeGlobalID('Run', id)) }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  runEvents: t.field({
+    type: RunEventUnion,
+    description: 'A snapshot of the run, then its status changes, steps, previews and end; completes when the run ends.',
+    args: { runId: t.arg.id() },
+    subscribe: async function* (_root, args, { db, runs, topics }) {
+      const runId = localId(String(args.runId), 'Run');
+      const events = topics.subscribe('run', runId);
+      try {
+        const run = await db.run.findUnique({ where: { id: runId } });
+        if (!run) throw new NotFoundError('Run', String(args.runId));
+        const lastStep = await db.runStep.findFirst({ where: { runId }, orderBy: { step: 'desc' } });
+        yield { kind: 'snapshot', run, lastStep, queuePosition: runs.position(runId) } satisfies Outgoing;
+        if (FINISHED_STATUSES.includes(run.status as RunStatus)) return;
+        const seenStep = lastStep?.step ?? 0;
+        for await (const event of events) {
+          if (event.kind === 'step' && event.step.step <= seenStep) continue;
+          yield event;
+          if (event.kind === 'end') return;
+        }
+      } finally {
+        await events.return?.();
+      }
+    },
+    resolve: (event) => event as Outgoing,
+  }),
+  runsChanged: t.field({
+    type: RunsChangedRef,
+    description: 'Every queue and status change, for dashboards.',
+    subscribe: (_root, _args, { topics }) => topics.subscribe('runs'),
+    resolve: (change) => change,
+  }),
+}));
+

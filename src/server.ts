@@ -1,0 +1,132 @@
+// The HTTP server: GraphQL (queries, mutations, uploads, SSE subscriptions) and GraphiQL at /graphql through
+// graphql-yoga, graphql-ws on the same port and path, and the image files at /images/:sha256.
+import { mkdir } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { createFetch } from '@whatwg-node/fetch';
+import { GraphQLError, type execute, type subscribe } from 'graphql';
+import { createYoga } from 'graphql-yoga';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { Config } from './config.js';
+import { seedBuiltInPresets } from './domain/presets.js';
+import { RunManager } from './domain/run-manager.js';
+import { createTopics } from './domain/topics.js';
+import { Engine } from './engine/index.js';
+import type { Services } from './schema/context.js';
+import { schema } from './schema/index.js';
+import { openDatabase } from './storage/db.js';
+import { serveImage } from './http/image-route.js';
+import { ImageStore } from './storage/image-store.js';
+
+export interface GramianServer {
+  url: string;
+  services: Services;
+  /** Stops accepting, checkpoints running steps, closes the engine and the database. */
+  close(): Promise<void>;
+}
+
+type Log = (message: string) => void;
+type EnvelopedRoot = { execute: typeof execute; subscribe: typeof subscribe };
+
+/** Unexpected errors are logged and reach clients as a bare INTERNAL error; request errors keep their message. */
+function maskError(log: Log) {
+  return (error: unknown): Error => {
+    const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+    if (original instanceof Error && /File size limit exceeded/.test(original.message)) {
+      return new GraphQLError(original.message, { extensions: { code: 'IMAGE_TOO_LARGE', http: { status: 413 } } });
+    }
+    if (error instanceof GraphQLError && !error.originalError) return error;
+    log(`internal error: ${original instanceof Error ? (original.stack ?? original.message) : String(original)}`);
+    return new GraphQLError('internal server error', { extensions: { code: 'INTERNAL' } });
+  };
+}
+
+export async function startServer(config: Config, log: Log = (message) => console.error(`[gramian] ${message}`)): Promise<GramianServer> {
+  await mkdir(config.imagesDir, { recursive: true });
+  const database = await openDatabase(config.databaseUrl);
+  const db = database.prisma;
+  await seedBuiltInPresets(db);
+  const engine = await Engine.start({
+    workers: config.engineWorkers,
+    backend: config.backend,
+    ...(config.weightsDir ? { weightsDir: config.weightsDir } : {}),
+    allowDownload: config.allowWeightsDownload,
+    log: (message) => log(`engine: ${message}`),
+  });
+  const engineInfo = await engine.info();
+  const images = new ImageStore(db, config.imagesDir, { maxBytes: config.maxUploadBytes, maxPixels: config.maxImagePixels });
+  const topics = createTopics();
+  const runs = new RunManager({ db, images, engine, topics, capacity: config.engineWorkers, log });
+  const services: Services = { config, db, images, engine, engineInfo, runs, topics };
+
+  const yoga = createYoga({
+    schema,
+    context: () => services,
+    graphqlEndpoint: '/graphql',
+    graphiql: { subscriptionsProtocol: 'WS', title: 'Gramian' },
+    maskedErrors: { maskError: maskError(log) },
+    logging: false,
+    // The parser stops absurd uploads early; sizes up to twice the limit reach the resolver for a typed error.
+    fetchAPI: createFetch({ formDataLimits: { fileSize: 2 * config.maxUploadBytes, files: 10, fieldSize: 1024 * 1024 } }),
+    plugins: [maxDepthPlugin({ n: config.maxQueryDepth }), costLimitPlugin({ maxCost: config.maxQueryCost })],
+  });
+
+  const server = http.createServer((request, response) => {
+    if (request.url?.startsWith('/images/')) {
+      void serveImage(request, response, images).catch((error: unknown) => {
+        log(`image route: ${(error as Error).message}`);
+        if (!response.headersSent) response.writeHead(500).end();
+      });
+      return;
+    }
+    void yoga(request, response);
+  });
+
+  // graphql-ws on the same port and path, executed through the same Yoga pipeline (plugins, limits, masking).
+  const sockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const socketServer = useServer(
+    {
+      // onSubscribe puts Yoga's own execute and subscribe in rootValue.
+      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
+      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      onSubscribe: async (context, _id, params) => {
+        const enveloped = yoga.getEnveloped({ ...context, req: context.extra.request, socket: context.extra.socket, params });
+        const args = {
+          schema: enveloped.schema,
+          operationName: params.operationName,
+          document: enveloped.parse(params.query),
+          variableValues: params.variables,
+          contextValue: await enveloped.contextFactory(),
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+        };
+        const errors = enveloped.validate(args.schema, args.document);
+        if (errors.length > 0) return errors;
+        return args;
+      },
+    },
+    sockets,
+  );
+
+  await runs.recover();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      server.close();
+      await runs.shutdown(config.shutdownTimeoutMs);
+      await socketServer.dispose();
+      server.closeAllConnections();
+      await engine.close();
+      await database.close();
+    })());
+  return { url, services, close };
+}

@@ -1,0 +1,107 @@
+// Image files, content-addressed: each image is stored once under the SHA-256 of its bytes (images/ab/abcdef…),
+// with an Image row for its type and size. Uploads are checked before anything is written.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { ImageTooLargeError, InputError } from '../errors.js';
+import type { Db } from './db.js';
+import type { Image } from './generated/client.ts';
+
+const MIME_BY_FORMAT: Record<string, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  gif: 'image/gif',
+  tiff: 'image/tiff',
+  avif: 'image/avif',
+  heif: 'image/heif',
+};
+const ACCEPTED = 'JPEG, PNG, WebP, GIF, TIFF or AVIF';
+
+export interface ImageLimits {
+  maxBytes: number;
+  maxPixels: number;
+}
+
+/** A checked image, ready to be stored. */
+export interface CheckedImage {
+  bytes: Uint8Array;
+  sha256: string;
+  mime: string;
+  width: number;
+  height: number;
+}
+
+export class ImageStore {
+  constructor(
+    private readonly db: Db,
+    readonly root: string,
+    readonly limits: ImageLimits,
+  ) {}
+
+  /** Checks bytes a client sent: an image of an accepted type, within the byte and pixel limits. */
+  async check(bytes: Uint8Array, field: string): Promise<CheckedImage> {
+    if (bytes.byteLength === 0) throw new InputError(field, 'is empty', ACCEPTED, 'NOT_AN_IMAGE');
+    if (bytes.byteLength > this.limits.maxBytes) {
+      throw new ImageTooLargeError(field, `is ${bytes.byteLength} bytes, more than the limit of ${this.limits.maxBytes}`, this.limits.maxBytes);
+    }
+    let meta: sharp.Metadata;
+    try {
+      // limitInputPixels: false lets us report the size ourselves instead of sharp's generic refusal.
+      meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    } catch {
+      throw new InputError(field, 'is not an image', ACCEPTED, 'NOT_AN_IMAGE');
+    }
+    const mime = meta.format ? MIME_BY_FORMAT[meta.format] : undefined;
+    if (!mime || !meta.width || !meta.height) throw new InputError(field, `is not an accepted image (${meta.format ?? 'unknown format'})`, ACCEPTED, 'NOT_AN_IMAGE');
+    if (meta.width * meta.height > this.limits.maxPixels) {
+      throw new ImageTooLargeError(field, `is ${meta.width}×${meta.height} pixels, more than the limit of ${this.limits.maxPixels}`, this.limits.maxPixels);
+    }
+    // Decoding the whole image catches truncated files whose header alone looks fine.
+    try {
+      await sharp(bytes, { limitInputPixels: false }).stats();
+    } catch {
+      throw new InputError(field, 'is damaged and cannot be decoded', ACCEPTED, 'NOT_AN_IMAGE');
+    }
+    const swapped = (meta.orientation ?? 1) >= 5;
+    return {
+      bytes,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      mime,
+      width: swapped ? meta.height : meta.width,
+      height: swapped ? meta.width : meta.height,
+    };
+  }
+
+  /** Writes the file (once) and its row. Safe to call again for the same bytes. */
+  async save(image: CheckedImage | Omit<CheckedImage, 'sha256'>): Promise<Image> {
+    const sha256 = 'sha256' in image ? image.sha256 : createHash('sha256').update(image.bytes).digest('hex');
+    const file = this.pathOf(sha256);
+    if (!existsSync(file)) {
+      await mkdir(path.dirname(file), { recursive: true });
+      const temporary = `${file}.${process.pid}.${Date.now()}.tmp`;
+      await writeFile(temporary, image.bytes);
+      await rename(temporary, file);
+    }
+    return this.db.image.upsert({
+      where: { id: sha256 },
+      create: { id: sha256, mime: image.mime, width: image.width, height: image.height, bytes: image.bytes.byteLength },
+      update: {},
+    });
+  }
+
+  /** The row of a stored image, or null. */
+  find(sha256: string): Promise<Image | null> {
+    return this.db.image.findUnique({ where: { id: sha256 } });
+  }
+
+  pathOf(sha256: string): string {
+    return path.join(this.root, sha256.slice(0, 2), sha256);
+  }
+
+  async read(sha256: string): Promise<Uint8Array> {
+    return readFile(this.pathOf(sha256));
+  }
+}
