@@ -1,6 +1,7 @@
 // Creates the next migration folder from prisma/schema.prisma, as `prisma migrate dev --create-only` would, without
 // the native schema engine binary (which cannot be downloaded offline): the same engine runs here as WebAssembly,
 // replaying the existing migrations into an in-memory SQLite shadow database and diffing that against the schema.
+// Unlike `migrate dev` it does not warn about data loss (dropped columns or tables): read the SQL before committing.
 //
 //   node --import tsx scripts/db-diff.ts --name <migration_name>
 //
@@ -14,10 +15,9 @@ import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter } from '@prisma/driver-adapter-utils';
 import * as engineBindings from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm/schema_engine_bg';
+import { defaultMigrationsDir } from '../src/storage/migrate.js';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-export const defaultSchemaFile = path.join(repoRoot, 'prisma', 'schema.prisma');
-export const defaultMigrationsDir = path.join(repoRoot, 'prisma', 'migrations');
+export const defaultSchemaFile = fileURLToPath(new URL('../prisma/schema.prisma', import.meta.url));
 
 const lockfileName = 'migration_lock.toml';
 const noFilters = { externalTables: [], externalEnums: [] };
@@ -68,7 +68,8 @@ function acceptMultiStatementScripts(adapter: SqlDriverAdapter): SqlDriverAdapte
 export interface SchemaEngineSession {
   /** Runs engine commands; driver errors, which the engine only names "External error id#N", are spelled out. */
   run<T>(command: (engine: SchemaEngine) => Promise<T>): Promise<T>;
-  close(): void;
+  /** Frees the engine and closes its connections, which freeing alone leaves open (and possibly locked). */
+  close(): Promise<void>;
 }
 
 /**
@@ -78,11 +79,16 @@ export interface SchemaEngineSession {
 export async function openSchemaEngine(schemaFile: string, databaseUrl = ':memory:'): Promise<SchemaEngineSession> {
   await loadEngineModule();
   const sqlite = new PrismaBetterSqlite3({ url: databaseUrl });
+  const connections: SqlDriverAdapter[] = [];
+  const track = (adapter: SqlDriverAdapter) => {
+    connections.push(adapter);
+    return acceptMultiStatementScripts(adapter);
+  };
   const adapterFactory = bindMigrationAwareSqlAdapterFactory({
     provider: sqlite.provider,
     adapterName: sqlite.adapterName,
-    connect: async () => acceptMultiStatementScripts(await sqlite.connect()),
-    connectToShadowDb: async () => acceptMultiStatementScripts(await sqlite.connectToShadowDb()),
+    connect: async () => track(await sqlite.connect()),
+    connectToShadowDb: async () => track(await sqlite.connectToShadowDb()),
   });
   // The engine reports progress as JSON log lines; the CLI only shows them with DEBUG, and so do we.
   const onLog = (line: string) => {
@@ -101,7 +107,10 @@ export async function openSchemaEngine(schemaFile: string, databaseUrl = ':memor
         throw error;
       }
     },
-    close: () => engine.free(),
+    async close() {
+      engine.free();
+      await Promise.all(connections.map((connection) => connection.dispose()));
+    },
   };
 }
 
@@ -167,7 +176,7 @@ export async function planMigration(options: {
     if (diff.exitCode === 0 || !diff.stdout) return null;
     return { directoryName, script: diff.stdout };
   } finally {
-    engine.close();
+    await engine.close();
   }
 }
 
@@ -177,7 +186,7 @@ function migrationTimestamp(date: Date): string {
 }
 
 /** The CLI slugifies `--name` (decamelized, lower case, `_` between words, at most 200 characters). */
-export function migrationSlug(name: string): string {
+function migrationSlug(name: string): string {
   const slug = name
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')

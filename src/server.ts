@@ -11,6 +11,7 @@ import { createYoga } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.js';
+import { ClientError } from './errors.js';
 import { seedBuiltInPresets } from './domain/presets.js';
 import { RunManager } from './domain/run-manager.js';
 import { createTopics } from './domain/topics.js';
@@ -31,17 +32,53 @@ export interface GramianServer {
 type Log = (message: string) => void;
 type EnvelopedRoot = { execute: typeof execute; subscribe: typeof subscribe };
 
-/** Unexpected errors are logged and reach clients as a bare INTERNAL error; request errors keep their message. */
+/**
+ * By name rather than instanceof: graphql 16 ships a CommonJS and an ES build, and a test runner or bundler can
+ * load both, each with its own GraphQLError class.
+ */
+function isGraphQLError(error: unknown): error is GraphQLError {
+  return error instanceof Error && error.name === 'GraphQLError';
+}
+
+/** The error at the bottom of a chain of wrapped GraphQL errors. */
+function innermost(error: unknown): unknown {
+  let current = error;
+  while (isGraphQLError(current) && current.originalError) current = current.originalError;
+  return current;
+}
+
+/**
+ * Errors outside a typed result: the client's own mistakes (bad request, validation, a ClientError thrown in a
+ * subscription) keep their message and get a code; anything unexpected is logged and reaches the client as a bare
+ * INTERNAL error.
+ */
 function maskError(log: Log) {
   return (error: unknown): Error => {
-    const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+    const original = innermost(error);
+    const path = isGraphQLError(error) ? error.path : undefined;
+    if (original instanceof ClientError) return new GraphQLError(original.message, { path, extensions: { code: original.code } });
     if (original instanceof Error && /File size limit exceeded/.test(original.message)) {
       return new GraphQLError(original.message, { extensions: { code: 'IMAGE_TOO_LARGE', http: { status: 413 } } });
     }
-    if (error instanceof GraphQLError && !error.originalError) return error;
+    if (isGraphQLError(original)) return error as GraphQLError;
     log(`internal error: ${original instanceof Error ? (original.stack ?? original.message) : String(original)}`);
-    return new GraphQLError('internal server error', { extensions: { code: 'INTERNAL' } });
+    return new GraphQLError('internal server error', { path, extensions: { code: 'INTERNAL' } });
   };
+}
+
+/** Depth and cost refusals get a code of their own. */
+function tagTooComplex(_context: unknown, error: GraphQLError): void {
+  (error.extensions as Record<string, unknown>).code = 'QUERY_TOO_COMPLEX';
+}
+
+/** Refuses a request body far over the upload limit before reading it, and closes the connection after. */
+function tooLarge(request: http.IncomingMessage, response: http.ServerResponse, limit: number): boolean {
+  const length = Number(request.headers['content-length'] ?? 0);
+  if (length <= limit) return false;
+  const body = JSON.stringify({ errors: [{ message: `request body of ${length} bytes is over the limit of ${limit}`, extensions: { code: 'IMAGE_TOO_LARGE' } }] });
+  response.writeHead(413, { 'content-type': 'application/json', connection: 'close' }).end(body);
+  request.resume();
+  return true;
 }
 
 export async function startServer(config: Config, log: Log = (message) => console.error(`[gramian] ${message}`)): Promise<GramianServer> {
@@ -71,7 +108,10 @@ export async function startServer(config: Config, log: Log = (message) => consol
     logging: false,
     // The parser stops absurd uploads early; sizes up to twice the limit reach the resolver for a typed error.
     fetchAPI: createFetch({ formDataLimits: { fileSize: 2 * config.maxUploadBytes, files: 10, fieldSize: 1024 * 1024 } }),
-    plugins: [maxDepthPlugin({ n: config.maxQueryDepth }), costLimitPlugin({ maxCost: config.maxQueryCost })],
+    plugins: [
+      maxDepthPlugin({ n: config.maxQueryDepth, onReject: [tagTooComplex] }),
+      costLimitPlugin({ maxCost: config.maxQueryCost, onReject: [tagTooComplex] }),
+    ],
   });
 
   const server = http.createServer((request, response) => {
@@ -82,6 +122,13 @@ export async function startServer(config: Config, log: Log = (message) => consol
       });
       return;
     }
+    // Room for the multipart overhead and the other fields around a file of up to twice the upload limit.
+    if (tooLarge(request, response, 2 * config.maxUploadBytes + 64 * 1024)) return;
+    // An answer sent before the body was read (an upload refused mid-stream) leaves the connection unusable for
+    // the next request: close it instead of keeping it alive.
+    response.once('finish', () => {
+      if (!request.complete) request.socket.end();
+    });
     void yoga(request, response);
   });
 

@@ -182,6 +182,10 @@ describe('migrateDatabase', () => {
   });
 
   it('applies each migration once when two processes start together', async () => {
+    mkdirSync(path.join(migrationsDir, laterMigration));
+    writeFileSync(path.join(migrationsDir, laterMigration, 'migration.sql'), laterMigrationSql);
+    // Both children wait for the same moment after their (unevenly long) start-up, so that they really race.
+    const startAt = Date.now() + 1_500;
     const migrateInChild = () =>
       promisify(execFile)(
         process.execPath,
@@ -191,6 +195,7 @@ describe('migrateDatabase', () => {
           '--input-type=module',
           '-e',
           `const { migrateDatabase } = await import(${JSON.stringify(path.join(repoRoot, 'src/storage/migrate.ts'))});
+           await new Promise((resolve) => setTimeout(resolve, ${startAt} - Date.now()));
            const { applied } = await migrateDatabase(${JSON.stringify(dbFile)}, ${JSON.stringify(migrationsDir)});
            console.log(JSON.stringify(applied));`,
         ],
@@ -198,8 +203,8 @@ describe('migrateDatabase', () => {
       );
     const results = await Promise.all([migrateInChild(), migrateInChild()]);
     const applied = results.flatMap((result) => JSON.parse(result.stdout) as string[]);
-    expect(applied).toEqual([initMigration]);
-    expect(migrationRows(dbFile)).toHaveLength(1);
+    expect(applied.sort()).toEqual([initMigration, laterMigration]);
+    expect(migrationRows(dbFile)).toHaveLength(2);
   });
 
   it("agrees with Prisma's schema engine in both directions", async () => {
@@ -223,7 +228,7 @@ describe('migrateDatabase', () => {
         history: null,
       });
     } finally {
-      engine.close();
+      await engine.close();
     }
 
     // What the engine applied, this module sees as applied.
@@ -235,7 +240,7 @@ describe('migrateDatabase', () => {
       );
       expect(deployed.appliedMigrationNames).toEqual([initMigration]);
     } finally {
-      deployer.close();
+      await deployer.close();
     }
     expect(await migrateDatabase(deployedFile, migrationsDir)).toEqual({ applied: [] });
   });

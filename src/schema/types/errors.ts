@@ -43,8 +43,9 @@ builder.objectType(NotFoundError, {
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof NotFoundError,
   fields: (t) => ({
-    type: t.exposeString('type'),
-    id: t.exposeString('id'),
+    // Not `id`/`type`: those would clash with the fields of the success types in the same result union.
+    missingType: t.exposeString('type', { description: 'The type the id was expected to name.' }),
+    missingId: t.exposeString('id'),
   }),
 });
 

@@ -39,8 +39,10 @@ const RunStepAddedRef = builder.objectRef<Extract<RunEvent, { kind: 'step' }>>('
 
 const RunPreviewAddedRef = builder.objectRef<Extract<RunEvent, { kind: 'preview' }>>('RunPreviewAdded').implement({
   fields: (t) => ({
-    step: t.int({ resolve: (e) => e.step }),
-    image: t.prismaField({ type: 'Image', resolve: (query, e, _args, { db }) => db.image.findUniqueOrThrow({ ...query, where: { id: e.imageId } }) }),
+    preview: t.prismaField({
+      type: 'RunPreview',
+      resolve: (query, e, _args, { db }) => db.runPreview.findUniqueOrThrow({ ...query, where: { runId_step: { runId: e.runId, step: e.step } } }),
+    }),
     dataUrl: t.string({ description: 'A small inline JPEG of the preview.', resolve: (e) => e.dataUrl }),
   }),
 });

@@ -1,0 +1,121 @@
+// Restarts of a real server process on the same data folder: after a kill every run is in a true state (the
+// running one FAILED with the reason and its steps kept, the queued one run again); after a graceful stop the
+// running run resumes from its checkpoint and finishes with every step once.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { START_TRANSFER, UPLOAD_STYLE, gql, gqlUpload, testEnv } from './helpers/server.js';
+import { REPO_ROOT, contentImage, readShared, styleImage } from './helpers/shared.js';
+
+let dataDir: string;
+let port: number;
+let url: string;
+let child: ChildProcess | undefined;
+
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port: free } = probe.address() as net.AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return free;
+}
+
+/** Starts `node src/main.ts` and resolves once it listens. */
+async function startProcess(): Promise<ChildProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...testEnv(dataDir, { PORT: String(port) }) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let log = '';
+    proc.stderr!.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+      if (log.includes('GraphQL and GraphiQL at')) resolve();
+    });
+    proc.once('exit', (code) => reject(new Error(`server exited with ${code} before listening:\n${log}`)));
+  });
+  return proc;
+}
+
+function exited(proc: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => (proc.exitCode !== null ? resolve(proc.exitCode) : proc.once('exit', (code) => resolve(code))));
+}
+
+const RUN = `query ($id: ID!) { run(id: $id) { status lastStep totalSteps error { code message } steps { step } } }`;
+
+async function runState(id: string) {
+  return (await gql(url, RUN, { id })).data!.run as { status: string; lastStep: number; totalSteps: number; error: { code: string; message: string } | null; steps: { step: number }[] };
+}
+
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+let styleId: string;
+let contentImageId: string;
+
+async function start(steps: number): Promise<string> {
+  const response = await gql(url, START_TRANSFER, { input: { contentImageId, styles: [{ styleId }], params: { size: 64, steps, previewEvery: 0 } } });
+  return response.data!.startTransfer.id;
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'gramian-restart-'));
+  port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  child = await startProcess();
+  const style = await gqlUpload(url, UPLOAD_STYLE, { input: { name: 'Udnie', image: null } }, { 'input.image': { bytes: await readShared(styleImage('udnie.jpg')) } });
+  styleId = style.data!.uploadStyle.id;
+  const first = await gqlUpload(url, START_TRANSFER, { input: { content: null, styles: [{ styleId }], params: { size: 40, steps: 1, previewEvery: 0 } } }, {
+    'input.content': { bytes: await readShared(contentImage('amber.jpg')) },
+  });
+  await until(() => runState(first.data!.startTransfer.id), (r) => r.status === 'SUCCEEDED', 'the first run');
+  contentImageId = (await gql(url, `query ($id: ID!) { run(id: $id) { content { id } } }`, { id: first.data!.startTransfer.id })).data!.run.content.id;
+});
+
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('restart', () => {
+  it('after a kill: the running run ends FAILED with its steps, the queued one runs', async () => {
+    const running = await start(500);
+    const queued = await start(3);
+    await until(() => runState(running), (r) => r.lastStep >= 2, 'two persisted steps');
+    child!.kill('SIGKILL');
+    await exited(child!);
+
+    child = await startProcess();
+    const failed = await runState(running);
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error?.code).toBe('INTERRUPTED');
+    expect(failed.error?.message).toContain(`step ${failed.lastStep + 1} of 500`);
+    expect(failed.steps.map((s) => s.step)).toEqual(Array.from({ length: failed.lastStep }, (_, i) => i + 1));
+    const resumed = await until(() => runState(queued), (r) => r.status === 'SUCCEEDED', 'the queued run');
+    expect(resumed.steps.map((s) => s.step)).toEqual([1, 2, 3]);
+  });
+
+  it('after a graceful stop: the running run checkpoints, resumes after the restart, and has every step once', async () => {
+    const run = await start(40);
+    await until(() => runState(run), (r) => r.lastStep >= 3, 'three persisted steps');
+    child!.kill('SIGTERM');
+    expect(await exited(child!)).toBe(0);
+
+    child = await startProcess();
+    const finished = await until(() => runState(run), (r) => r.status === 'SUCCEEDED', 'the resumed run');
+    expect(finished.steps.map((s) => s.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    const { data } = await gql(url, `query ($id: ID!) { run(id: $id) { error { code } result { mime } } }`, { id: run });
+    expect(data!.run).toMatchObject({ error: null, result: { mime: 'image/png' } });
+  });
+});
