@@ -19,7 +19,7 @@ import { Engine } from './engine/index.js';
 import type { Services } from './schema/context.js';
 import { schema } from './schema/index.js';
 import { openDatabase } from './storage/db.js';
-import { serveImage } from './http/image-route.js';
+import { serveImages } from './http/image-route.js';
 import { ImageStore } from './storage/image-store.js';
 
 export interface GramianServer {
@@ -115,8 +115,8 @@ export async function startServer(config: Config, log: Log = (message) => consol
   });
 
   const server = http.createServer((request, response) => {
-    if (request.url?.startsWith('/images/')) {
-      void serveImage(request, response, images).catch((error: unknown) => {
+    if (request.url === '/images' || request.url?.startsWith('/images/')) {
+      void serveImages(request, response, images).catch((error: unknown) => {
         log(`image route: ${(error as Error).message}`);
         if (!response.headersSent) response.writeHead(500).end();
       });

@@ -106,3 +106,25 @@ describe('a transfer followed over server-sent events', () => {
     expect(events.filter((e) => e.__typename === 'RunStepAdded').map((e) => e.step.step)).toEqual(Array.from({ length: 4 - fromSnapshot }, (_, i) => fromSnapshot + i + 1));
   });
 });
+
+describe('raw image uploads (POST /images), for clients without multipart', () => {
+  it('stores an image once and lets a style and a run use it by id', async () => {
+    const bytes = await readShared(styleImage('candy.jpg'));
+    const post = () => fetch(`${server.url}/images`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: bytes });
+    const first = await post();
+    expect(first.status).toBe(201);
+    const image = (await first.json()) as { id: string; sha256: string; url: string; mime: string };
+    expect(image).toMatchObject({ mime: 'image/jpeg', url: `/images/${image.sha256}` });
+    expect(((await (await post()).json()) as { id: string }).id).toBe(image.id);
+    const style = await gql(server.url, UPLOAD_STYLE, { input: { name: 'Candy', imageId: image.id } });
+    expect(style.data!.uploadStyle).toMatchObject({ __typename: 'Style', name: 'Candy', image: { url: image.url } });
+    const both = await gqlUpload(server.url, UPLOAD_STYLE, { input: { name: 'Both', imageId: image.id, image: null } }, { 'input.image': { bytes } });
+    expect(both.data!.uploadStyle).toMatchObject({ __typename: 'InputError', field: 'image' });
+  });
+
+  it('refuses what is not an image, with a code', async () => {
+    const response = await fetch(`${server.url}/images`, { method: 'POST', body: 'hello' });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { code: 'NOT_AN_IMAGE' } });
+  });
+});

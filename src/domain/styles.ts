@@ -15,15 +15,20 @@ function checkTags(tags: string[]): string[] {
   return cleaned;
 }
 
-/** Checks everything (name, tags, image) before writing anything. */
-export async function uploadStyle(db: Db, images: ImageStore, input: { name: string; image: Uint8Array; tags: string[] }): Promise<Style> {
+/** Checks everything (name, tags, image) before writing anything. The image is uploaded or already stored. */
+export async function uploadStyle(db: Db, images: ImageStore, input: { name: string; image?: Uint8Array | null; imageId?: string | null; tags: string[] }): Promise<Style> {
   const name = input.name.trim();
   if (name.length < 1 || name.length > 80) throw new InputError('name', 'must be 1 to 80 characters');
   const tags = checkTags(input.tags);
+  if ((input.image == null) === (input.imageId == null)) throw new InputError('image', 'give exactly one of image (an upload) and imageId');
   if (await db.style.findUnique({ where: { name } })) throw new ConflictError(`a style named "${name}" already exists`);
-  const checked = await images.check(input.image, 'image');
-  const image = await images.save(checked);
-  return db.style.create({ data: { name, imageId: image.id, tags } });
+  let imageId = input.imageId;
+  if (input.image != null) {
+    imageId = (await images.save(await images.check(input.image, 'image'))).id;
+  } else if (!(await images.find(imageId!))) {
+    throw new NotFoundError('Image', imageId!);
+  }
+  return db.style.create({ data: { name, imageId: imageId!, tags } });
 }
 
 /** Deletes a style unless a queued or running run still needs it; finished runs keep its name and image. */

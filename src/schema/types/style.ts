@@ -40,9 +40,11 @@ builder.queryFields((t) => ({
 }));
 
 const UploadStyleInput = builder.inputType('UploadStyleInput', {
+  description: 'Give exactly one of image and imageId.',
   fields: (t) => ({
     name: t.string({ description: 'Unique, 1 to 80 characters.' }),
-    image: t.field({ type: 'File' }),
+    image: t.field({ type: 'File', required: false, description: 'The style image, uploaded (multipart request).' }),
+    imageId: t.id({ required: false, description: 'An image already stored, e.g. by POST /images.' }),
     tags: t.stringList({ required: false, description: 'Up to 20 tags of up to 40 characters.' }),
   }),
 });
@@ -54,8 +56,12 @@ builder.mutationFields((t) => ({
     errors: {},
     args: { input: t.arg({ type: UploadStyleInput }) },
     resolve: async (query, _root, { input }, { db, images }) => {
-      const bytes = new Uint8Array(await input.image.arrayBuffer());
-      const style = await uploadStyle(db, images, { name: input.name, image: bytes, tags: input.tags ?? [] });
+      const style = await uploadStyle(db, images, {
+        name: input.name,
+        image: input.image ? new Uint8Array(await input.image.arrayBuffer()) : null,
+        imageId: input.imageId ? localId(String(input.imageId), 'Image') : null,
+        tags: input.tags ?? [],
+      });
       return db.style.findUniqueOrThrow({ ...query, where: { id: style.id } });
     },
   }),
