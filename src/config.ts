@@ -17,6 +17,8 @@ export interface Config {
   /** Fetch VGG19 on first use when missing. */
   allowWeightsDownload: boolean;
   engineWorkers: number;
+  /** Wasm threads per engine worker (default: cores / workers). */
+  wasmThreads?: number;
   /** Largest accepted upload in bytes. */
   maxUploadBytes: number;
   /** Largest accepted upload in pixels (width × height). */
@@ -69,6 +71,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...(env.GRAMIAN_WEIGHTS ? { weightsDir: path.resolve(env.GRAMIAN_WEIGHTS) } : {}),
     allowWeightsDownload: download === 'true',
     engineWorkers: integer('GRAMIAN_WORKERS', 1, 1, Math.max(1, os.availableParallelism())),
+    ...(env.GRAMIAN_WASM_THREADS ? { wasmThreads: integer('GRAMIAN_WASM_THREADS', 1, 1, 64) } : {}),
     maxUploadBytes: integer('MAX_UPLOAD_BYTES', 20 * 1024 * 1024, 1024, 1024 ** 3),
     maxImagePixels: integer('MAX_IMAGE_PIXELS', 40_000_000, 1024, 1_000_000_000),
     maxQueryDepth: integer('MAX_QUERY_DEPTH', 12, 2, 100),

@@ -89,6 +89,7 @@ export async function startServer(config: Config, log: Log = (message) => consol
   const engine = await Engine.start({
     workers: config.engineWorkers,
     backend: config.backend,
+    ...(config.wasmThreads ? { threads: config.wasmThreads } : {}),
     ...(config.weightsDir ? { weightsDir: config.weightsDir } : {}),
     allowDownload: config.allowWeightsDownload,
     log: (message) => log(`engine: ${message}`),

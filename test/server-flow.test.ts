@@ -110,7 +110,7 @@ describe('a transfer followed over server-sent events', () => {
 describe('raw image uploads (POST /images), for clients without multipart', () => {
   it('stores an image once and lets a style and a run use it by id', async () => {
     const bytes = await readShared(styleImage('candy.jpg'));
-    const post = () => fetch(`${server.url}/images`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: bytes });
+    const post = () => fetch(`${server.url}/images`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Blob([new Uint8Array(bytes)]) });
     const first = await post();
     expect(first.status).toBe(201);
     const image = (await first.json()) as { id: string; sha256: string; url: string; mime: string };
