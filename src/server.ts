@@ -8,6 +8,7 @@ import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { createFetch } from '@whatwg-node/fetch';
 import { GraphQLError, type execute, type subscribe } from 'graphql';
 import { createYoga } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config.js';
@@ -105,6 +106,8 @@ export async function startServer(config: Config, log: Log = (message) => consol
     context: () => services,
     graphqlEndpoint: '/graphql',
     graphiql: { subscriptionsProtocol: 'WS', title: 'Gramian' },
+    // GraphiQL served from the package, not a CDN: it works offline and leaks nothing.
+    renderGraphiQL,
     maskedErrors: { maskError: maskError(log) },
     logging: false,
     // The parser stops absurd uploads early; sizes up to twice the limit reach the resolver for a typed error.

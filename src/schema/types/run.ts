@@ -67,8 +67,9 @@ export const RunRef = builder.prismaNode('Run', {
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
     queuePosition: t.int({
       nullable: true,
-      description: '1 for the next run to start; null unless QUEUED.',
-      resolve: (run, _args, { runs }) => runs.position(run.id),
+      description: '1 for the next run to start, 0 for a run being started right now; null unless QUEUED.',
+      // A run handed to a worker is out of the queue a moment before its RUNNING status is stored.
+      resolve: (run, _args, { runs }) => (run.status === 'QUEUED' ? (runs.position(run.id) ?? 0) : null),
     }),
     totalSteps: t.exposeInt('totalSteps'),
     lastStep: t.exposeInt('lastStep', { description: 'Steps done so far (persisted).' }),
