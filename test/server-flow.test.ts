@@ -95,6 +95,32 @@ describe('a transfer followed over graphql-ws', () => {
   });
 });
 
+describe('many subscribers', () => {
+  it('gives 520 subscriptions to one run every step and preview without an error', async () => {
+    // A queued run first, so that every subscription starts before the run does.
+    const blocker = await startRun({ steps: 1000, previewEvery: 0 });
+    const run = await startRun({ steps: 4, previewEvery: 2 });
+    const client = wsClient(server.url);
+    let snapshots = 0;
+    const all = Array.from({ length: 520 }, () =>
+      subscribeAll(client, RUN_EVENTS, { runId: run.id }, (r) => {
+        if (r.data?.runEvents.__typename === 'RunSnapshot') snapshots += 1;
+      }),
+    );
+    while (snapshots < all.length) await new Promise((r) => setTimeout(r, 20));
+    await gql(server.url, `mutation ($id: ID!) { cancelRun(id: $id) { __typename } }`, { id: blocker.id });
+    const results = await Promise.all(all);
+    await client.dispose();
+    for (const events of results) {
+      expect(events.every((r) => !r.errors)).toBe(true);
+      const kinds = events.map((r) => r.data!.runEvents.__typename);
+      expect(kinds.filter((k) => k === 'RunStepAdded')).toHaveLength(4);
+      expect(kinds.filter((k) => k === 'RunPreviewAdded')).toHaveLength(1);
+      expect(kinds.at(-1)).toBe('RunEnded');
+    }
+  });
+});
+
 describe('a transfer followed over server-sent events', () => {
   it('delivers the same sequence and completes', async () => {
     const run = await startRun({ steps: 4, previewEvery: 0 });

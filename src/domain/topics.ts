@@ -1,5 +1,6 @@
 // Typed pub/sub topics: what subscribers of one run and of the whole queue receive. Everything published here has
 // been written to the database first.
+import { setMaxListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
 
 export const RUN_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const;
@@ -33,10 +34,13 @@ export interface RunsChange {
 }
 
 export function createTopics() {
+  // Every subscriber of a run listens on one EventTarget topic: hundreds are normal, not a leak.
+  const eventTarget = new EventTarget();
+  setMaxListeners(0, eventTarget);
   return createPubSub<{
     run: [runId: string, event: RunEvent];
     runs: [change: RunsChange];
-  }>();
+  }>({ eventTarget });
 }
 
 export type Topics = ReturnType<typeof createTopics>;

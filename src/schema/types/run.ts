@@ -36,10 +36,11 @@ export const RunStepRef = builder.prismaObject('RunStep', {
   }),
 });
 
-builder.prismaObject('RunPreview', {
+export const RunPreviewRef = builder.prismaObject('RunPreview', {
   fields: (t) => ({
     step: t.exposeInt('step'),
-    image: t.relation('image'),
+    // By id rather than t.relation, so a preview built from a published event needs no row of its own.
+    image: t.prismaField({ type: 'Image', resolve: (query, preview, _args, { db }) => db.image.findUniqueOrThrow({ ...query, where: { id: preview.imageId } }) }),
   }),
 });
 

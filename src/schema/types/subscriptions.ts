@@ -7,7 +7,7 @@ import { NotFoundError } from '../../errors.js';
 import type { Run, RunStep } from '../../storage/generated/client.ts';
 import { builder } from '../builder.js';
 import { localId } from './ids.js';
-import { RunRef, RunStatusEnum, RunStepRef } from './run.js';
+import { RunPreviewRef, RunRef, RunStatusEnum, RunStepRef } from './run.js';
 
 type Snapshot = { kind: 'snapshot'; run: Run; lastStep: RunStep | null; queuePosition: number | null };
 type Outgoing = Snapshot | RunEvent;
@@ -39,10 +39,9 @@ const RunStepAddedRef = builder.objectRef<Extract<RunEvent, { kind: 'step' }>>('
 
 const RunPreviewAddedRef = builder.objectRef<Extract<RunEvent, { kind: 'preview' }>>('RunPreviewAdded').implement({
   fields: (t) => ({
-    preview: t.prismaField({
-      type: 'RunPreview',
-      resolve: (query, e, _args, { db }) => db.runPreview.findUniqueOrThrow({ ...query, where: { runId_step: { runId: e.runId, step: e.step } } }),
-    }),
+    // Built from the event, not read back per subscriber: hundreds of those reads in one tick exceed SQLite's
+    // parameter limit when Prisma merges them.
+    preview: t.field({ type: RunPreviewRef, resolve: (e) => ({ runId: e.runId, step: e.step, imageId: e.imageId }) }),
     dataUrl: t.string({ description: 'A small inline JPEG of the preview.', resolve: (e) => e.dataUrl }),
   }),
 });
