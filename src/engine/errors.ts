@@ -1,7 +1,15 @@
 // Named engine errors. Each carries a stable `code` so the worker boundary, the CLI and the GraphQL layer can
 // rebuild and map them without parsing messages.
 
-export type EngineErrorCode = 'ENGINE_INPUT' | 'WEIGHTS_MISSING' | 'WEIGHTS_INVALID' | 'ABORTED' | 'ENGINE_CRASHED' | 'BACKEND_UNAVAILABLE';
+export type EngineErrorCode =
+  | 'ENGINE_INPUT'
+  | 'WEIGHTS_MISSING'
+  | 'WEIGHTS_INVALID'
+  | 'MODEL_MISSING'
+  | 'MODEL_INVALID'
+  | 'ABORTED'
+  | 'ENGINE_CRASHED'
+  | 'BACKEND_UNAVAILABLE';
 
 export class EngineError extends Error {
   constructor(
@@ -44,6 +52,22 @@ export class WeightsInvalidError extends EngineError {
   }
 }
 
+/**
+ * A fast-style model could not be loaded: unknown architecture or format, a mismatched pair, missing or truncated
+ * files, tensors of the wrong shape. The message says what was wrong and, where it applies, what is accepted.
+ */
+export class StyleModelError extends EngineError {
+  constructor(
+    /** The model file or folder, when the problem is in one. */
+    readonly path: string | undefined,
+    message: string,
+    /** What would have been accepted, for the caller to show. */
+    readonly validValues?: string,
+  ) {
+    super('MODEL_INVALID', `${path ? `${path}: ` : ''}${message}${validValues ? ` (valid: ${validValues})` : ''}`);
+  }
+}
+
 /** The caller aborted the run; every tensor of the run has been released. */
 export class TransferAbortedError extends EngineError {
   constructor(message = 'transfer aborted') {
@@ -75,6 +99,7 @@ export interface SerializedEngineError {
   validValues?: string;
   folder?: string;
   command?: string;
+  path?: string;
 }
 
 export function serializeError(error: unknown): SerializedEngineError {
@@ -82,6 +107,7 @@ export function serializeError(error: unknown): SerializedEngineError {
     const out: SerializedEngineError = { name: error.name, code: error.code, message: error.message };
     if (error instanceof EngineInputError) Object.assign(out, { field: error.field, validValues: error.validValues });
     if (error instanceof WeightsMissingError) Object.assign(out, { folder: error.folder, command: error.command });
+    if (error instanceof StyleModelError) Object.assign(out, { path: error.path, validValues: error.validValues });
     return out;
   }
   const err = error instanceof Error ? error : new Error(String(error));
@@ -106,6 +132,12 @@ export function deserializeError(data: SerializedEngineError): Error {
     case 'WEIGHTS_INVALID':
       error = new WeightsInvalidError(data.message);
       break;
+    case 'MODEL_INVALID': {
+      const e = new StyleModelError(data.path, '', data.validValues);
+      e.message = data.message;
+      error = e;
+      break;
+    }
     case 'ABORTED':
       error = new TransferAbortedError(data.message);
       break;
@@ -115,8 +147,13 @@ export function deserializeError(data: SerializedEngineError): Error {
     case 'BACKEND_UNAVAILABLE':
       error = new BackendUnavailableError(data.message);
       break;
-    default:
+    case 'INTERNAL':
       error = new Error(data.message);
+      error.name = data.name;
+      break;
+    default:
+      // Codes without a class of their own (MODEL_MISSING, MODEL_INVALID, …) keep their code.
+      error = new EngineError(data.code, data.message);
       error.name = data.name;
   }
   return error;
