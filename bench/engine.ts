@@ -4,6 +4,12 @@
 //   npm run bench                                   # everything (several minutes)
 //   npm run bench -- --sizes 128,256 --steps 5 --skip-full
 //   GRAMIAN_WEIGHTS=/path/to/vgg19 npm run bench    # other weights; --backend / --threads as in the CLI
+//   npm run bench -- --only-fast                    # fast-style section only (--fast-sizes 256,512,1024)
+//   npm run bench -- --skip-fast                    # Gatys only
+//
+// The fast-style section times one feed-forward pass (ms per image, median of 5 after 1 warm-up) for one model of
+// each architecture (ml5 udnie: Engstrom TransformNet; ncnn mosaic-9: PyTorch TransformerNet) and writes
+// bench/results/fast-<backend>.json. engine-<backend>.json (the Gatys figures) is only written by a complete run.
 //
 // Every measurement runs in a child process of its own (`--child <size>` or `--child full`), because peak RSS is a
 // per-process high-water mark: measuring 128² after 512² in one process would report 512²'s peak. Children print one
@@ -15,8 +21,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { initBackend, parseBackendChoice, type BackendInfo } from '../src/engine/backend.js';
+import { fastTransfer, loadStyleModel, type StyleModelSource } from '../src/engine/fast-style/index.js';
 import { gatysTransfer } from '../src/engine/gatys.js';
 import type { TransferParams } from '../src/engine/params.js';
 import { findManifest, loadVgg19 } from '../src/engine/weights.js';
@@ -37,10 +45,22 @@ const FULL_STEPS = 100;
 /** Marks the child's result line, so a stray console.log from a library cannot be mistaken for it. */
 const RESULT_MARK = 'BENCH_RESULT ';
 
+const DEFAULT_FAST_SIZES = [256, 512, 1024];
+const FAST_WARMUP = 1;
+const FAST_RUNS = 5;
+/** One model of each architecture. */
+const FAST_MODELS: Record<string, StyleModelSource> = {
+  'ml5 udnie (Engstrom)': { architecture: 'engstrom', format: 'ml5-checkpoint', path: path.join(SHARED, 'models/fast-style-ml5/udnie') },
+  'ncnn mosaic-9 (PyTorch)': { architecture: 'pytorch', format: 'ncnn', path: path.join(SHARED, 'models/pytorch-fns-ncnn-fp16/mosaic-9.param') },
+};
+
 interface Options {
   sizes: number[];
   steps: number;
   skipFull: boolean;
+  skipFast: boolean;
+  onlyFast: boolean;
+  fastSizes: number[];
   backend: string | undefined;
   threads: number | undefined;
 }
@@ -68,7 +88,20 @@ interface FullResult extends ChildCommon {
   wallMs: number;
 }
 
-type ChildResult = StepResult | FullResult;
+interface FastResult extends ChildCommon {
+  kind: 'fast';
+  model: string;
+  width: number;
+  height: number;
+  /** The forward pass of each timed run (the step event's ms). */
+  forwardMs: number[];
+  /** Each timed run from the call to the done event (decode, forward pass, PNG encode). */
+  wallMs: number[];
+  /** Peak bytes of tensors during the warm-up pass (tf.profile). */
+  peakTensorBytes: number;
+}
+
+type ChildResult = StepResult | FullResult | FastResult;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Arguments and inputs
@@ -81,6 +114,9 @@ function parseOptions(argv: string[]): Options & { child: string | undefined } {
       sizes: { type: 'string' },
       steps: { type: 'string' },
       'skip-full': { type: 'boolean' },
+      'skip-fast': { type: 'boolean' },
+      'only-fast': { type: 'boolean' },
+      'fast-sizes': { type: 'string' },
       backend: { type: 'string' },
       threads: { type: 'string' },
       child: { type: 'string' },
@@ -95,6 +131,9 @@ function parseOptions(argv: string[]): Options & { child: string | undefined } {
     sizes: values.sizes ? values.sizes.split(',').map((s) => positiveInt('sizes', s.trim())) : DEFAULT_SIZES,
     steps: values.steps ? positiveInt('steps', values.steps) : DEFAULT_MEASURED_STEPS,
     skipFull: values['skip-full'] ?? false,
+    skipFast: values['skip-fast'] ?? false,
+    onlyFast: values['only-fast'] ?? false,
+    fastSizes: values['fast-sizes'] ? values['fast-sizes'].split(',').map((s) => positiveInt('fast-sizes', s.trim())) : DEFAULT_FAST_SIZES,
     backend: values.backend ?? process.env.GRAMIAN_BACKEND,
     threads: values.threads ? positiveInt('threads', values.threads) : undefined,
     child: values.child,
@@ -177,10 +216,51 @@ async function measureFullRun(options: Options): Promise<Omit<FullResult, keyof 
   throw new Error('the run ended without a done event');
 }
 
+/** One fast-style model at size², in a process of its own: 1 warm-up pass (profiled for peak memory), then 5 timed. */
+async function measureFast(options: Options, model: string, size: number): Promise<Omit<FastResult, keyof ChildCommon>> {
+  const source = FAST_MODELS[model];
+  if (!source) throw new Error(`unknown fast model "${model}" (valid: ${Object.keys(FAST_MODELS).join(', ')})`);
+  const backend = await initBackend({
+    backend: parseBackendChoice(options.backend),
+    ...(options.threads ? { threads: options.threads } : {}),
+    log: (message) => console.error(`  engine: ${message}`),
+  });
+  const network = await loadStyleModel(source);
+  const content = await squareContent(size);
+  const forwardMs: number[] = [];
+  const wallMs: number[] = [];
+  let dims = { width: 0, height: 0 };
+  const once = async () => {
+    const began = performance.now();
+    let forward = 0;
+    for await (const event of fastTransfer({ content, size }, { model: network, backend: backend.backend })) {
+      if (event.type === 'step') forward = event.ms;
+      if (event.type === 'done') dims = { width: event.width, height: event.height };
+    }
+    return { forward, wall: performance.now() - began };
+  };
+  let peakTensorBytes = 0;
+  for (let i = 0; i < FAST_WARMUP; i++) {
+    const info = await tf.profile(async () => {
+      await once();
+    });
+    peakTensorBytes = Math.max(peakTensorBytes, info.peakBytes);
+  }
+  for (let i = 0; i < FAST_RUNS; i++) {
+    const { forward, wall } = await once();
+    console.error(`  ${model} ${size}²: forward ${forward.toFixed(0)} ms, whole run ${wall.toFixed(0)} ms`);
+    forwardMs.push(forward);
+    wallMs.push(wall);
+  }
+  network.dispose();
+  return { kind: 'fast', model, ...dims, forwardMs, wallMs, peakTensorBytes };
+}
+
 async function runChild(options: Options, which: string): Promise<void> {
   const size = Number(which);
-  if (which !== 'full' && !(Number.isInteger(size) && size > 0)) throw new Error(`--child takes a size or "full", got "${which}"`);
-  const measured = which === 'full' ? await measureFullRun(options) : await measureSteps(options, size);
+  const fast = /^fast:(\d+):(.+)$/.exec(which);
+  if (!fast && which !== 'full' && !(Number.isInteger(size) && size > 0)) throw new Error(`--child takes a size, "full" or "fast:<size>:<model>", got "${which}"`);
+  const measured = fast ? await measureFast(options, fast[2]!, Number(fast[1])) : which === 'full' ? await measureFullRun(options) : await measureSteps(options, size);
   const info = await initBackend(); // already initialised: returns the same info
   const result = {
     ...measured,
@@ -210,7 +290,7 @@ function childArgs(options: Options, which: string): string[] {
 function spawnChild(options: Options, which: string): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     // The weights folder goes over as an absolute path, so the child finds the same one whatever its cwd.
-    const env = { ...process.env, GRAMIAN_WEIGHTS: weightsDir() };
+    const env = { ...process.env, ...(which.startsWith('fast:') ? {} : { GRAMIAN_WEIGHTS: weightsDir() }) };
     const child = spawn(process.execPath, childArgs(options, which), { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -292,10 +372,74 @@ function resultsJson(options: Options, steps: StepResult[], full: FullResult | u
   };
 }
 
+function fastTable(results: FastResult[]): string {
+  const rows = results.map((r) => {
+    const ms = r.forwardMs;
+    return `| ${r.model} | ${r.width}×${r.height} | ${median(ms).toFixed(0)} | ${Math.min(...ms).toFixed(0)} | ${Math.max(...ms).toFixed(0)} | ${median(r.wallMs).toFixed(0)} | ${Math.round(r.peakTensorBytes / 2 ** 20)} | ${mib(r.peakRssKiB)} |`;
+  });
+  return [
+    `Fast style, one forward pass (tubingen cropped square; median of ${FAST_RUNS} after ${FAST_WARMUP} warm-up; whole run = decode + pass + PNG encode):`,
+    '',
+    '| Model | Size | ms/image (median) | min | max | whole run ms | Peak tensors (MiB) | Peak RSS (MiB) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows,
+  ].join('\n');
+}
+
+function fastJson(results: FastResult[], backend: ChildCommon['backend'], loadAverage: number[]) {
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
+    cores: os.availableParallelism(),
+    loadAverageAtStart: loadAverage.map(round1),
+    backend,
+    content: path.relative(REPO_ROOT, CONTENT),
+    warmup: FAST_WARMUP,
+    runs: FAST_RUNS,
+    results: results.map((r) => ({
+      model: r.model,
+      width: r.width,
+      height: r.height,
+      medianMs: round1(median(r.forwardMs)),
+      minMs: round1(Math.min(...r.forwardMs)),
+      maxMs: round1(Math.max(...r.forwardMs)),
+      forwardMs: r.forwardMs.map(round1),
+      wallMedianMs: round1(median(r.wallMs)),
+      peakTensorMiB: Math.round(r.peakTensorBytes / 2 ** 20),
+      peakRssMiB: mib(r.peakRssKiB),
+    })),
+  };
+}
+
+/** The fast-style section: a child per model and size, then its table and bench/results/fast-<backend>.json. */
+async function runFast(options: Options, loadAverage: number[]): Promise<string | undefined> {
+  if (!existsSync(CONTENT)) throw new Error(`benchmark image missing: ${CONTENT}`);
+  const results: FastResult[] = [];
+  for (const model of Object.keys(FAST_MODELS)) {
+    for (const size of options.fastSizes) {
+      console.error(`measuring fast style ${model} at ${size}² (${FAST_WARMUP} warm-up + ${FAST_RUNS} timed passes)…`);
+      results.push((await spawnChild(options, `fast:${size}:${model}`)) as FastResult);
+    }
+  }
+  const backend = results[0]?.backend;
+  if (!backend) return undefined;
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `fast-${backend.backend}.json`);
+  await writeFile(file, `${JSON.stringify(fastJson(results, backend, loadAverage), null, 2)}\n`);
+  console.error(`wrote ${path.relative(REPO_ROOT, file)}`);
+  return [header(backend, loadAverage), fastTable(results)].join('\n\n');
+}
+
 async function runParent(options: Options): Promise<void> {
+  const loadAverage = os.loadavg();
+  if (options.onlyFast) {
+    const report = await runFast(options, loadAverage);
+    if (report) console.log(`\n${report}\n`);
+    return;
+  }
   weightsDir();
   checkImages();
-  const loadAverage = os.loadavg();
   const steps: StepResult[] = [];
   for (const size of options.sizes) {
     console.error(`measuring ${size}² (${WARMUP_STEPS} warm-up + ${options.steps} timed steps)…`);
@@ -310,6 +454,10 @@ async function runParent(options: Options): Promise<void> {
   if (!backend) throw new Error('nothing to measure: give --sizes or drop --skip-full');
   const report = [header(backend, loadAverage), ...(steps.length ? [stepTable(steps)] : []), ...(full ? [fullTable(full)] : [])];
   console.log(`\n${report.join('\n\n')}\n`);
+  if (!options.skipFast) {
+    const fast = await runFast(options, loadAverage);
+    if (fast) console.log(`${fast.split('\n\n').slice(1).join('\n\n')}\n`);
+  }
   // Only a complete run replaces the recorded figures the README quotes; quick partial runs just print.
   if (options.skipFull) return;
   await mkdir(RESULTS_DIR, { recursive: true });

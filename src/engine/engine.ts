@@ -5,6 +5,8 @@ import { Worker } from 'node:worker_threads';
 import type { BackendChoice, BackendInfo } from './backend.js';
 import { EngineCrashedError, TransferAbortedError, deserializeError } from './errors.js';
 import type { TransferEvent } from './events.js';
+import { resolveFastParams, type StylizeParams } from './fast-style/fast-transfer.js';
+import { checkModelSource } from './fast-style/style-model.js';
 import { resolveTransferParams, type TransferParams } from './params.js';
 import { CANCEL_FLAG, type FromWorker, type ToWorker, type WorkerConfig, type WorkerInfo } from './worker-protocol.js';
 
@@ -21,6 +23,8 @@ export interface EngineOptions {
   allowDownload?: boolean;
   /** Style Gram sets each worker keeps across runs (default 16). */
   gramCacheSize?: number;
+  /** Loaded fast-style models each worker keeps across runs (default 4). */
+  styleModelCacheSize?: number;
   log?: (message: string) => void;
 }
 
@@ -32,6 +36,10 @@ export interface EngineInfo extends BackendInfo {
   queued: number;
   /** Jobs running now. */
   running: number;
+  /** Tensors alive in the first worker (weights and caches included). */
+  numTensors: number;
+  /** Fast-style models the first worker has loaded and cached. */
+  styleModelEntries: number;
 }
 
 export interface TransferOptions {
@@ -41,7 +49,10 @@ export interface TransferOptions {
   checkpoint?: AbortSignal;
 }
 
-/** A queue of events from the worker to the consumer of transfer(). */
+/** What a job asks the worker to run: a Gatys transfer or a fast-style pass. */
+type JobRequest = { type: 'run'; params: TransferParams } | { type: 'stylize'; params: StylizeParams };
+
+/** A queue of events from the worker to the consumer of transfer() or stylize(). */
 class Job {
   readonly cancel = new Int32Array(new SharedArrayBuffer(4));
   private readonly buffered: TransferEvent[] = [];
@@ -51,7 +62,7 @@ class Job {
 
   constructor(
     readonly id: number,
-    readonly params: TransferParams,
+    readonly request: JobRequest,
   ) {}
 
   get done(): boolean {
@@ -125,6 +136,7 @@ export class Engine {
       ...(options.weightsDir ? { weightsDir: options.weightsDir } : {}),
       allowDownload: options.allowDownload ?? true,
       gramCacheSize: options.gramCacheSize ?? 16,
+      styleModelCacheSize: options.styleModelCacheSize ?? 4,
     };
     const engine = new Engine(config, options.log ?? ((message) => console.error(`[gramian engine] ${message}`)));
     try {
@@ -206,7 +218,11 @@ export class Engine {
       const job = this.queue.shift();
       if (!job) return;
       slot.job = job;
-      const message: ToWorker = { type: 'run', jobId: job.id, params: job.params, cancel: job.cancel };
+      const { request } = job;
+      const message: ToWorker =
+        request.type === 'run'
+          ? { type: 'run', jobId: job.id, params: request.params, cancel: job.cancel }
+          : { type: 'stylize', jobId: job.id, params: request.params, cancel: job.cancel };
       slot.worker.postMessage(message);
     }
   }
@@ -223,9 +239,27 @@ export class Engine {
   async *transfer(params: TransferParams, options: TransferOptions = {}): AsyncGenerator<TransferEvent> {
     if (this.closed) throw new EngineCrashedError('the engine is closed');
     resolveTransferParams(params);
+    yield* this.submit({ type: 'run', params }, options);
+  }
+
+  /**
+   * Runs a fast (feed-forward) style transfer with a trained model: events started, one step, done. Parameters and
+   * the model's description are checked before it is queued (EngineInputError, StyleModelError); the worker loads the
+   * model (StyleModelError if its files are bad) and keeps it for later runs. Aborting the signal stops the job
+   * between layers of the network. A checkpoint request simply stops it: a single pass has nothing to resume.
+   */
+  async *stylize(params: StylizeParams, options: TransferOptions = {}): AsyncGenerator<TransferEvent> {
+    if (this.closed) throw new EngineCrashedError('the engine is closed');
+    resolveFastParams(params);
+    checkModelSource(params?.model);
+    yield* this.submit({ type: 'stylize', params }, options);
+  }
+
+  /** Queues a job and yields its events; breaking out of the loop or aborting the signal stops it. */
+  private async *submit(request: JobRequest, options: TransferOptions): AsyncGenerator<TransferEvent> {
     const { signal, checkpoint } = options;
     if (signal?.aborted || checkpoint?.aborted) throw new TransferAbortedError();
-    const job = new Job(this.nextId++, params);
+    const job = new Job(this.nextId++, request);
     const stop = (withCheckpoint: boolean) => {
       const queuedAt = this.queue.indexOf(job);
       if (queuedAt >= 0) {

@@ -2,6 +2,7 @@
 import type { BackendChoice, BackendInfo } from './backend.js';
 import type { SerializedEngineError } from './errors.js';
 import type { TransferEvent } from './events.js';
+import type { StylizeParams } from './fast-style/fast-transfer.js';
 import type { StopRequest } from './gatys.js';
 import type { TransferParams } from './params.js';
 
@@ -15,6 +16,8 @@ export interface WorkerConfig {
   allowDownload: boolean;
   /** Style Gram sets kept across runs. */
   gramCacheSize: number;
+  /** Loaded fast-style models kept across runs. */
+  styleModelCacheSize: number;
 }
 
 export interface WorkerInfo extends BackendInfo {
@@ -22,10 +25,13 @@ export interface WorkerInfo extends BackendInfo {
   weights: string | null;
   numTensors: number;
   gramCacheEntries: number;
+  /** Fast-style models loaded and cached. */
+  styleModelEntries: number;
 }
 
 export type ToWorker =
   | { type: 'run'; jobId: number; params: TransferParams; cancel: Int32Array }
+  | { type: 'stylize'; jobId: number; params: StylizeParams; cancel: Int32Array }
   | { type: 'info'; requestId: number }
   | { type: 'shutdown' };
 

@@ -5,6 +5,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, type BackendInfo } from './backend.js';
 import { EngineError, serializeError } from './errors.js';
 import type { TransferEvent } from './events.js';
+import { fastTransfer, maxFastPixelsFor, type StylizeParams } from './fast-style/fast-transfer.js';
+import { StyleModelCache } from './fast-style/model-cache.js';
 import { gatysTransfer } from './gatys.js';
 import { maxPixelsFor } from './params.js';
 import { GramCache } from './gram-cache.js';
@@ -16,6 +18,7 @@ import { CANCEL_FLAG, STOP_REQUESTS, type FromWorker, type ToWorker, type Worker
 const port = parentPort!;
 const config = workerData as WorkerConfig;
 const gramCache = new GramCache(config.gramCacheSize);
+const styleModels = new StyleModelCache(config.styleModelCacheSize ?? 4);
 let backend: BackendInfo;
 let vgg: Vgg19 | undefined;
 
@@ -56,17 +59,10 @@ async function loadWeights(jobId: number): Promise<Vgg19> {
   return vgg;
 }
 
-async function run(jobId: number, params: Parameters<typeof gatysTransfer>[0], cancel: Int32Array): Promise<void> {
+/** Posts a job's events, then its end or its error. */
+async function pump(jobId: number, events: () => Promise<AsyncIterable<TransferEvent>>): Promise<void> {
   try {
-    const network = await loadWeights(jobId);
-    const events = gatysTransfer(params, {
-      vgg: network,
-      gramCache,
-      backend: backend.backend,
-      maxPixels: maxPixelsFor(backend.tfBackend),
-      stop: () => STOP_REQUESTS[Atomics.load(cancel, CANCEL_FLAG)],
-    });
-    for await (const event of events) {
+    for await (const event of await events()) {
       const [message, transfer] = transferable(event);
       post({ type: 'event', jobId, event: message }, transfer);
       // Let queued messages (info requests, shutdown) in between steps; cancellation uses shared memory instead.
@@ -79,6 +75,30 @@ async function run(jobId: number, params: Parameters<typeof gatysTransfer>[0], c
     // cannot be trusted any more, so end this worker and let the engine start a fresh one.
     if (!(error instanceof EngineError)) process.exit(1);
   }
+}
+
+function run(jobId: number, params: Parameters<typeof gatysTransfer>[0], cancel: Int32Array): Promise<void> {
+  return pump(jobId, async () =>
+    gatysTransfer(params, {
+      vgg: await loadWeights(jobId),
+      gramCache,
+      backend: backend.backend,
+      maxPixels: maxPixelsFor(backend.tfBackend),
+      stop: () => STOP_REQUESTS[Atomics.load(cancel, CANCEL_FLAG)],
+    }),
+  );
+}
+
+/** A fast-style run; the model comes from this worker's cache (loaded on first use). */
+function stylize(jobId: number, params: StylizeParams, cancel: Int32Array): Promise<void> {
+  return pump(jobId, async () =>
+    fastTransfer(params, {
+      model: await styleModels.get(params.model),
+      backend: backend.backend,
+      maxPixels: maxFastPixelsFor(backend.tfBackend),
+      stop: () => STOP_REQUESTS[Atomics.load(cancel, CANCEL_FLAG)],
+    }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -97,14 +117,17 @@ async function main(): Promise<void> {
   port.on('message', (message: ToWorker) => {
     if (message.type === 'run') {
       queue = queue.then(() => run(message.jobId, message.params, message.cancel));
+    } else if (message.type === 'stylize') {
+      queue = queue.then(() => stylize(message.jobId, message.params, message.cancel));
     } else if (message.type === 'info') {
       post({
         type: 'info',
         requestId: message.requestId,
-        info: { ...backend, weights: vgg?.source ?? null, numTensors: tf.memory().numTensors, gramCacheEntries: gramCache.size },
+        info: { ...backend, weights: vgg?.source ?? null, numTensors: tf.memory().numTensors, gramCacheEntries: gramCache.size, styleModelEntries: styleModels.size },
       });
     } else if (message.type === 'shutdown') {
       gramCache.clear();
+      styleModels.clear();
       vgg?.dispose();
       // The threaded wasm module keeps its pthread workers alive; exiting is the way to release them.
       process.exit(0);
