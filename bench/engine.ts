@@ -23,11 +23,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { initBackend, parseBackendChoice, type BackendInfo } from '../src/engine/backend.js';
+import { initBackend, type BackendInfo } from '../src/engine/backend.js';
+import { parseBackendChoice } from '../src/engine/backend-choice.js';
 import { fastTransfer, loadStyleModel, type StyleModelSource } from '../src/engine/fast-style/index.js';
 import { gatysTransfer } from '../src/engine/gatys.js';
 import type { TransferParams } from '../src/engine/params.js';
-import { findManifest, loadVgg19 } from '../src/engine/weights.js';
+import { findManifest } from '../src/engine/weight-paths.js';
+import { loadVgg19 } from '../src/engine/weights.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const REPO_ROOT = path.resolve(path.dirname(SCRIPT), '..');

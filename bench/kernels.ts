@@ -8,7 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, parseBackendChoice } from '../src/engine/backend.js';
+import { initBackend } from '../src/engine/backend.js';
+import { parseBackendChoice } from '../src/engine/backend-choice.js';
 import { gram, weightedLosses } from '../src/engine/losses.js';
 import { loadVgg19 } from '../src/engine/weights.js';
 

@@ -1,7 +1,7 @@
 // Server configuration from the environment, checked once at start with a message that says what is wrong.
 import os from 'node:os';
 import path from 'node:path';
-import { BACKEND_CHOICES, type BackendChoice } from './engine/backend.js';
+import { BACKEND_CHOICES, type BackendChoice } from './engine/backend-choice.js';
 
 export interface Config {
   port: number;

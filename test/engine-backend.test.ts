@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { parseBackendChoice } from '../src/engine/backend.js';
+import { parseBackendChoice } from '../src/engine/backend-choice.js';
 import { Engine } from '../src/engine/engine.js';
 import { BackendUnavailableError } from '../src/engine/errors.js';
 import type { StepEvent, TransferEvent } from '../src/engine/events.js';

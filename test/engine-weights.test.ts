@@ -11,7 +11,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TransferAbortedError, WeightsInvalidError, WeightsMissingError } from '../src/engine/errors.js';
 import { CONV_LAYERS } from '../src/engine/vgg19.js';
-import { MANIFEST_NAMES, readWeightsFolder } from '../src/engine/weights.js';
+import { MANIFEST_NAMES } from '../src/engine/weight-paths.js';
+import { readWeightsFolder } from '../src/engine/weights.js';
 import { convertKerasVgg19, ensureVggWeights, fetchVggWeights, KERAS_VGG19, type WeightsFetchProgress } from '../src/engine/weights-fetch.js';
 
 const SLOW = { timeout: 20_000 };

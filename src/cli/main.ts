@@ -4,12 +4,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { parseBackendChoice } from '../engine/backend.js';
+import { parseBackendChoice } from '../engine/backend-choice.js';
 import { Engine } from '../engine/engine.js';
 import { EngineInputError } from '../engine/errors.js';
 import { GATYS_DEFAULTS, resolveTransferParams, type TransferParams } from '../engine/params.js';
 import { fetchVggWeights, convertKerasVgg19 } from '../engine/weights-fetch.js';
-import { vggCacheDir } from '../engine/weights.js';
+import { vggCacheDir } from '../engine/weight-paths.js';
 import { ProgressBar, formatBytes } from './progress.js';
 
 const USAGE = `Usage:

@@ -2,11 +2,9 @@
 // Order: native TensorFlow with GPU, native TensorFlow on CPU, WebAssembly (SIMD, threads when available), plain JS.
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
+import { BACKEND_CHOICES, type BackendChoice } from './backend-choice.js';
 import { BackendUnavailableError } from './errors.js';
 import { registerThreadedWasm } from './wasm-threads.js';
-
-export const BACKEND_CHOICES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface BackendInfo {
   /** Which of BACKEND_CHOICES is running. */
@@ -31,12 +29,6 @@ export interface BackendOptions {
 }
 
 let current: BackendInfo | undefined;
-
-export function parseBackendChoice(value: string | undefined): BackendChoice | 'auto' {
-  if (value === undefined || value === '' || value === 'auto') return 'auto';
-  if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as BackendChoice;
-  throw new BackendUnavailableError(`unknown backend "${value}" (valid: auto, ${BACKEND_CHOICES.join(', ')})`);
-}
 
 async function loadTensorflow(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<void> {
   await import(pkg);

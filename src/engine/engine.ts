@@ -2,11 +2,12 @@
 // worker at a time. transfer() is an async iterable of events; aborting its signal ends it within one step.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { BackendChoice, BackendInfo } from './backend.js';
+import type { BackendInfo } from './backend.js';
+import type { BackendChoice } from './backend-choice.js';
 import { EngineCrashedError, TransferAbortedError, deserializeError } from './errors.js';
 import type { TransferEvent } from './events.js';
-import { resolveFastParams, type StylizeParams } from './fast-style/fast-transfer.js';
-import { checkModelSource } from './fast-style/style-model.js';
+import { resolveFastParams, type StylizeParams } from './fast-style/fast-params.js';
+import { checkModelSource } from './fast-style/model-source.js';
 import { resolveTransferParams, type TransferParams } from './params.js';
 import { CANCEL_FLAG, type FromWorker, type ToWorker, type WorkerConfig, type WorkerInfo } from './worker-protocol.js';
 

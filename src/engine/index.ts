@@ -1,5 +1,7 @@
-// The engine's public surface for the rest of the program (server, CLI, benchmarks).
-export { BACKEND_CHOICES, parseBackendChoice, type BackendChoice, type BackendInfo } from './backend.js';
+// The engine's public surface for the rest of the program (server, CLI). Nothing here loads TensorFlow.js: tensors
+// live in the worker threads (worker.ts); the in-process runners (gatys.ts, fast-style/) are imported directly.
+export { BACKEND_CHOICES, parseBackendChoice, type BackendChoice } from './backend-choice.js';
+export type { BackendInfo } from './backend.js';
 export { Engine, type EngineInfo, type EngineOptions, type TransferOptions } from './engine.js';
 export {
   EngineCrashedError,
@@ -12,25 +14,9 @@ export {
   type EngineErrorCode,
 } from './errors.js';
 export type { Losses, TransferEvent } from './events.js';
-export {
-  ARCHITECTURES,
-  FAST_DEFAULTS,
-  FAST_LIMITS,
-  FORMAT_ARCHITECTURE,
-  MODEL_FORMATS,
-  checkModelSource,
-  detectModelFormat,
-  fastTransfer,
-  loadStyleModel,
-  maxFastPixelsFor,
-  resolveFastParams,
-  type Architecture,
-  type FastTransferParams,
-  type ModelFormat,
-  type StyleModel,
-  type StyleModelSource,
-  type StylizeParams,
-} from './fast-style/index.js';
+export { FAST_DEFAULTS, FAST_LIMITS, maxFastPixelsFor, resolveFastParams, type FastTransferParams, type StylizeParams } from './fast-style/fast-params.js';
+export { checkModelSource, detectModelFormat } from './fast-style/model-source.js';
+export { ARCHITECTURES, FORMAT_ARCHITECTURE, MODEL_FORMATS, type Architecture, type ModelFormat, type StyleModelSource } from './fast-style/types.js';
 export { fitLongestSide } from './image.js';
 export {
   MODEL_CATALOGUE,

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EngineError } from './errors.js';
-import { cacheRoot } from './weights.js';
+import { cacheRoot } from './weight-paths.js';
 
 export type Architecture = 'engstrom' | 'pytorch';
 export type ModelFormat = 'ml5-checkpoint' | 'ncnn';

@@ -6,8 +6,8 @@ import { mkdir, mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Dataset, Group } from 'h5wasm/node';
 import { TransferAbortedError, WeightsInvalidError, WeightsMissingError } from './errors.js';
-import { cacheRoot, locateVggWeights, MANIFEST_NAMES, vggCacheDir, WEIGHTS_COMMAND } from './weights.js';
-import { CONV_LAYERS } from './vgg19.js';
+import { CONV_LAYERS } from './layers.js';
+import { cacheRoot, locateVggWeights, MANIFEST_NAMES, vggCacheDir, WEIGHTS_COMMAND } from './weight-paths.js';
 
 /** The Keras applications VGG19 without the classifier; md5 as published by keras.applications. */
 export const KERAS_VGG19 = {

@@ -1,8 +1,9 @@
 // Messages between the engine (main thread) and an engine worker. Images travel as ArrayBuffers in transfer lists.
-import type { BackendChoice, BackendInfo } from './backend.js';
+import type { BackendInfo } from './backend.js';
+import type { BackendChoice } from './backend-choice.js';
 import type { SerializedEngineError } from './errors.js';
 import type { TransferEvent } from './events.js';
-import type { StylizeParams } from './fast-style/fast-transfer.js';
+import type { StylizeParams } from './fast-style/fast-params.js';
 import type { StopRequest } from './gatys.js';
 import type { TransferParams } from './params.js';
 

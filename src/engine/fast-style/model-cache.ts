@@ -3,7 +3,8 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ML5_MANIFEST } from './ml5-checkpoint.js';
-import { checkModelSource, loadStyleModel, type LoadStyleModelOptions } from './style-model.js';
+import { checkModelSource } from './model-source.js';
+import { loadStyleModel, type LoadStyleModelOptions } from './style-model.js';
 import type { StyleModel, StyleModelSource } from './types.js';
 
 interface Entry {

@@ -1,53 +1,13 @@
 // Loading a fast-style model: check the (architecture, format) pair, read the files, build the network.
-import { existsSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { StyleModelError } from '../errors.js';
 import { buildEngstromNet, type EngstromOptions } from './engstrom-net.js';
-import { loadMl5Checkpoint, ML5_MANIFEST } from './ml5-checkpoint.js';
+import { loadMl5Checkpoint } from './ml5-checkpoint.js';
+import { checkModelSource } from './model-source.js';
 import { loadNcnnModel } from './ncnn.js';
 import { buildPytorchNet, type PytorchOptions } from './pytorch-net.js';
-import { ARCHITECTURES, FORMAT_ARCHITECTURE, MODEL_FORMATS, type Architecture, type ModelFormat, type StyleModel, type StyleModelSource } from './types.js';
+import type { StyleModel, StyleModelSource } from './types.js';
 
 export type LoadStyleModelOptions = EngstromOptions & PytorchOptions;
-
-const PAIRS = MODEL_FORMATS.map((f) => `${FORMAT_ARCHITECTURE[f]} + ${f}`).join(', ');
-
-/**
- * Checks a source's shape without touching the disk: known architecture and format, a pair that goes together, a
- * path. Throws StyleModelError listing what is valid.
- */
-export function checkModelSource(source: unknown): StyleModelSource {
-  if (source === null || typeof source !== 'object') throw new StyleModelError(undefined, 'model must be {architecture, format, path}', PAIRS);
-  const { architecture, format, path: file } = source as Partial<Record<keyof StyleModelSource, unknown>>;
-  if (!ARCHITECTURES.includes(architecture as Architecture)) throw new StyleModelError(undefined, `unknown architecture "${String(architecture)}"`, `architectures ${ARCHITECTURES.join(', ')}`);
-  if (!MODEL_FORMATS.includes(format as ModelFormat)) throw new StyleModelError(undefined, `unknown model format "${String(format)}"`, `formats ${MODEL_FORMATS.join(', ')}`);
-  if (FORMAT_ARCHITECTURE[format as ModelFormat] !== architecture) {
-    throw new StyleModelError(undefined, `the ${String(architecture)} architecture does not come in the ${String(format)} format`, PAIRS);
-  }
-  if (typeof file !== 'string' || file === '') throw new StyleModelError(undefined, 'model path is empty', 'a checkpoint folder (ml5-checkpoint) or a .param file (ncnn)');
-  return { architecture: architecture as Architecture, format: format as ModelFormat, path: file };
-}
-
-/**
- * What a path holds, from its name and contents: a folder with manifest.json is an ml5 checkpoint (Engstrom net),
- * a .param file (with its .bin) an ncnn PyTorch TransformerNet.
- */
-export function detectModelFormat(file: string): StyleModelSource {
-  let stat;
-  try {
-    stat = statSync(file);
-  } catch (error) {
-    throw new StyleModelError(file, `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'a checkpoint folder with manifest.json, or an ncnn .param file');
-  }
-  if (stat.isDirectory()) {
-    if (existsSync(path.join(file, ML5_MANIFEST))) return { architecture: 'engstrom', format: 'ml5-checkpoint', path: file };
-    throw new StyleModelError(file, `is a folder without ${ML5_MANIFEST}`, 'a checkpoint folder with manifest.json, or an ncnn .param file');
-  }
-  if (file.endsWith('.param')) return { architecture: 'pytorch', format: 'ncnn', path: file };
-  if (path.basename(file) === ML5_MANIFEST) return { architecture: 'engstrom', format: 'ml5-checkpoint', path: path.dirname(file) };
-  if (file.endsWith('.bin') && existsSync(file.replace(/\.bin$/, '.param'))) return { architecture: 'pytorch', format: 'ncnn', path: file.replace(/\.bin$/, '.param') };
-  throw new StyleModelError(file, 'is not a model this engine reads', 'a checkpoint folder with manifest.json, or an ncnn .param file');
-}
 
 /** Reads and checks a model and makes its weight tensors. The caller disposes it. */
 export async function loadStyleModel(input: StyleModelSource, options: LoadStyleModelOptions = {}): Promise<StyleModel> {
