@@ -452,7 +452,7 @@ class PublishLog {
   private note(event: RunEvent): void {
     const at = now();
     const key =
-      event.kind === 'status' ? `status:${event.status}` : event.kind === 'step' ? `step:${event.step.step}` : event.kind === 'preview' ? `preview:${event.step}` : `end:${event.status}`;
+      event.kind === 'status' ? `status:${event.status}` : event.kind === 'step' ? `step:${event.step.step}` : event.kind === 'preview' ? `preview:${event.step}` : event.kind === 'download' ? 'download' : `end:${event.status}`;
     const published: Published = { runId: event.runId, key, at, ...(event.kind === 'step' ? { stepMs: event.step.ms } : {}) };
     this.events.push(published);
     for (const waiter of [...this.waiters]) {

@@ -14,7 +14,9 @@ export interface Config {
   backend: BackendChoice | 'auto';
   /** VGG19 weights folder (else the user cache). */
   weightsDir?: string;
-  /** Fetch VGG19 on first use when missing. */
+  /** Folder of pretrained style models laid out like their publishers' repositories (GRAMIAN_MODELS). */
+  modelsFolder?: string;
+  /** Fetch VGG19 and catalogue style models on first use when missing. */
   allowWeightsDownload: boolean;
   engineWorkers: number;
   /** Wasm threads per engine worker (default: cores / workers). */
@@ -69,6 +71,7 @@ export function loadConfig(env: Env = process.env): Config {
     imagesDir: path.join(dataDir, 'images'),
     backend: backend as Config['backend'],
     ...(env.GRAMIAN_WEIGHTS ? { weightsDir: path.resolve(env.GRAMIAN_WEIGHTS) } : {}),
+    ...(env.GRAMIAN_MODELS ? { modelsFolder: path.resolve(env.GRAMIAN_MODELS) } : {}),
     allowWeightsDownload: download === 'true',
     engineWorkers: integer('GRAMIAN_WORKERS', 1, 1, Math.max(1, os.availableParallelism())),
     ...(env.GRAMIAN_WASM_THREADS ? { wasmThreads: integer('GRAMIAN_WASM_THREADS', 1, 1, 64) } : {}),

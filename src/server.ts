@@ -2,6 +2,7 @@
 // graphql-yoga, graphql-ws on the same port and path, and the image files at /images/:sha256.
 import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
@@ -15,6 +16,7 @@ import type { Config } from './config.js';
 import { ClientError } from './errors.js';
 import { seedBuiltInPresets } from './domain/presets.js';
 import { RunManager } from './domain/run-manager.js';
+import { seedCatalogueModels, type StyleModelServices } from './domain/style-models.js';
 import { createTopics } from './domain/topics.js';
 import { Engine } from './engine/index.js';
 import type { Services } from './schema/context.js';
@@ -86,6 +88,7 @@ export async function startServer(config: Config, log: Log = (message) => consol
   await mkdir(config.imagesDir, { recursive: true });
   const database = await openDatabase(config.databaseUrl);
   const db = database.prisma;
+  await seedCatalogueModels(db);
   await seedBuiltInPresets(db);
   const engine = await Engine.start({
     workers: config.engineWorkers,
@@ -98,8 +101,16 @@ export async function startServer(config: Config, log: Log = (message) => consol
   const engineInfo = await engine.info();
   const images = new ImageStore(db, config.imagesDir, { maxBytes: config.maxUploadBytes, maxPixels: config.maxImagePixels });
   const topics = createTopics();
-  const runs = new RunManager({ db, images, engine, topics, capacity: config.engineWorkers, log });
-  const services: Services = { config, db, images, engine, engineInfo, runs, topics };
+  const styleModels: StyleModelServices = {
+    db,
+    images,
+    engine,
+    modelsDir: path.join(config.dataDir, 'models'),
+    allowDownload: config.allowWeightsDownload,
+    env: { ...process.env, ...(config.modelsFolder ? { GRAMIAN_MODELS: config.modelsFolder } : {}) },
+  };
+  const runs = new RunManager({ db, images, engine, topics, capacity: config.engineWorkers, models: styleModels, log });
+  const services: Services = { config, db, images, engine, engineInfo, runs, topics, styleModels };
 
   const yoga = createYoga({
     schema,

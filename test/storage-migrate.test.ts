@@ -15,10 +15,12 @@ import { MigrationError, defaultMigrationsDir, migrateDatabase } from '../src/st
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const schemaFile = path.join(repoRoot, 'prisma', 'schema.prisma');
-const [initMigration] = readdirSync(defaultMigrationsDir, { withFileTypes: true })
+/** The migrations the repository ships, in order. */
+const shipped = readdirSync(defaultMigrationsDir, { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
   .map((entry) => entry.name)
   .sort();
+const initMigration = shipped[0];
 
 /** A later migration as `prisma migrate dev` wrote it: a new column, and a table rebuild under a foreign key. */
 const laterMigration = '29990101000000_add_image_label_drop_preset_built_in';
@@ -89,26 +91,43 @@ async function migrationErrorOf(promise: Promise<unknown>): Promise<MigrationErr
 
 describe('migrateDatabase', () => {
   it('creates the file and its folder and records each migration as Prisma does', async () => {
-    expect(await migrateDatabase(dbFile, migrationsDir)).toEqual({ applied: [initMigration] });
+    expect(await migrateDatabase(dbFile, migrationsDir)).toEqual({ applied: shipped });
 
-    const [row, ...others] = migrationRows(dbFile);
-    expect(others).toEqual([]);
-    expect(row).toMatchObject({
-      migration_name: initMigration,
-      checksum: sha256(path.join(migrationsDir, initMigration!, 'migration.sql')),
-      rolled_back_at: null,
-      logs: null,
-      applied_steps_count: 1,
+    const rows = migrationRows(dbFile);
+    expect(rows.map((row) => row.migration_name)).toEqual(shipped);
+    for (const row of rows) {
+      expect(row).toMatchObject({
+        checksum: sha256(path.join(migrationsDir, row.migration_name as string, 'migration.sql')),
+        rolled_back_at: null,
+        logs: null,
+        applied_steps_count: 1,
+      });
+      expect(row.id).toMatch(/^[0-9a-f-]{36}$/);
+      // Unix milliseconds, as Prisma's engine writes these columns in SQLite.
+      expect(row.finished_at).toBeGreaterThanOrEqual(row.started_at as number);
+    }
+  });
+
+  it('brings a database from before style models up to date, keeping its runs', async () => {
+    const firstOnly = path.join(dir, 'first-only');
+    mkdirSync(firstOnly);
+    cpSync(path.join(migrationsDir, initMigration!), path.join(firstOnly, initMigration!), { recursive: true });
+    await migrateDatabase(dbFile, firstOnly);
+    withSqlite(dbFile, (db) => {
+      db.exec(`INSERT INTO "Image" ("id", "mime", "width", "height", "bytes") VALUES ('img', 'image/png', 2, 2, 10)`);
+      db.exec(`INSERT INTO "Run" ("id", "status", "engine", "params", "contentImageId", "totalSteps") VALUES ('run', 'SUCCEEDED', 'GATYS', '{}', 'img', 5)`);
     });
-    expect(row!.id).toMatch(/^[0-9a-f-]{36}$/);
-    // Unix milliseconds, as Prisma's engine writes these columns in SQLite.
-    expect(row!.finished_at).toBeGreaterThanOrEqual(row!.started_at as number);
+    expect(await migrateDatabase(dbFile, migrationsDir)).toEqual({ applied: shipped.slice(1) });
+    withSqlite(dbFile, (db) => {
+      expect(db.prepare('SELECT "id", "status", "styleModelId" FROM "Run"').all()).toEqual([{ id: 'run', status: 'SUCCEEDED', styleModelId: null }]);
+      expect(db.prepare('SELECT count(*) AS n FROM "StyleModel"').get()).toEqual({ n: 0 });
+    });
   });
 
   it('applies nothing the second time', async () => {
     await migrateDatabase(dbFile, migrationsDir);
     expect(await migrateDatabase(dbFile, migrationsDir)).toEqual({ applied: [] });
-    expect(migrationRows(dbFile)).toHaveLength(1);
+    expect(migrationRows(dbFile)).toHaveLength(shipped.length);
   });
 
   it('brings an older database up to date and keeps its data, children of rebuilt tables included', async () => {
@@ -136,7 +155,7 @@ describe('migrateDatabase', () => {
       expect(db.prepare('SELECT "presetId" FROM "Run"').get()).toEqual({ presetId: 'preset' });
       expect(db.pragma('foreign_key_check')).toEqual([]);
     });
-    expect(migrationRows(dbFile).map((row) => row.migration_name)).toEqual([initMigration, laterMigration]);
+    expect(migrationRows(dbFile).map((row) => row.migration_name)).toEqual([...shipped, laterMigration]);
   });
 
   it('refuses a migration whose file changed after it was applied, but not over line endings', async () => {
@@ -171,7 +190,7 @@ describe('migrateDatabase', () => {
     expect(retried.kind).toBe('apply');
     expect(retried.migrationName).toBe(initMigration);
     expect(retried.message).toMatch(/already exists/);
-    expect(migrationRows(dbFile)).toHaveLength(1);
+    expect(migrationRows(dbFile)).toHaveLength(shipped.length);
   });
 
   it('refuses a database that has tables but no migration history', async () => {
@@ -203,8 +222,8 @@ describe('migrateDatabase', () => {
       );
     const results = await Promise.all([migrateInChild(), migrateInChild()]);
     const applied = results.flatMap((result) => JSON.parse(result.stdout) as string[]);
-    expect(applied.sort()).toEqual([initMigration, laterMigration]);
-    expect(migrationRows(dbFile)).toHaveLength(2);
+    expect(applied.sort()).toEqual([...shipped, laterMigration]);
+    expect(migrationRows(dbFile)).toHaveLength(shipped.length + 1);
   });
 
   it("agrees with Prisma's schema engine in both directions", async () => {
@@ -238,7 +257,7 @@ describe('migrateDatabase', () => {
       const deployed = await deployer.run((commands) =>
         commands.applyMigrations({ migrationsList: migrations, filters: { externalTables: [], externalEnums: [] } }),
       );
-      expect(deployed.appliedMigrationNames).toEqual([initMigration]);
+      expect(deployed.appliedMigrationNames).toEqual(shipped);
     } finally {
       await deployer.close();
     }
@@ -251,7 +270,7 @@ describe('openDatabase', () => {
     const { prisma, file, close } = await openDatabase(`file:${dbFile}`);
     try {
       expect(file).toBe(dbFile);
-      expect(migrationRows(dbFile).map((row) => row.migration_name)).toEqual([initMigration]);
+      expect(migrationRows(dbFile).map((row) => row.migration_name)).toEqual(shipped);
       expect(await prisma.$queryRawUnsafe('PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
       expect(await prisma.$queryRawUnsafe('PRAGMA foreign_keys')).toEqual([{ foreign_keys: 1n }]);
 

@@ -1,20 +1,24 @@
 // Presets: named parameter sets a transfer starts from. The built-ins are seeded into a new database and can be
 // restored; every preset's parameters pass the engine's own validator before they are stored.
-import { EngineInputError, resolveGatysOptions, type GatysOptions } from '../engine/index.js';
+import { EngineInputError, resolveFastOptions, resolveGatysOptions, type FastOptions, type GatysOptions } from '../engine/index.js';
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { Preset } from '../storage/generated/client.ts';
 
-export const ENGINE_KINDS = ['GATYS'] as const;
+export const ENGINE_KINDS = ['GATYS', 'FAST'] as const;
 export type EngineKind = (typeof ENGINE_KINDS)[number];
 
-/** Parameters a preset may set; anything left out takes the engine default. */
+/** Gatys parameters a preset may set; anything left out takes the engine default. */
 export type PresetParams = Partial<GatysOptions>;
 
-export const BUILT_IN_PRESETS: { name: string; engine: EngineKind; params: PresetParams }[] = [
+/** What a FAST preset may set: the style model (by name) and the pass's options. */
+export type FastPresetParams = Partial<FastOptions> & { styleModel?: string };
+
+export const BUILT_IN_PRESETS: { name: string; engine: EngineKind; params: PresetParams | FastPresetParams }[] = [
   { name: 'Quick preview', engine: 'GATYS', params: { size: 256, steps: 100, previewEvery: 5 } },
   { name: 'Balanced', engine: 'GATYS', params: { size: 512, steps: 300, previewEvery: 10 } },
   { name: 'High quality (multiscale)', engine: 'GATYS', params: { size: 768, scales: 3, steps: 200, previewEvery: 10 } },
+  { name: 'Fast mosaic', engine: 'FAST', params: { styleModel: 'mosaic', size: 768 } },
 ];
 
 /** Engine errors name the parameter; the API calls it params.<name>. */
@@ -22,16 +26,34 @@ export function toInputError(error: unknown, prefix = 'params'): unknown {
   return error instanceof EngineInputError ? new InputError(`${prefix}.${error.field}`, error.message.replace(`${error.field}: `, '')) : error;
 }
 
-/** Checks parameters for an engine; returns only the keys that were given, without undefined values. */
-export function validatePresetParams(engine: EngineKind, params: PresetParams): PresetParams {
+/** The keys that were given, without undefined or null values. */
+export function givenParams<T extends object>(params: T | null | undefined): T {
+  return Object.fromEntries(Object.entries(params ?? {}).filter(([, v]) => v !== undefined && v !== null)) as T;
+}
+
+/** Checks parameters for an engine; returns only the keys that were given. */
+export function validatePresetParams(engine: EngineKind, params: PresetParams | FastPresetParams): PresetParams | FastPresetParams {
   if (!ENGINE_KINDS.includes(engine)) throw new InputError('engine', `unknown engine "${engine}"`, ENGINE_KINDS.join(', '));
-  const given = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined && v !== null)) as PresetParams;
+  const given = givenParams(params);
   try {
-    resolveGatysOptions(given);
+    if (engine === 'FAST') {
+      const { styleModel, ...options } = given as FastPresetParams;
+      resolveFastOptions(options);
+      if (styleModel !== undefined && typeof styleModel !== 'string') throw new InputError('fastParams.styleModel', 'must be a style model name');
+    } else {
+      resolveGatysOptions(given as PresetParams);
+    }
   } catch (error) {
-    throw toInputError(error);
+    // Named as in the GraphQL input: FAST options arrive as fastParams.
+    throw toInputError(error, engine === 'FAST' ? 'fastParams' : 'params');
   }
   return given;
+}
+
+/** A FAST preset must name a model that exists. */
+async function assertModelExists(db: Db, engine: EngineKind, params: PresetParams | FastPresetParams): Promise<void> {
+  const name = engine === 'FAST' ? (params as FastPresetParams).styleModel : undefined;
+  if (name !== undefined && !(await db.styleModel.findUnique({ where: { name } }))) throw new NotFoundError('StyleModel', name);
 }
 
 function checkName(name: string): string {
@@ -45,19 +67,22 @@ async function assertNameFree(db: Db, name: string, exceptId?: string): Promise<
   if (existing && existing.id !== exceptId) throw new ConflictError(`a preset named "${name}" already exists`);
 }
 
-export async function createPreset(db: Db, input: { name: string; engine: EngineKind; params: PresetParams }): Promise<Preset> {
+export async function createPreset(db: Db, input: { name: string; engine: EngineKind; params: PresetParams | FastPresetParams }): Promise<Preset> {
   const name = checkName(input.name);
   const params = validatePresetParams(input.engine, input.params);
+  await assertModelExists(db, input.engine, params);
   await assertNameFree(db, name);
   return db.preset.create({ data: { name, engine: input.engine, params } });
 }
 
 /** Renames and/or replaces parameters. Editing a built-in keeps its flag; restoring puts its defaults back. */
-export async function updatePreset(db: Db, id: string, input: { name?: string | null; params?: PresetParams | null }): Promise<Preset> {
+export async function updatePreset(db: Db, id: string, input: { name?: string | null; params?: PresetParams | FastPresetParams | null }): Promise<Preset> {
   const preset = await db.preset.findUnique({ where: { id } });
   if (!preset) throw new NotFoundError('Preset', id);
+  const engine = preset.engine as EngineKind;
   const name = input.name != null ? checkName(input.name) : preset.name;
-  const params = input.params != null ? validatePresetParams(preset.engine as EngineKind, input.params) : (preset.params as PresetParams);
+  const params = input.params != null ? validatePresetParams(engine, input.params) : (preset.params as PresetParams);
+  await assertModelExists(db, engine, params);
   await assertNameFree(db, name, id);
   return db.preset.update({ where: { id }, data: { name, params } });
 }

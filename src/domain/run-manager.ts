@@ -2,11 +2,12 @@
 // persisted and then published, and a true final status however it ends (done, cancelled, failed, or cut off by
 // a restart). One run per engine worker at a time.
 import sharp from 'sharp';
-import { EngineError, type Engine, type TransferEvent, type TransferParams } from '../engine/index.js';
+import { EngineError, type Engine, type StylizeParams, type TransferEvent, type TransferParams } from '../engine/index.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { ImageStore } from '../storage/image-store.js';
-import type { Prisma, Run } from '../storage/generated/client.ts';
+import type { Prisma, Run, StyleModel } from '../storage/generated/client.ts';
+import { modelSource, type StyleModelServices } from './style-models.js';
 import { FINISHED_STATUSES, type RunStatus, type RunStepRecord, type Topics } from './topics.js';
 
 type StepEvent = Extract<TransferEvent, { type: 'step' }>;
@@ -18,6 +19,8 @@ export interface RunManagerOptions {
   topics: Topics;
   /** Runs at once: one per engine worker. */
   capacity: number;
+  /** Where FAST runs find their style models. */
+  models: Pick<StyleModelServices, 'modelsDir' | 'allowDownload' | 'env'>;
   /** Steps are written at most this often, in one transaction per batch. */
   stepFlushMs?: number;
   log?: (message: string) => void;
@@ -199,14 +202,15 @@ export class RunManager {
     const run = await db.run.update({
       where: { id: runId },
       data: { status: 'RUNNING', startedAt: new Date(), backend: info.backend },
-      include: { styles: { orderBy: { position: 'asc' } } },
+      include: { styles: { orderBy: { position: 'asc' } }, styleModel: true },
     });
     this.publishStatus(runId, 'RUNNING');
     const writer = new StepWriter(runId, this.options, this.options.stepFlushMs ?? 100);
     let checkpoint: { imageId: string; step: number } | undefined;
     try {
-      const params = await this.transferParams(run);
-      for await (const event of engine.transfer(params, { signal: active.abort.signal, checkpoint: active.checkpoint.signal })) {
+      const signals = { signal: active.abort.signal, checkpoint: active.checkpoint.signal };
+      const events = run.engine === 'FAST' ? engine.stylize(await this.stylizeParams(run), signals) : engine.transfer(await this.transferParams(run), signals);
+      for await (const event of events) {
         if (event.type === 'step') {
           writer.add(event);
         } else if (event.type === 'started') {
@@ -217,6 +221,8 @@ export class RunManager {
           await db.runPreview.create({ data: { runId, step: event.step, imageId: image.id } });
           const dataUrl = await thumbnailDataUrl(event.bytes);
           this.options.topics.publish('run', runId, { kind: 'preview', runId, step: event.step, imageId: image.id, dataUrl });
+        } else if (event.type === 'download') {
+          this.publishDownload(runId, event.receivedBytes, event.totalBytes);
         } else if (event.type === 'checkpoint') {
           await writer.flush();
           const image = await images.save({ bytes: event.image, mime: event.mime, width: event.width, height: event.height });
@@ -266,6 +272,18 @@ export class RunManager {
         ? { resume: { image: await images.read(run.checkpointImageId), step: run.checkpointStep } }
         : {}),
     };
+  }
+
+  /** The engine's input for a stored FAST run: its options, its content, and its model (fetched first if needed). */
+  private async stylizeParams(run: Run & { styleModel: StyleModel | null }): Promise<StylizeParams> {
+    if (!run.styleModel) throw new EngineError('MODEL_MISSING', `the style model of this run (${(run.params as { styleModel?: string }).styleModel}) has been deleted`);
+    const model = await modelSource(this.options.models, run.styleModel, (p) => this.publishDownload(run.id, p.receivedBytes, p.totalBytes));
+    return { ...(run.params as object), content: await this.options.images.read(run.contentImageId), model };
+  }
+
+  /** Progress of a download the run waits for (weights or a style model): not stored, only shown. */
+  private publishDownload(runId: string, receivedBytes: number, totalBytes?: number): void {
+    this.options.topics.publish('run', runId, { kind: 'download', runId, receivedBytes, totalBytes: totalBytes ?? null });
   }
 
   /** Stores a final status, then tells subscribers; the run's own subscription completes on the end event. */

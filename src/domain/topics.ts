@@ -22,6 +22,8 @@ export type RunEvent =
   | { kind: 'status'; runId: string; status: RunStatus; queuePosition: number | null }
   | { kind: 'step'; runId: string; step: RunStepRecord; totalSteps: number }
   | { kind: 'preview'; runId: string; step: number; imageId: string; dataUrl: string }
+  /** Weights or a style model being fetched before the run can start computing (progress only, not stored). */
+  | { kind: 'download'; runId: string; receivedBytes: number; totalBytes: number | null }
   /** The run reached a final status; its subscription completes after this. */
   | { kind: 'end'; runId: string; status: RunStatus };
 

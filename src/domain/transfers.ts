@@ -1,11 +1,21 @@
-// Starting a transfer: everything the request names is checked (content, styles, preset, parameters, size for
-// the backend) before anything is written; then the content image, the run and its styles are stored and queued.
-import { LIMITS, fitLongestSide, largestSideWithin, resolveGatysOptions } from '../engine/index.js';
+// Starting a transfer: everything the request names is checked (content, styles or style model, preset,
+// parameters, size for the backend) before anything is written; then the content image and the run are stored and
+// queued. A transfer is GATYS (style images, optimised) or FAST (one pass of a trained style model).
+import {
+  LIMITS,
+  fitLongestSide,
+  largestSideWithin,
+  maxFastPixelsFor,
+  maxPixelsFor,
+  resolveFastOptions,
+  resolveGatysOptions,
+  type FastOptions,
+} from '../engine/index.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
-import type { Prisma, Run } from '../storage/generated/client.ts';
+import type { Preset, Prisma, Run, StyleModel } from '../storage/generated/client.ts';
 import type { CheckedImage, ImageStore } from '../storage/image-store.js';
-import { toInputError, validatePresetParams, type PresetParams } from './presets.js';
+import { givenParams, toInputError, validatePresetParams, type EngineKind, type FastPresetParams, type PresetParams } from './presets.js';
 import type { RunManager } from './run-manager.js';
 
 export interface StartTransferInput {
@@ -13,21 +23,33 @@ export interface StartTransferInput {
   content?: Uint8Array | null;
   /** …or one already stored (its SHA-256). */
   contentImageId?: string | null;
-  styles: { styleId: string; weight?: number | null }[];
+  /** Style images with blend weights (GATYS). */
+  styles?: { styleId: string; weight?: number | null }[] | null;
+  /** A trained style model (FAST). */
+  styleModelId?: string | null;
   presetId?: string | null;
-  /** Overrides of the preset's (or the defaults') parameters. */
+  /** Overrides of the preset's (or the defaults') Gatys parameters. */
   params?: PresetParams | null;
+  /** Overrides of the preset's fast-transfer options. */
+  fastParams?: FastPresetParams | null;
 }
 
 export interface TransferServices {
   db: Db;
   images: ImageStore;
   runs: RunManager;
-  /** Largest output the engine's backend can take, in pixels. */
-  maxPixels: number;
+  /** The tfjs backend the engine runs on, which bounds the output size. */
+  tfBackend: string;
 }
 
-async function contentDimensions(services: TransferServices, input: StartTransferInput): Promise<{ width: number; height: number; upload?: CheckedImage; imageId?: string }> {
+interface Content {
+  width: number;
+  height: number;
+  upload?: CheckedImage;
+  imageId?: string;
+}
+
+async function contentOf(services: TransferServices, input: StartTransferInput): Promise<Content> {
   if ((input.content == null) === (input.contentImageId == null)) {
     throw new InputError('content', 'give exactly one of content (an upload) and contentImageId');
   }
@@ -40,58 +62,102 @@ async function contentDimensions(services: TransferServices, input: StartTransfe
   return { width: image.width, height: image.height, imageId: image.id };
 }
 
-export async function startTransfer(services: TransferServices, input: StartTransferInput): Promise<Run> {
-  const { db, images, runs } = services;
-  if (input.styles.length < LIMITS.styles.min || input.styles.length > LIMITS.styles.max) {
-    throw new InputError('styles', `has ${input.styles.length} entries`, `${LIMITS.styles.min} to ${LIMITS.styles.max} styles`);
+/** Output dimensions, refused with the largest size that fits when the backend cannot hold them. */
+function outputOf(content: Content, size: number, maxPixels: number): { width: number; height: number } {
+  const output = fitLongestSide(content.width, content.height, size);
+  if (output.width * output.height > maxPixels) {
+    const largest = largestSideWithin(content.width, content.height, maxPixels);
+    throw new InputError('params.size', `${output.width}×${output.height} is more than the engine's backend can hold`, `size ≤ ${largest} for this image`);
   }
-  const weights = input.styles.map((s, i) => {
+  return output;
+}
+
+/** GATYS: the styles with their weights, and the full parameter set after preset and overrides. */
+async function gatysRun(services: TransferServices, input: StartTransferInput, preset: Preset | null, content: Content): Promise<Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>> {
+  const requested = input.styles ?? [];
+  if (requested.length < LIMITS.styles.min || requested.length > LIMITS.styles.max) {
+    throw new InputError('styles', `has ${requested.length} entries`, `${LIMITS.styles.min} to ${LIMITS.styles.max} styles (or a styleModelId for a fast transfer)`);
+  }
+  const weights = requested.map((s, i) => {
     const weight = s.weight ?? 1;
     if (!Number.isFinite(weight) || weight < 0) throw new InputError(`styles[${i}].weight`, `must be a finite number ≥ 0, got ${weight}`);
     return weight;
   });
   if (weights.every((w) => w === 0)) throw new InputError('styles', 'all weights are 0', 'at least one weight > 0');
-  const styles = await db.style.findMany({ where: { id: { in: input.styles.map((s) => s.styleId) } } });
+  const styles = await services.db.style.findMany({ where: { id: { in: requested.map((s) => s.styleId) } } });
   const byId = new Map(styles.map((s) => [s.id, s]));
-  const missing = input.styles.find((s) => !byId.has(s.styleId));
+  const missing = requested.find((s) => !byId.has(s.styleId));
   if (missing) throw new NotFoundError('Style', missing.styleId);
-
-  const preset = input.presetId != null ? await db.preset.findUnique({ where: { id: input.presetId } }) : null;
-  if (input.presetId != null && !preset) throw new NotFoundError('Preset', input.presetId);
-  const merged = validatePresetParams('GATYS', { ...((preset?.params as PresetParams | undefined) ?? {}), ...(input.params ?? {}) });
+  const merged = validatePresetParams('GATYS', { ...((preset?.params as PresetParams | undefined) ?? {}), ...givenParams(input.params) });
   let params;
   try {
-    params = resolveGatysOptions(merged);
+    params = resolveGatysOptions(merged as PresetParams);
   } catch (error) {
     throw toInputError(error);
   }
-
-  const content = await contentDimensions(services, input);
-  const output = fitLongestSide(content.width, content.height, params.size);
-  if (output.width * output.height > services.maxPixels) {
-    const largest = largestSideWithin(content.width, content.height, services.maxPixels);
-    throw new InputError('params.size', `${output.width}×${output.height} is more than the engine's backend can hold`, `size ≤ ${largest} for this image`);
-  }
-
-  const contentImageId = content.upload ? (await images.save(content.upload)).id : content.imageId!;
-  const run = await db.run.create({
-    data: {
-      status: 'QUEUED',
-      engine: 'GATYS',
-      params: params as unknown as Prisma.InputJsonObject,
-      contentImageId,
-      presetId: preset?.id ?? null,
-      totalSteps: params.steps * params.scales,
-      width: output.width,
-      height: output.height,
-      styles: {
-        create: input.styles.map((s, position) => {
-          const style = byId.get(s.styleId)!;
-          return { position, styleId: style.id, styleName: style.name, imageId: style.imageId, weight: weights[position]! };
-        }),
-      },
+  const output = outputOf(content, params.size, maxPixelsFor(services.tfBackend));
+  return {
+    status: 'QUEUED',
+    engine: 'GATYS',
+    params: params as unknown as Prisma.InputJsonObject,
+    presetId: preset?.id ?? null,
+    totalSteps: params.steps * params.scales,
+    ...output,
+    styles: {
+      create: requested.map((s, position) => {
+        const style = byId.get(s.styleId)!;
+        return { position, styleId: style.id, styleName: style.name, imageId: style.imageId, weight: weights[position]! };
+      }),
     },
-  });
+  } as Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>;
+}
+
+/** FAST: the style model (given, or named by the preset) and the pass's options. */
+async function fastRun(services: TransferServices, input: StartTransferInput, preset: Preset | null, content: Content): Promise<Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>> {
+  if (input.styles?.length) throw new InputError('styles', 'a fast transfer uses a style model, not style images', 'styles empty with styleModelId');
+  const fromPreset = (preset?.engine === 'FAST' ? (preset.params as FastPresetParams) : {}) ?? {};
+  const { styleModel: presetModel, ...options } = validatePresetParams('FAST', { ...fromPreset, ...givenParams(input.fastParams) }) as FastPresetParams;
+  let model: StyleModel | null;
+  if (input.styleModelId != null) {
+    model = await services.db.styleModel.findUnique({ where: { id: input.styleModelId } });
+    if (!model) throw new NotFoundError('StyleModel', input.styleModelId);
+  } else if (presetModel) {
+    model = await services.db.styleModel.findUnique({ where: { name: presetModel } });
+    if (!model) throw new NotFoundError('StyleModel', presetModel);
+  } else {
+    throw new InputError('styleModelId', 'a fast transfer needs a style model', 'a styleModelId, or a FAST preset that names one');
+  }
+  let fast: FastOptions;
+  try {
+    fast = resolveFastOptions(options);
+  } catch (error) {
+    throw toInputError(error, 'fastParams');
+  }
+  const maxPixels = maxFastPixelsFor(services.tfBackend);
+  // Without a size the pass keeps the content's own, as large as the backend allows.
+  const size = fast.size ?? Math.min(Math.max(content.width, content.height), largestSideWithin(content.width, content.height, maxPixels));
+  const output = outputOf(content, size, maxPixels);
+  return {
+    status: 'QUEUED',
+    engine: 'FAST',
+    params: { ...fast, size, styleModel: model.name } as Prisma.InputJsonObject,
+    presetId: preset?.id ?? null,
+    styleModelId: model.id,
+    totalSteps: 1,
+    ...output,
+  };
+}
+
+export async function startTransfer(services: TransferServices, input: StartTransferInput): Promise<Run> {
+  const { db, images, runs } = services;
+  const preset = input.presetId != null ? await db.preset.findUnique({ where: { id: input.presetId } }) : null;
+  if (input.presetId != null && !preset) throw new NotFoundError('Preset', input.presetId);
+  const kind: EngineKind = preset?.engine === 'FAST' || input.styleModelId != null || input.fastParams != null ? 'FAST' : 'GATYS';
+  if (kind === 'FAST' && preset?.engine === 'GATYS') throw new InputError('presetId', 'names a GATYS preset but the request is a fast transfer', 'a FAST preset, or none');
+  const content = await contentOf(services, input);
+  const data = kind === 'FAST' ? await fastRun(services, input, preset, content) : await gatysRun(services, input, preset, content);
+  const contentImageId = content.upload ? (await images.save(content.upload)).id : content.imageId!;
+  const run = await db.run.create({ data: { ...data, contentImageId } as Prisma.RunUncheckedCreateInput });
   runs.enqueue(run.id);
   return run;
 }

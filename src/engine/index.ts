@@ -14,7 +14,16 @@ export {
   type EngineErrorCode,
 } from './errors.js';
 export type { Losses, TransferEvent } from './events.js';
-export { FAST_DEFAULTS, FAST_LIMITS, maxFastPixelsFor, resolveFastParams, type FastTransferParams, type StylizeParams } from './fast-style/fast-params.js';
+export {
+  FAST_DEFAULTS,
+  FAST_LIMITS,
+  maxFastPixelsFor,
+  resolveFastOptions,
+  resolveFastParams,
+  type FastOptions,
+  type FastTransferParams,
+  type StylizeParams,
+} from './fast-style/fast-params.js';
 export { checkModelSource, detectModelFormat } from './fast-style/model-source.js';
 export { ARCHITECTURES, FORMAT_ARCHITECTURE, MODEL_FORMATS, type Architecture, type ModelFormat, type StyleModelSource } from './fast-style/types.js';
 export { fitLongestSide } from './image.js';

@@ -1,6 +1,7 @@
 // What every resolver receives: the services of one server, shared by all requests.
 import type { Config } from '../config.js';
 import type { RunManager } from '../domain/run-manager.js';
+import type { StyleModelServices } from '../domain/style-models.js';
 import type { Topics } from '../domain/topics.js';
 import type { Engine, EngineInfo } from '../engine/index.js';
 import type { Db } from '../storage/db.js';
@@ -15,6 +16,7 @@ export interface Services {
   engineInfo: EngineInfo;
   runs: RunManager;
   topics: Topics;
+  styleModels: StyleModelServices;
 }
 
 export type Context = Services;

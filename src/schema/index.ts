@@ -5,6 +5,7 @@ import './types/params.js';
 import './types/image.js';
 import './types/style.js';
 import './types/preset.js';
+import './types/style-model.js';
 import './types/run.js';
 import './types/engine.js';
 import './types/subscriptions.js';

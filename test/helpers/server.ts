@@ -7,7 +7,7 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type GramianServer } from '../../src/server.js';
-import { VGG19_UINT8 } from './shared.js';
+import { SHARED_MODELS, VGG19_UINT8 } from './shared.js';
 
 export interface TestServer extends GramianServer {
   dataDir: string;
@@ -15,7 +15,7 @@ export interface TestServer extends GramianServer {
 }
 
 export function testEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, GRAMIAN_WEIGHTS: VGG19_UINT8, GRAMIAN_WEIGHTS_DOWNLOAD: 'false', ...extra };
+  return { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, GRAMIAN_WEIGHTS: VGG19_UINT8, GRAMIAN_MODELS: SHARED_MODELS, GRAMIAN_WEIGHTS_DOWNLOAD: 'false', ...extra };
 }
 
 export async function startTestServer(extra: Record<string, string> = {}, dataDir?: string): Promise<TestServer> {

@@ -9,7 +9,8 @@ export const SHARED = path.resolve(REPO_ROOT, '../shared');
 
 if (!existsSync(SHARED)) throw new Error(`test data not found: ${SHARED} must sit beside the repository`);
 
-export const VGG19_UINT8 = path.join(SHARED, 'models/vgg19-uint8-neuralpixels');
+export const SHARED_MODELS = path.join(SHARED, 'models');
+export const VGG19_UINT8 = path.join(SHARED_MODELS, 'vgg19-uint8-neuralpixels');
 export const VGG19_KERAS_F32 = path.join(SHARED, 'models/vgg19-keras-f32-partial-davidcai');
 export const contentImage = (name: string) => path.join(SHARED, 'images/content', name);
 export const styleImage = (name: string) => path.join(SHARED, 'images/style', name);

@@ -43,13 +43,13 @@ export function maxFastPixelsFor(tfBackend: string): number {
   return tfBackend === 'tensorflow' ? 4096 * 4096 : 1536 * 1536;
 }
 
-/** Validates fast-transfer parameters; throws EngineInputError naming the field and the valid values. */
-export function resolveFastParams(params: FastTransferParams): ResolvedFastParams {
-  if (params === null || typeof params !== 'object') throw new EngineInputError('params', 'must be an object');
-  const { content, size, strength = FAST_DEFAULTS.strength, preserveColors = FAST_DEFAULTS.preserveColors } = params;
-  if (!(content instanceof Uint8Array) || content.byteLength === 0) {
-    throw new EngineInputError('content', 'empty or missing image', 'a non-empty JPEG, PNG, WebP, GIF, TIFF or AVIF file');
-  }
+/** The tunable part of a fast transfer (everything but the image), as presets and runs store it. */
+export type FastOptions = Omit<ResolvedFastParams, 'content'>;
+
+/** Validates the tunable options; throws EngineInputError naming the field and the valid values. */
+export function resolveFastOptions(options: Partial<FastOptions>): FastOptions {
+  if (options === null || typeof options !== 'object') throw new EngineInputError('params', 'must be an object');
+  const { size, strength = FAST_DEFAULTS.strength, preserveColors = FAST_DEFAULTS.preserveColors } = options;
   if (size !== undefined && size !== null && (!Number.isInteger(size) || size < FAST_LIMITS.size.min || size > FAST_LIMITS.size.max)) {
     throw new EngineInputError('size', `must be an integer, got ${size}`, `${FAST_LIMITS.size.min}..${FAST_LIMITS.size.max}, or omitted for the content's own size`);
   }
@@ -57,5 +57,15 @@ export function resolveFastParams(params: FastTransferParams): ResolvedFastParam
     throw new EngineInputError('strength', `must be a number from 0 to 1, got ${strength}`, `${FAST_LIMITS.strength.min}..${FAST_LIMITS.strength.max}`);
   }
   if (typeof preserveColors !== 'boolean') throw new EngineInputError('preserveColors', `must be true or false, got ${String(preserveColors)}`, 'true, false');
-  return { content, ...(size != null ? { size } : {}), strength, preserveColors };
+  return { ...(size != null ? { size } : {}), strength, preserveColors };
+}
+
+/** Validates fast-transfer parameters; throws EngineInputError naming the field and the valid values. */
+export function resolveFastParams(params: FastTransferParams): ResolvedFastParams {
+  if (params === null || typeof params !== 'object') throw new EngineInputError('params', 'must be an object');
+  const { content, ...options } = params;
+  if (!(content instanceof Uint8Array) || content.byteLength === 0) {
+    throw new EngineInputError('content', 'empty or missing image', 'a non-empty JPEG, PNG, WebP, GIF, TIFF or AVIF file');
+  }
+  return { content, ...resolveFastOptions(options) };
 }

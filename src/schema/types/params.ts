@@ -1,7 +1,7 @@
 // Gatys parameters in GraphQL: the full set a run used, the subset a preset sets, and the input that overrides
 // them. All three come from one table so they cannot drift apart; ranges are checked by the engine's validator.
-import { GATYS_DEFAULTS, LIMITS, RELU_LAYERS, type GatysOptions } from '../../engine/index.js';
-import type { PresetParams } from '../../domain/presets.js';
+import type { FastPresetParams, PresetParams } from '../../domain/presets.js';
+import { FAST_LIMITS, GATYS_DEFAULTS, LIMITS, RELU_LAYERS, type GatysOptions } from '../../engine/index.js';
 import { builder } from '../builder.js';
 
 export const OptimizerEnum = builder.enumType('Optimizer', {
@@ -76,3 +76,24 @@ export function paramsFromInput(input: Record<string, unknown> | null | undefine
   if (!input) return {};
   return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== null && value !== undefined)) as PresetParams;
 }
+
+/** The options of a fast (feed-forward) transfer, as a run used them or a preset sets them. */
+export const FastParamsRef = builder.objectRef<FastPresetParams>('FastParams').implement({
+  description: 'Options of a fast transfer; in a preset, null fields take the defaults.',
+  fields: (t) => ({
+    styleModel: t.string({ nullable: true, description: 'Name of the style model.', resolve: (p) => p.styleModel ?? null }),
+    size: t.int({ nullable: true, description: `Longest side of the output (${FAST_LIMITS.size.min}..${FAST_LIMITS.size.max}); default the content's own.`, resolve: (p) => p.size ?? null }),
+    strength: t.float({ nullable: true, description: 'Blend of the stylised image over the content, 0..1 (default 1).', resolve: (p) => p.strength ?? null }),
+    preserveColors: t.boolean({ nullable: true, description: "Keep the content's colours.", resolve: (p) => p.preserveColors ?? null }),
+  }),
+});
+
+export const FastParamsInput = builder.inputType('FastParamsInput', {
+  description: 'Options of a fast transfer; omitted fields keep the preset value or the default.',
+  fields: (t) => ({
+    styleModel: t.string({ required: false, description: 'A style model by name (instead of styleModelId).' }),
+    size: t.int({ required: false }),
+    strength: t.float({ required: false }),
+    preserveColors: t.boolean({ required: false }),
+  }),
+});

@@ -1,26 +1,41 @@
 // Presets: named parameter sets, built-ins included.
-import { ENGINE_KINDS, createPreset, deletePreset, restoreBuiltInPresets, updatePreset, type PresetParams } from '../../domain/presets.js';
+import { createPreset, deletePreset, givenParams, restoreBuiltInPresets, updatePreset, type EngineKind, type FastPresetParams, type PresetParams } from '../../domain/presets.js';
 import { resolveGatysOptions } from '../../engine/index.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
-import { GatysParamsInput, GatysParamsRef, PresetParamsRef, paramsFromInput } from './params.js';
+import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef, PresetParamsRef, paramsFromInput } from './params.js';
 import { DeletedRef } from './style.js';
 
 export const EngineKindEnum = builder.enumType('EngineKind', {
-  values: { GATYS: { value: 'GATYS', description: 'Gatys et al.: optimise the pixels through VGG19 features.' } } as const,
+  values: {
+    GATYS: { value: 'GATYS', description: 'Gatys et al.: optimise the pixels through VGG19 features.' },
+    FAST: { value: 'FAST', description: 'One pass of a feed-forward network trained for one style (Johnson et al.).' },
+  } as const,
 });
 
 builder.prismaNode('Preset', {
   id: { field: 'id' },
   fields: (t) => ({
     name: t.exposeString('name'),
-    engine: t.field({ type: EngineKindEnum, resolve: (preset) => preset.engine as (typeof ENGINE_KINDS)[number] }),
+    engine: t.field({ type: EngineKindEnum, resolve: (preset) => preset.engine as EngineKind }),
     builtIn: t.exposeBoolean('builtIn', { description: 'One of the presets the server ships with (restorable).' }),
-    params: t.field({ type: PresetParamsRef, resolve: (preset) => preset.params as PresetParams }),
+    params: t.field({
+      type: PresetParamsRef,
+      nullable: true,
+      description: 'What a GATYS preset sets (null for FAST).',
+      resolve: (preset) => (preset.engine === 'GATYS' ? (preset.params as PresetParams) : null),
+    }),
+    fastParams: t.field({
+      type: FastParamsRef,
+      nullable: true,
+      description: 'What a FAST preset sets (null for GATYS).',
+      resolve: (preset) => (preset.engine === 'FAST' ? (preset.params as FastPresetParams) : null),
+    }),
     effectiveParams: t.field({
       type: GatysParamsRef,
-      description: 'The parameters a run with this preset and no overrides would use.',
-      resolve: (preset) => resolveGatysOptions(preset.params as PresetParams),
+      nullable: true,
+      description: 'The parameters a GATYS run with this preset and no overrides would use.',
+      resolve: (preset) => (preset.engine === 'GATYS' ? resolveGatysOptions(preset.params as PresetParams) : null),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
@@ -48,14 +63,16 @@ const CreatePresetInput = builder.inputType('CreatePresetInput', {
   fields: (t) => ({
     name: t.string({ description: 'Unique, 1 to 80 characters.' }),
     engine: t.field({ type: EngineKindEnum, required: false, defaultValue: 'GATYS' }),
-    params: t.field({ type: GatysParamsInput }),
+    params: t.field({ type: GatysParamsInput, required: false, description: 'For a GATYS preset.' }),
+    fastParams: t.field({ type: FastParamsInput, required: false, description: 'For a FAST preset: the style model and its options.' }),
   }),
 });
 
 const UpdatePresetInput = builder.inputType('UpdatePresetInput', {
   fields: (t) => ({
     name: t.string({ required: false }),
-    params: t.field({ type: GatysParamsInput, required: false, description: 'Replaces all of the preset\'s parameters.' }),
+    params: t.field({ type: GatysParamsInput, required: false, description: "Replaces all of a GATYS preset's parameters." }),
+    fastParams: t.field({ type: FastParamsInput, required: false, description: "Replaces all of a FAST preset's options." }),
   }),
 });
 
@@ -65,7 +82,9 @@ builder.mutationFields((t) => ({
     errors: {},
     args: { input: t.arg({ type: CreatePresetInput }) },
     resolve: async (query, _root, { input }, { db }) => {
-      const preset = await createPreset(db, { name: input.name, engine: input.engine ?? 'GATYS', params: paramsFromInput(input.params) });
+      const engine = input.engine ?? 'GATYS';
+      const params = engine === 'FAST' ? givenParams(input.fastParams as FastPresetParams) : paramsFromInput(input.params);
+      const preset = await createPreset(db, { name: input.name, engine, params });
       return db.preset.findUniqueOrThrow({ ...query, where: { id: preset.id } });
     },
   }),
@@ -76,7 +95,7 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, { id, input }, { db }) => {
       const preset = await updatePreset(db, localId(String(id), 'Preset'), {
         name: input.name,
-        params: input.params ? paramsFromInput(input.params) : null,
+        params: input.params ? paramsFromInput(input.params) : input.fastParams ? givenParams(input.fastParams as FastPresetParams) : null,
       });
       return db.preset.findUniqueOrThrow({ ...query, where: { id: preset.id } });
     },

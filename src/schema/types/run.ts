@@ -1,10 +1,12 @@
 // Runs: their history (parameters, loss curve, previews, result, error), starting them and cancelling them.
 import { startTransfer } from '../../domain/transfers.js';
 import { RUN_STATUSES, type RunStatus } from '../../domain/topics.js';
-import { maxPixelsFor, type GatysOptions } from '../../engine/index.js';
+import { givenParams, type EngineKind, type FastPresetParams } from '../../domain/presets.js';
+import type { GatysOptions } from '../../engine/index.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
-import { GatysParamsInput, GatysParamsRef, paramsFromInput } from './params.js';
+import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef, paramsFromInput } from './params.js';
+import { EngineKindEnum } from './preset.js';
 
 export const RunStatusEnum = builder.enumType('RunStatus', { values: RUN_STATUSES });
 
@@ -58,8 +60,20 @@ export const RunRef = builder.prismaNode('Run', {
   id: { field: 'id' },
   fields: (t) => ({
     status: t.field({ type: RunStatusEnum, resolve: (run) => run.status as RunStatus }),
-    engine: t.exposeString('engine'),
-    params: t.field({ type: GatysParamsRef, resolve: (run) => run.params as unknown as GatysOptions }),
+    engine: t.field({ type: EngineKindEnum, resolve: (run) => run.engine as EngineKind }),
+    params: t.field({
+      type: GatysParamsRef,
+      nullable: true,
+      description: 'The parameters of a GATYS run (null for FAST).',
+      resolve: (run) => (run.engine === 'GATYS' ? (run.params as unknown as GatysOptions) : null),
+    }),
+    fastParams: t.field({
+      type: FastParamsRef,
+      nullable: true,
+      description: 'The options of a FAST run (null for GATYS).',
+      resolve: (run) => (run.engine === 'FAST' ? (run.params as FastPresetParams) : null),
+    }),
+    styleModel: t.relation('styleModel', { nullable: true, description: 'The network of a FAST run; null once deleted.' }),
     preset: t.relation('preset', { nullable: true }),
     content: t.relation('contentImage'),
     styles: t.relation('styles', { query: { orderBy: { position: 'asc' } } }),
@@ -128,13 +142,16 @@ const StyleWeightInput = builder.inputType('StyleWeightInput', {
 });
 
 const StartTransferInput = builder.inputType('StartTransferInput', {
-  description: 'Give exactly one of content and contentImageId.',
+  description:
+    'Give exactly one of content and contentImageId. A GATYS transfer takes styles; a FAST one takes a styleModelId (or a FAST preset naming a model).',
   fields: (t) => ({
     content: t.field({ type: 'File', required: false, description: 'The content image, uploaded.' }),
     contentImageId: t.id({ required: false, description: 'An image already stored (e.g. the content of an earlier run).' }),
-    styles: t.field({ type: [StyleWeightInput] }),
+    styles: t.field({ type: [StyleWeightInput], required: false, description: 'Style images with blend weights (GATYS).' }),
+    styleModelId: t.id({ required: false, description: 'A trained style model (FAST).' }),
     presetId: t.id({ required: false }),
-    params: t.field({ type: GatysParamsInput, required: false, description: "Overrides of the preset's parameters." }),
+    params: t.field({ type: GatysParamsInput, required: false, description: "Overrides of the preset's GATYS parameters." }),
+    fastParams: t.field({ type: FastParamsInput, required: false, description: "Overrides of the preset's FAST options." }),
   }),
 });
 
@@ -146,13 +163,15 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: StartTransferInput }) },
     resolve: async (query, _root, { input }, ctx) => {
       const run = await startTransfer(
-        { db: ctx.db, images: ctx.images, runs: ctx.runs, maxPixels: maxPixelsFor(ctx.engineInfo.tfBackend) },
+        { db: ctx.db, images: ctx.images, runs: ctx.runs, tfBackend: ctx.engineInfo.tfBackend },
         {
           content: input.content ? new Uint8Array(await input.content.arrayBuffer()) : null,
           contentImageId: input.contentImageId ? localId(String(input.contentImageId), 'Image') : null,
-          styles: input.styles.map((s) => ({ styleId: localId(String(s.styleId), 'Style'), weight: s.weight })),
+          styles: input.styles?.map((s) => ({ styleId: localId(String(s.styleId), 'Style'), weight: s.weight })) ?? null,
+          styleModelId: input.styleModelId ? localId(String(input.styleModelId), 'StyleModel') : null,
           presetId: input.presetId ? localId(String(input.presetId), 'Preset') : null,
           params: paramsFromInput(input.params),
+          fastParams: input.fastParams ? givenParams(input.fastParams as FastPresetParams) : null,
         },
       );
       return ctx.db.run.findUniqueOrThrow({ ...query, where: { id: run.id } });

@@ -46,6 +46,14 @@ const RunPreviewAddedRef = builder.objectRef<Extract<RunEvent, { kind: 'preview'
   }),
 });
 
+const RunDownloadProgressRef = builder.objectRef<Extract<RunEvent, { kind: 'download' }>>('RunDownloadProgress').implement({
+  description: 'Weights or a style model being fetched before the run can compute (first use only).',
+  fields: (t) => ({
+    receivedBytes: t.float({ resolve: (e) => e.receivedBytes }),
+    totalBytes: t.float({ nullable: true, resolve: (e) => e.totalBytes }),
+  }),
+});
+
 const RunEndedRef = builder.objectRef<Extract<RunEvent, { kind: 'end' }>>('RunEnded').implement({
   description: 'The run reached its final status; the subscription completes after this.',
   fields: (t) => ({
@@ -55,9 +63,16 @@ const RunEndedRef = builder.objectRef<Extract<RunEvent, { kind: 'end' }>>('RunEn
 });
 
 const RunEventUnion = builder.unionType('RunEvent', {
-  types: [RunSnapshotRef, RunStatusChangedRef, RunStepAddedRef, RunPreviewAddedRef, RunEndedRef],
+  types: [RunSnapshotRef, RunStatusChangedRef, RunStepAddedRef, RunPreviewAddedRef, RunDownloadProgressRef, RunEndedRef],
   resolveType: (event) =>
-    ({ snapshot: RunSnapshotRef, status: RunStatusChangedRef, step: RunStepAddedRef, preview: RunPreviewAddedRef, end: RunEndedRef })[event.kind],
+    ({
+      snapshot: RunSnapshotRef,
+      status: RunStatusChangedRef,
+      step: RunStepAddedRef,
+      preview: RunPreviewAddedRef,
+      download: RunDownloadProgressRef,
+      end: RunEndedRef,
+    })[event.kind],
 });
 
 const RunsChangedRef = builder.objectRef<RunsChange>('RunsChanged').implement({

@@ -1,0 +1,133 @@
+// Style models as a resource: the pretrained catalogue (rows seeded on start, files fetched on first use) and
+// models imported from a file or folder (copied into the data folder). Each gets a preview: the fixed sample
+// scene, stylised by the model.
+import { randomUUID } from 'node:crypto';
+import { cp, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  MODEL_CATALOGUE,
+  catalogueModel,
+  detectModelFormat,
+  ensureCatalogueModel,
+  type Engine,
+  type FetchProgress,
+  type StyleModelSource,
+} from '../engine/index.js';
+import { ConflictError, InputError, NotFoundError } from '../errors.js';
+import type { Db } from '../storage/db.js';
+import type { StyleModel } from '../storage/generated/client.ts';
+import type { ImageStore } from '../storage/image-store.js';
+import { sampleScene } from './sample-scene.js';
+
+export interface StyleModelServices {
+  db: Db;
+  images: ImageStore;
+  engine: Engine;
+  /** Where imported models are copied (DATA_DIR/models). */
+  modelsDir: string;
+  allowDownload: boolean;
+  /** Environment for catalogue lookups (GRAMIAN_MODELS, the cache folder). */
+  env: NodeJS.ProcessEnv;
+}
+
+/** Longest side of preview thumbnails. */
+const PREVIEW_SIZE = 192;
+
+/** Every catalogue model has a row, so it can be listed and picked before its files are on disk. */
+export async function seedCatalogueModels(db: Db): Promise<void> {
+  const existing = new Set((await db.styleModel.findMany({ select: { name: true } })).map((m) => m.name));
+  const missing = MODEL_CATALOGUE.filter((m) => !existing.has(m.name));
+  if (missing.length === 0) return;
+  await db.styleModel.createMany({
+    data: missing.map((m) => ({ name: m.name, architecture: m.architecture, format: m.format, source: 'catalogue', location: m.location })),
+  });
+}
+
+/** What the engine loads for a stored model; a catalogue model is fetched first when it is not on disk yet. */
+export async function modelSource(services: Pick<StyleModelServices, 'modelsDir' | 'allowDownload' | 'env'>, model: StyleModel, onProgress?: (p: FetchProgress) => void): Promise<StyleModelSource> {
+  const base = { architecture: model.architecture, format: model.format } as Pick<StyleModelSource, 'architecture' | 'format'>;
+  if (model.source === 'import') return { ...base, path: path.join(services.modelsDir, model.location) };
+  const entry = catalogueModel(model.name);
+  if (!entry) throw new NotFoundError('catalogue model', model.name);
+  return { ...base, path: await ensureCatalogueModel(entry, { allowDownload: services.allowDownload, env: services.env, ...(onProgress ? { onProgress } : {}) }) };
+}
+
+/** Stylises the sample scene with a model: a preview, and proof that the model loads and runs. */
+async function renderPreview(engine: Engine, source: StyleModelSource): Promise<{ bytes: Uint8Array; mime: string; width: number; height: number }> {
+  for await (const event of engine.stylize({ model: source, content: await sampleScene(), size: PREVIEW_SIZE })) {
+    if (event.type === 'done') return { bytes: event.image, mime: event.mime, width: event.width, height: event.height };
+  }
+  throw new Error('the preview run ended without an image');
+}
+
+/** Fetches a catalogue model's files if needed and (re)makes its preview. */
+export async function prepareStyleModel(services: StyleModelServices, id: string): Promise<StyleModel> {
+  const model = await services.db.styleModel.findUnique({ where: { id } });
+  if (!model) throw new NotFoundError('StyleModel', id);
+  const preview = await services.images.save(await renderPreview(services.engine, await modelSource(services, model)));
+  return services.db.styleModel.update({ where: { id }, data: { previewImageId: preview.id } });
+}
+
+function checkName(name: string): string {
+  const trimmed = name.trim();
+  if (!/^[\w][\w .()-]{0,79}$/.test(trimmed)) throw new InputError('name', 'must be 1 to 80 letters, digits, spaces, dots, dashes or brackets');
+  return trimmed;
+}
+
+/**
+ * Imports a model from a checkpoint folder (ml5) or an ncnn .param file (with its .bin beside it). The files are
+ * copied into the data folder and the model must load and stylise the sample before anything is stored.
+ */
+export async function importStyleModel(services: StyleModelServices, input: { name: string; path: string }): Promise<StyleModel> {
+  const name = checkName(input.name);
+  if (await services.db.styleModel.findUnique({ where: { name } })) throw new ConflictError(`a style model named "${name}" already exists`);
+  let detected: StyleModelSource;
+  try {
+    detected = detectModelFormat(path.resolve(input.path));
+  } catch (error) {
+    throw new InputError('path', (error as Error).message, 'a checkpoint folder with manifest.json, or an ncnn .param file with its .bin');
+  }
+  const sourcePath = detected.path;
+  const folder = randomUUID();
+  const target = path.join(services.modelsDir, folder);
+  await mkdir(target, { recursive: true });
+  try {
+    let location: string;
+    if (detected.format === 'ncnn') {
+      const stem = sourcePath.replace(/\.param$/, '');
+      await cp(`${stem}.param`, path.join(target, path.basename(`${stem}.param`)));
+      await cp(`${stem}.bin`, path.join(target, path.basename(`${stem}.bin`)));
+      location = path.join(folder, path.basename(`${stem}.param`));
+    } else {
+      await cp(sourcePath, path.join(target, 'checkpoint'), { recursive: true });
+      location = path.join(folder, 'checkpoint');
+    }
+    const source: StyleModelSource = { architecture: detected.architecture, format: detected.format, path: path.join(services.modelsDir, location) };
+    let preview;
+    try {
+      preview = await renderPreview(services.engine, source);
+    } catch (error) {
+      throw new InputError('path', `is not a usable ${detected.architecture} model: ${(error as Error).message}`);
+    }
+    const image = await services.images.save(preview);
+    return await services.db.styleModel.create({
+      data: { name, architecture: detected.architecture, format: detected.format, source: 'import', location, previewImageId: image.id },
+    });
+  } catch (error) {
+    await rm(target, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Deletes an imported model unless a queued or running run needs it; catalogue models stay. */
+export async function deleteStyleModel(services: Pick<StyleModelServices, 'db' | 'modelsDir'>, id: string): Promise<StyleModel> {
+  const { db } = services;
+  const model = await db.styleModel.findUnique({ where: { id } });
+  if (!model) throw new NotFoundError('StyleModel', id);
+  if (model.source === 'catalogue') throw new ConflictError(`"${model.name}" is a catalogue model and cannot be deleted`);
+  const waiting = await db.run.count({ where: { styleModelId: id, status: { in: ['QUEUED', 'RUNNING'] } } });
+  if (waiting > 0) throw new ConflictError(`style model "${model.name}" is used by ${waiting} queued or running run(s)`);
+  const deleted = await db.styleModel.delete({ where: { id } });
+  await rm(path.join(services.modelsDir, model.location.split(path.sep)[0]!), { recursive: true, force: true });
+  return deleted;
+}
