@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, VGG19_UINT8, contentImage, styleImage } from './helpers/shared.js';
+import { REPO_ROOT, SHARED_MODELS, VGG19_UINT8, contentImage, styleImage } from './helpers/shared.js';
 
 const run = promisify(execFile);
 const BIN = path.join(REPO_ROOT, 'bin/gramian.js');
@@ -20,7 +20,8 @@ afterAll(async () => {
 });
 
 function gramian(args: string[]) {
-  return run(process.execPath, [BIN, ...args], { env: { ...process.env, GRAMIAN_WEIGHTS: VGG19_UINT8 }, cwd: REPO_ROOT }).then(
+  const env = { ...process.env, GRAMIAN_WEIGHTS: VGG19_UINT8, GRAMIAN_MODELS: SHARED_MODELS, GRAMIAN_CACHE: path.join(dir, 'cache') };
+  return run(process.execPath, [BIN, ...args], { env, cwd: REPO_ROOT }).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );
@@ -41,8 +42,32 @@ describe('gramian CLI', () => {
     expect((await sharp(path.join(previews, 'step-00002.jpg')).metadata()).format).toBe('jpeg');
   });
 
+  it('stylizes with a pretrained model in one pass (--model)', async () => {
+    const out = path.join(dir, 'mosaic.png');
+    const result = await gramian(['stylize', '--model', 'mosaic', '--content', contentImage('amber.jpg'), '--size', '200', '--out', out]);
+    expect(result.stderr).toContain('one pass of mosaic');
+    expect(result.code).toBe(0);
+    const stats = await sharp(out).stats();
+    expect(await sharp(out).metadata()).toMatchObject({ width: 200, height: 200 });
+    expect(stats.channels.every((c) => c.stdev > 15)).toBe(true);
+  });
+
+  it('imports a model and then uses it by name', async () => {
+    const imported = await gramian(['models', 'import', path.join(SHARED_MODELS, 'fast-style-ml5/wave'), '--name', 'my-wave']);
+    expect(imported.code).toBe(0);
+    const list = await gramian(['models']);
+    expect(list.stdout).toMatch(/^my-wave\s+imported/m);
+    expect(list.stdout).toMatch(/^scream\s+engstrom\s+The Scream/m);
+    const out = path.join(dir, 'wave.jpg');
+    expect((await gramian(['stylize', '--model', 'my-wave', '--content', contentImage('golden_gate.jpg'), '--size', '96', '--out', out])).code).toBe(0);
+    expect((await sharp(out).metadata()).format).toBe('jpeg');
+  });
+
   it.each([
-    [['stylize', '--content', 'x.jpg'], '--style'],
+    [['stylize', '--content', 'x.jpg', '--out', 'o.png'], '--style'],
+    [['stylize', '--content', contentImage('amber.jpg'), '--model', 'mosaic', '--style', styleImage('udnie.jpg'), '--out', 'o.png'], '--model'],
+    [['stylize', '--content', contentImage('amber.jpg'), '--model', 'no-such-model', '--out', 'o.png'], 'mosaic'],
+    [['stylize', '--content', contentImage('amber.jpg'), '--model', 'mosaic', '--strength', '3', '--out', 'o.png'], 'strength'],
     [['stylize', '--content', contentImage('tubingen.jpg'), '--style', styleImage('udnie.jpg'), '--out', 'o.png', '--size', '9999'], 'size'],
     [['stylize', '--content', contentImage('tubingen.jpg'), '--style', styleImage('udnie.jpg'), '--out', 'o.png', '--style-layers', 'relu6_1'], 'relu5_4'],
     [['stylize', '--content', '/nonexistent.jpg', '--style', styleImage('udnie.jpg'), '--out', 'o.png'], 'cannot read'],
