@@ -1,0 +1,25 @@
+// Writes the server's GraphQL schema to schema.graphql (the clients' typed operations are derived from it):
+//   node --import tsx scripts/print-schema.ts            write it
+//   node --import tsx scripts/print-schema.ts --check    exit 1 if the file is stale
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { schema } from '../src/schema/index.js';
+
+export const SCHEMA_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'schema.graphql');
+
+export function currentSchemaText(): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const text = currentSchemaText();
+  if (process.argv.includes('--check')) {
+    const stale = readFileSync(SCHEMA_FILE, 'utf8') !== text;
+    if (stale) console.error('schema.graphql is stale: run `npm run schema`');
+    process.exit(stale ? 1 : 0);
+  }
+  writeFileSync(SCHEMA_FILE, text);
+  console.error(`wrote ${SCHEMA_FILE}`);
+}
