@@ -1,0 +1,145 @@
+// Typed access to a Gramian server for scripts: queries and mutations over HTTP, subscriptions over graphql-ws, and
+// the raw image routes (POST /images to store, GET <url> to download). Every operation is a typed gql.tada document
+// from ../operations.ts, so results and variables are checked against the schema.
+import type { TadaDocumentNode } from 'gql.tada';
+import { print } from 'graphql';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+
+/** A GraphQL error at the top level (a malformed request, variables that do not fit the schema, INTERNAL). */
+export class GraphQLRequestError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly errors: readonly { message: string; extensions?: Record<string, unknown> }[],
+  ) {
+    super(`${operation}: ${errors.map((e) => (e.extensions?.code ? `${String(e.extensions.code)}: ${e.message}` : e.message)).join('; ')}`);
+  }
+}
+
+/** A typed error result (anything implementing the schema's Error interface), as the operations select it. */
+export interface TypedError {
+  __typename: string;
+  code: string;
+  message: string;
+  field?: string;
+  validValues?: string | null;
+}
+
+/** One line naming the code, the offending field and what would have been accepted (the server's message may already hold them). */
+export function describeError(error: TypedError): string {
+  return `${error.code} ${errorDetail(error)}`;
+}
+
+/** The same without the code. */
+export function errorDetail(error: TypedError): string {
+  const field = error.field && !error.message.startsWith(`${error.field}:`) ? `${error.field}: ` : '';
+  const valid = error.validValues && !error.message.includes(error.validValues) ? ` (valid: ${error.validValues})` : '';
+  return `${field}${error.message}${valid}`;
+}
+
+/** Code and message of anything a request can fail with, for per-run reports. */
+export function errorCode(error: unknown): { code: string; message: string } {
+  if (error instanceof HttpError) return { code: error.code, message: error.detail };
+  if (error instanceof GraphQLRequestError) {
+    const code = error.errors.find((e) => e.extensions?.code)?.extensions?.code;
+    return { code: typeof code === 'string' ? code : 'BAD_REQUEST', message: error.errors.map((e) => e.message).join('; ') };
+  }
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  if (error instanceof TypeError && cause) return { code: typeof cause.code === 'string' ? cause.code : 'NETWORK', message: String(cause.message ?? error.message) };
+  return { code: 'ERROR', message: error instanceof Error ? error.message : String(error) };
+}
+
+/** The answer of POST /images. */
+export interface StoredImage {
+  id: string;
+  sha256: string;
+  url: string;
+  mime: string;
+  width: number;
+  height: number;
+}
+
+/** Why the image routes refused a request ({ error: { code, message } } in the body). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+  ) {
+    super(`${code}: ${detail}`);
+  }
+}
+
+function operationName(document: TadaDocumentNode<unknown, any>): string {
+  for (const definition of document.definitions) {
+    if (definition.kind === 'OperationDefinition') return definition.name?.value ?? 'anonymous operation';
+  }
+  return 'operation';
+}
+
+export class GramianClient {
+  readonly base: URL;
+  private ws: Client | null = null;
+
+  /** `server` is the server's root, e.g. http://localhost:4000 (GraphQL is at /graphql). */
+  constructor(server: string) {
+    this.base = new URL(server.endsWith('/') ? server : `${server}/`);
+  }
+
+  private get graphqlUrl(): URL {
+    return new URL('graphql', this.base);
+  }
+
+  /** A query or mutation; top-level errors throw GraphQLRequestError, typed error results are returned as data. */
+  async request<Result, Variables>(document: TadaDocumentNode<Result, Variables>, variables: Variables): Promise<Result> {
+    const response = await fetch(this.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+      body: JSON.stringify({ query: print(document), variables }),
+    });
+    const text = await response.text();
+    let body: { data?: Result | null; errors?: { message: string; extensions?: Record<string, unknown> }[] };
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      throw new Error(`${operationName(document)}: HTTP ${response.status} from ${this.graphqlUrl.href}: ${text.slice(0, 200)}`);
+    }
+    if (body.errors?.length || body.data == null) throw new GraphQLRequestError(operationName(document), body.errors ?? [{ message: `HTTP ${response.status}, no data` }]);
+    return body.data;
+  }
+
+  /** Every result of a subscription over graphql-ws, until the server completes it. */
+  async *subscribe<Result, Variables>(document: TadaDocumentNode<Result, Variables>, variables: Variables): AsyncGenerator<Result> {
+    this.ws ??= createClient({
+      url: this.graphqlUrl.href.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      // A dropped connection is retried and the subscription started again (runEvents begins with a snapshot).
+      retryAttempts: 5,
+    });
+    const results = this.ws.iterate<Result>({ query: print(document), variables: variables as Record<string, unknown> });
+    for await (const result of results) {
+      if (result.errors?.length || result.data == null) throw new GraphQLRequestError(operationName(document), result.errors ?? [{ message: 'no data' }]);
+      yield result.data;
+    }
+  }
+
+  /** Stores an image (POST /images, a raw body); answers its id for contentImageId / imageId. */
+  async uploadImage(bytes: Uint8Array): Promise<StoredImage> {
+    const response = await fetch(new URL('images', this.base), { method: 'POST', body: new Blob([new Uint8Array(bytes)]) });
+    const body = (await response.json().catch(() => null)) as (StoredImage & { error?: { code: string; message: string } }) | null;
+    if (!response.ok || !body || body.error) throw new HttpError(response.status, body?.error?.code ?? `HTTP_${response.status}`, body?.error?.message ?? response.statusText);
+    return body;
+  }
+
+  /** The bytes of an image by its URL (as the API returns it: a path on this server). */
+  async download(url: string): Promise<Uint8Array> {
+    const response = await fetch(new URL(url, this.base));
+    if (!response.ok) throw new HttpError(response.status, `HTTP_${response.status}`, `GET ${url}: ${response.statusText}`);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
+  async close(): Promise<void> {
+    await this.ws?.dispose();
+    this.ws = null;
+  }
+}
