@@ -143,3 +143,47 @@ export const UpdatePreset = graphql(`
     }
   }
 `);
+
+// For the web page (client-example/web).
+
+/** Steps after the ones a view already shows, and the previews: fills the gap a (re)subscription's snapshot reveals. */
+export const RunStepsAfter = graphql(
+  `
+  query RunStepsAfter($id: ID!, $after: Int!) {
+    run(id: $id) {
+      id
+      steps(after: $after) { step scale contentLoss styleLoss tvLoss totalLoss ms }
+      previews { step image { ...ImageFields } }
+    }
+  }
+`,
+  [ImageFields],
+);
+
+/** A page of the history with each run's total-loss curve (for the list's small charts) in the same request. */
+export const HistoryWithCurves = graphql(
+  `
+  query HistoryWithCurves($first: Int!, $after: String) {
+    runs(first: $first, after: $after) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges { node { ...RunSummary steps { step totalLoss } } }
+    }
+  }
+`,
+  [RunSummary],
+);
+
+/** Fetches a catalogue model if needed and renders its preview (the sample scene in its style). */
+export const PrepareStyleModel = graphql(
+  `
+  mutation PrepareStyleModel($id: ID!) {
+    prepareStyleModel(id: $id) {
+      __typename
+      ... on StyleModel { id available preview { ...ImageFields } }
+      ... on Error { code message }
+    }
+  }
+`,
+  [ImageFields],
+);

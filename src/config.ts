@@ -1,6 +1,7 @@
 // Server configuration from the environment, checked once at start with a message that says what is wrong.
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BACKEND_CHOICES, type BackendChoice } from './engine/backend-choice.js';
 
 export interface Config {
@@ -30,7 +31,12 @@ export interface Config {
   maxQueryCost: number;
   /** How long shutdown waits for running steps to checkpoint. */
   shutdownTimeoutMs: number;
+  /** The built web page served at / (CLIENT_DIR). */
+  clientDir: string;
 }
+
+/** Where `npm run build:client` writes the page, from the repository root (not the working directory). */
+const DEFAULT_CLIENT_DIR = fileURLToPath(new URL('../client-example/web/dist', import.meta.url));
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -80,6 +86,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxQueryDepth: integer('MAX_QUERY_DEPTH', 12, 2, 100),
     maxQueryCost: integer('MAX_QUERY_COST', 20_000, 100, 10_000_000),
     shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', 30_000, 0, 600_000),
+    clientDir: env.CLIENT_DIR ? path.resolve(env.CLIENT_DIR) : DEFAULT_CLIENT_DIR,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

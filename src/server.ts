@@ -1,5 +1,5 @@
 // The HTTP server: GraphQL (queries, mutations, uploads, SSE subscriptions) and GraphiQL at /graphql through
-// graphql-yoga, graphql-ws on the same port and path, and the image files at /images/:sha256.
+// graphql-yoga, graphql-ws on the same port and path, the image files at /images/:sha256, and the web page at /.
 import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -22,6 +22,7 @@ import { Engine } from './engine/index.js';
 import type { Services } from './schema/context.js';
 import { schema } from './schema/index.js';
 import { openDatabase } from './storage/db.js';
+import { clientRoute } from './http/client-route.js';
 import { serveImages } from './http/image-route.js';
 import { ImageStore } from './storage/image-store.js';
 
@@ -129,11 +130,22 @@ export async function startServer(config: Config, log: Log = (message) => consol
     ],
   });
 
+  const serveClient = clientRoute(config.clientDir);
   const server = http.createServer((request, response) => {
     if (request.url === '/images' || request.url?.startsWith('/images/')) {
       void serveImages(request, response, images).catch((error: unknown) => {
         log(`image route: ${(error as Error).message}`);
         if (!response.headersSent) response.writeHead(500).end();
+      });
+      return;
+    }
+    // Every other GET is the web page, except Yoga's own paths (GraphiQL and GET queries, its health check).
+    const pathname = request.url?.split('?')[0] ?? '/';
+    if ((request.method === 'GET' || request.method === 'HEAD') && pathname !== yoga.graphqlEndpoint && pathname !== '/health') {
+      void serveClient(request, response).catch((error: unknown) => {
+        log(`client route: ${(error as Error).message}`);
+        if (!response.headersSent) response.writeHead(500).end();
+        else response.destroy();
       });
       return;
     }

@@ -1,0 +1,160 @@
+// Talking to the server: typed GraphQL over HTTP (queries and mutations), typed subscriptions over one graphql-ws
+// socket, and raw image uploads (POST /images). Everything is same-origin: the server that serves this page is the API.
+import type { TadaDocumentNode } from 'gql.tada';
+import { print } from 'graphql';
+import { createClient } from 'graphql-ws';
+
+/** A GraphQL error outside a typed result: bad request, server trouble, or the network. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+interface GraphQLResponse<T> {
+  data?: T | null;
+  errors?: readonly { message: string; extensions?: { code?: string } }[];
+}
+
+/** gql.tada documents are plain DocumentNodes; printing once per document is enough. */
+const printed = new WeakMap<object, string>();
+function source(document: TadaDocumentNode<unknown, never>): string {
+  let text = printed.get(document);
+  if (!text) printed.set(document, (text = print(document)));
+  return text;
+}
+
+function unwrap<T>(response: GraphQLResponse<T>): T {
+  const error = response.errors?.[0];
+  if (error) throw new ApiError(error.message, error.extensions?.code);
+  if (!response.data) throw new ApiError('empty response');
+  return response.data;
+}
+
+/** Runs a query or mutation over HTTP; the result is typed from the document. */
+export async function execute<Result, Variables>(document: TadaDocumentNode<Result, Variables>, variables: Variables): Promise<Result> {
+  let response: Response;
+  try {
+    response = await fetch('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+      body: JSON.stringify({ query: source(document as TadaDocumentNode<unknown, never>), variables }),
+    });
+  } catch (error) {
+    throw new ApiError(`server unreachable: ${(error as Error).message}`, 'NETWORK');
+  }
+  const body = (await response.json().catch(() => null)) as GraphQLResponse<Result> | null;
+  if (!body) throw new ApiError(`server answered ${response.status} without a GraphQL response`, 'NETWORK');
+  return unwrap(body);
+}
+
+/** What POST /images answers. */
+export interface StoredImage {
+  id: string;
+  sha256: string;
+  url: string;
+  mime: string;
+  width: number;
+  height: number;
+}
+
+/** Stores an image by sending its bytes as they are: no multipart, and the answer's id works in any mutation. */
+export async function uploadImage(file: Blob): Promise<StoredImage> {
+  const response = await fetch('/images', { method: 'POST', body: file, headers: { 'content-type': file.type || 'application/octet-stream' } });
+  const body = (await response.json().catch(() => null)) as (StoredImage & { error?: { code: string; message: string } }) | null;
+  if (!response.ok || !body || body.error) throw new ApiError(body?.error?.message ?? `upload failed (${response.status})`, body?.error?.code);
+  return body;
+}
+
+// ---- graphql-ws ----------------------------------------------------------------------------------------------
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting';
+
+const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/graphql`;
+let state: ConnectionState = 'connecting';
+const stateListeners = new Set<(state: ConnectionState) => void>();
+const reconnectListeners = new Set<() => void>();
+
+function setState(next: ConnectionState): void {
+  if (next === state) return;
+  state = next;
+  for (const listener of stateListeners) listener(next);
+}
+
+const socket = createClient({
+  url: wsUrl,
+  // Keep the socket open even with no subscription: the header shows its state, and a restart is noticed at once.
+  lazy: false,
+  // Retry for ever, whatever closed the socket (a restart closes with 1001, a crash with 1006).
+  retryAttempts: Infinity,
+  shouldRetry: () => true,
+  // 0.5 s, 1 s, 2 s, then every 3 s: back soon after a restart without hammering a server that is down.
+  retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** retries, 3000))),
+  // A fatal close (a protocol error) ends the retries; say so rather than staying "reconnecting" silently.
+  onNonLazyError: (error) => console.error('graphql-ws gave up', error),
+  on: {
+    connecting: (isRetry) => setState(isRetry ? 'reconnecting' : 'connecting'),
+    connected: (_socket, _payload, wasRetry) => {
+      setState('connected');
+      if (wasRetry) for (const listener of reconnectListeners) listener();
+    },
+    closed: () => setState('reconnecting'),
+  },
+});
+
+export const connection = {
+  get state(): ConnectionState {
+    return state;
+  },
+  /** Called with every change of the socket's state; returns the unsubscribe function. */
+  onChange(listener: (state: ConnectionState) => void): () => void {
+    stateListeners.add(listener);
+    return () => stateListeners.delete(listener);
+  },
+  /** Called once the socket is back after a drop: the moment to re-read state and subscribe again. */
+  onReconnected(listener: () => void): () => void {
+    reconnectListeners.add(listener);
+    return () => reconnectListeners.delete(listener);
+  },
+};
+
+export interface Observer<T> {
+  next(data: T): void;
+  error(error: Error): void;
+  /** The server ended the subscription (for runEvents: the run ended). */
+  complete(): void;
+}
+
+/**
+ * Starts a subscription over the shared socket; returns the function that stops it. Note that graphql-ws would
+ * resubscribe on its own after a reconnection; callers that must re-read state first stop the subscription when
+ * the socket closes (see RunView) and start a new one from connection.onReconnected.
+ */
+export function subscribe<Result, Variables>(document: TadaDocumentNode<Result, Variables>, variables: Variables, observer: Observer<Result>): () => void {
+  return socket.subscribe<Result>(
+    { query: source(document as TadaDocumentNode<unknown, never>), variables: variables as Record<string, unknown> },
+    {
+      next: (response) => {
+        try {
+          observer.next(unwrap(response as GraphQLResponse<Result>));
+        } catch (error) {
+          observer.error(error as Error);
+        }
+      },
+      error: (error) => {
+        const first = Array.isArray(error) ? (error[0] as { message?: string } | undefined) : undefined;
+        observer.error(error instanceof Error ? error : new ApiError(first?.message ?? 'subscription failed'));
+      },
+      complete: () => observer.complete(),
+    },
+  );
+}
+
+/** Called when the socket closes (a restart, a lost network), before any reconnection. */
+export function onDisconnected(listener: () => void): () => void {
+  return socket.on('closed', () => listener());
+}
