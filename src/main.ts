@@ -6,7 +6,7 @@ import { startServer } from './server.js';
 const log = (message: string) => console.error(`[gramian] ${message}`);
 try {
   const server = await startServer(loadConfig(), log);
-  log(`GraphQL and GraphiQL at ${server.url}/graphql`);
+  log(`web page at ${server.url}/ · GraphQL and GraphiQL at ${server.url}/graphql`);
   const stop = (signal: string) => {
     log(`${signal}: finishing the current step, then stopping`);
     void server.close().then(() => process.exit(0));

@@ -211,4 +211,23 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
     expect(await points()).toBe(80);
     expect(await page.locator('.run-view .stats').textContent()).toContain('step 80 / 80');
   });
+
+  it('stylises with a trained model (fast) and shows the result without a loss chart', async () => {
+    await page.getByText('Trained model (fast)').click();
+    await page.locator('[data-model-name=mosaic]').click();
+    await page.locator('[data-model-name=mosaic].selected').waitFor(WAIT);
+    await page.locator('input[name=size]').fill('96');
+    const before = await runView().getAttribute('data-run-id');
+    await page.getByRole('button', { name: 'Start transfer' }).click();
+    await page.locator(`.run-view:not([data-run-id="${before}"])[data-status=SUCCEEDED]`).waitFor(WAIT);
+    const image = page.locator('.run-view [data-role=main-image]');
+    await page.waitForFunction(() => document.querySelector<HTMLImageElement>('.run-view [data-role=main-image]')?.dataset.kind === 'result', undefined, WAIT);
+    expect(await image.getAttribute('src')).toMatch(/^\/images\/[0-9a-f]{64}$/);
+    expect(await page.locator('.run-view [data-role=loss-chart]').isHidden()).toBe(true);
+    expect(await page.locator('.run-view .parameters').textContent()).toContain('Mosaic (mosaic)');
+    const runId = await runView().getAttribute('data-run-id');
+    const stored = await gql(server.url, `query ($id: ID!) { run(id: $id) { engine status width height fastParams { styleModel } } }`, { id: runId });
+    expect(stored.data!.run).toMatchObject({ engine: 'FAST', status: 'SUCCEEDED', fastParams: { styleModel: 'mosaic' } });
+    expect(Math.max(stored.data!.run.width, stored.data!.run.height)).toBe(96);
+  });
 });

@@ -17,6 +17,7 @@ export class CompareView {
   );
   private readonly columns = h('div', { class: 'compare-columns' }, h('p', { class: 'muted' }, 'Loading…'));
   private readonly table = h('div', { class: 'card' });
+  private readonly lossCard = h('div', { class: 'card' }, h('h3', {}, 'Total loss'), this.chart.element);
 
   constructor(ids: [string, string]) {
     this.element = h(
@@ -25,7 +26,7 @@ export class CompareView {
       h('a', { class: 'back', href: '#/history' }, '← History'),
       h('h2', {}, 'Compare two runs'),
       this.columns,
-      h('div', { class: 'card' }, h('h3', {}, 'Total loss'), this.chart.element),
+      this.lossCard,
       this.table,
     );
     void this.load(ids);
@@ -71,6 +72,8 @@ export class CompareView {
     replace(this.columns, column(runs[0], 'A'), column(runs[1], 'B'));
     replace(this.table, table);
 
+    // A fast run is one pass with no loss curve: with two of them there is nothing to plot.
+    this.lossCard.hidden = runs.every((run) => run.engine === 'FAST');
     // uPlot wants one x column: the union of both runs' steps, with gaps where a run has no such step.
     const byStep = steps.map((list) => new Map(list.map((s) => [s.step, s.totalLoss])));
     const x = [...new Set(steps.flatMap((list) => list.map((s) => s.step)))].sort((p, q) => p - q);
