@@ -183,6 +183,8 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
     expect(await page.locator('.run-view .parameters').textContent()).toContain('tiny-browser');
 
     await page.getByRole('link', { name: '← History' }).click();
+    // The list loads after the view appears: tick only once both rows are there.
+    await page.locator('.history-row').nth(1).waitFor(WAIT);
     for (const box of await page.locator('input[name=compare]').all()) await box.check();
     await page.getByRole('link', { name: 'Compare the two ticked' }).click();
     await page.locator('.compare-table tr.differs').first().waitFor(WAIT);
