@@ -5,6 +5,7 @@ import type { TadaDocumentNode } from 'gql.tada';
 import { print } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import type { ImageRouteAnswer, StoredImage } from '../image-route.ts';
 
 /** A GraphQL error at the top level (a malformed request, variables that do not fit the schema, INTERNAL). */
 export class GraphQLRequestError extends Error {
@@ -47,16 +48,6 @@ export function errorCode(error: unknown): { code: string; message: string } {
   const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
   if (error instanceof TypeError && cause) return { code: typeof cause.code === 'string' ? cause.code : 'NETWORK', message: String(cause.message ?? error.message) };
   return { code: 'ERROR', message: error instanceof Error ? error.message : String(error) };
-}
-
-/** The answer of POST /images. */
-export interface StoredImage {
-  id: string;
-  sha256: string;
-  url: string;
-  mime: string;
-  width: number;
-  height: number;
 }
 
 /** Why the image routes refused a request ({ error: { code, message } } in the body). */
@@ -126,8 +117,9 @@ export class GramianClient {
   /** Stores an image (POST /images, a raw body); answers its id for contentImageId / imageId. */
   async uploadImage(bytes: Uint8Array): Promise<StoredImage> {
     const response = await fetch(new URL('images', this.base), { method: 'POST', body: new Blob([new Uint8Array(bytes)]) });
-    const body = (await response.json().catch(() => null)) as (StoredImage & { error?: { code: string; message: string } }) | null;
-    if (!response.ok || !body || body.error) throw new HttpError(response.status, body?.error?.code ?? `HTTP_${response.status}`, body?.error?.message ?? response.statusText);
+    const body = (await response.json().catch(() => null)) as ImageRouteAnswer | null;
+    if (body && 'error' in body) throw new HttpError(response.status, body.error.code, body.error.message);
+    if (!response.ok || !body) throw new HttpError(response.status, `HTTP_${response.status}`, response.statusText);
     return body;
   }
 

@@ -3,6 +3,7 @@
 import type { TadaDocumentNode } from 'gql.tada';
 import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
+import type { ImageRouteAnswer, StoredImage } from '../../image-route.ts';
 
 /** A GraphQL error outside a typed result: bad request, server trouble, or the network. */
 export class ApiError extends Error {
@@ -52,21 +53,12 @@ export async function execute<Result, Variables>(document: TadaDocumentNode<Resu
   return unwrap(body);
 }
 
-/** What POST /images answers. */
-export interface StoredImage {
-  id: string;
-  sha256: string;
-  url: string;
-  mime: string;
-  width: number;
-  height: number;
-}
-
 /** Stores an image by sending its bytes as they are: no multipart, and the answer's id works in any mutation. */
 export async function uploadImage(file: Blob): Promise<StoredImage> {
   const response = await fetch('/images', { method: 'POST', body: file, headers: { 'content-type': file.type || 'application/octet-stream' } });
-  const body = (await response.json().catch(() => null)) as (StoredImage & { error?: { code: string; message: string } }) | null;
-  if (!response.ok || !body || body.error) throw new ApiError(body?.error?.message ?? `upload failed (${response.status})`, body?.error?.code);
+  const body = (await response.json().catch(() => null)) as ImageRouteAnswer | null;
+  if (body && 'error' in body) throw new ApiError(body.error.message, body.error.code);
+  if (!response.ok || !body) throw new ApiError(`upload failed (${response.status})`);
   return body;
 }
 

@@ -1,6 +1,6 @@
 // What the views share: a run read out of its fragments, the ordered loss curve, and how to describe a run.
 import { readFragment, type FragmentOf, type ResultOf } from '../../graphql.ts';
-import { ImageFields, RunSummary } from '../../operations.ts';
+import { ImageFields, RunDetails, RunSummary } from '../../operations.ts';
 
 export type ImageData = ResultOf<typeof ImageFields>;
 type RunFields = ResultOf<typeof RunSummary>;
@@ -26,16 +26,8 @@ export function readRun(ref: FragmentOf<typeof RunSummary>): Run {
 export const FINISHED: readonly RunStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELED'];
 export const isFinished = (status: RunStatus): boolean => FINISHED.includes(status);
 
-/** One point of the loss curve, as every operation that reads steps selects it. */
-export interface LossStep {
-  step: number;
-  scale: number;
-  contentLoss: number;
-  styleLoss: number;
-  tvLoss: number;
-  totalLoss: number;
-  ms: number;
-}
+/** One point of the loss curve, as RunDetails, RunEvents and RunStepsAfter select it (typed from the schema). */
+export type LossStep = NonNullable<ResultOf<typeof RunDetails>['run']>['steps'][number];
 
 /**
  * The loss curve in step order, each step once. Steps reach a view from several places (the run read on
