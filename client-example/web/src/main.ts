@@ -37,7 +37,10 @@ function newTransferView(): View {
   show(localStorage.getItem(LAST_RUN));
   return {
     element: h('div', { class: 'new-transfer' }, form.element, panel),
-    dispose: () => run?.dispose(),
+    dispose: () => {
+      form.dispose();
+      run?.dispose();
+    },
   };
 }
 

@@ -1,6 +1,6 @@
 // The "new transfer" form: a content image (uploaded, or one an earlier run used), styles with blend weights (or a
 // fast style model), a preset of the chosen engine, optional size and steps, Start.
-import { ApiError, execute, uploadImage } from './api.ts';
+import { ApiError, connection, execute, uploadImage } from './api.ts';
 import { h, img, replace } from './dom.ts';
 import { readRun, type ImageData } from './model.ts';
 import { readFragment, type ResultOf, type VariablesOf } from '../../graphql.ts';
@@ -25,6 +25,8 @@ export class TransferForm {
   /** Selected styles and their blend weights (the server normalises them to sum to 1). */
   private readonly styleWeights = new Map<string, number>();
   private styleModelId: string | null = null;
+  /** Stops re-reading the catalogue on reconnection. */
+  private readonly stopReloading: () => void;
 
   private readonly ui = {
     contentFile: h('input', { type: 'file', name: 'content-file', accept: 'image/*' }),
@@ -102,7 +104,13 @@ export class TransferForm {
       event.preventDefault();
       void this.start();
     });
+    // A page opened while the server was down, or a server restarted with other data: read the catalogue again.
+    this.stopReloading = connection.onReconnected(() => void this.load());
     void this.load();
+  }
+
+  dispose(): void {
+    this.stopReloading();
   }
 
   /** Reads the styles, models, presets and the contents of recent runs. */
@@ -118,6 +126,7 @@ export class TransferForm {
         seen.add(run.content.id);
         this.recentContents.push({ ...run.content, label: `content of a run from ${new Date(run.queuedAt).toLocaleDateString()}` });
       }
+      this.showMessage(null);
       this.render();
     } catch (error) {
       this.showMessage(`Could not load the catalogue: ${(error as Error).message}`);
