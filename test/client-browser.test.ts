@@ -159,22 +159,40 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
     expect(stored.data!.run.steps).toHaveLength(40);
   });
 
-  it('cancels a run from the page', async () => {
+  it('shows a second run waiting in the queue, and cancels it and the running one', async () => {
     const before = await runView().getAttribute('data-run-id');
-    // Far more steps than the test waits for: only Cancel can end this run.
+    // Far more steps than the test waits for: only Cancel can end these runs.
     await page.locator('input[name=steps]').fill('2000');
     await page.getByRole('button', { name: 'Start transfer' }).click();
-    await page.locator(`.run-view:not([data-run-id="${before}"])[data-status=RUNNING]`).waitFor(WAIT);
+    const running = page.locator(`.run-view:not([data-run-id="${before}"])[data-status=RUNNING]`);
+    await running.waitFor(WAIT);
+    const runningId = await running.getAttribute('data-run-id');
+
+    // One engine worker: the next run waits, first in line.
+    await page.getByRole('button', { name: 'Start transfer' }).click();
+    const queued = page.locator(`.run-view:not([data-run-id="${runningId}"])[data-status=QUEUED]`);
+    await queued.waitFor(WAIT);
+    expect(await page.locator('.run-view [data-role=queue]').textContent()).toBe('#1 in queue');
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.locator('.run-view[data-status=CANCELED]').waitFor(WAIT);
     expect(await page.locator('.run-view [data-role=status]').textContent()).toBe('CANCELED');
+
+    // The running one, from its own page.
+    await page.goto(`${server.url}/#/runs/${encodeURIComponent(runningId!)}`);
+    await page.locator('.run-view[data-status=RUNNING]').waitFor(WAIT);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.locator('.run-view[data-status=CANCELED]').waitFor(WAIT);
+    const stored = await gql(server.url, `query ($id: ID!) { run(id: $id) { status lastStep } }`, { id: runningId });
+    expect(stored.data!.run.status).toBe('CANCELED');
+    expect(stored.data!.run.lastStep).toBeGreaterThan(0);
+    await page.goto(server.url);
   });
 
-  it('lists both runs in the history, opens one and compares two', async () => {
+  it('lists the runs in the history, opens one and compares two', async () => {
     await page.getByRole('link', { name: 'History', exact: true }).click();
-    await page.locator('.history-row').nth(1).waitFor(WAIT);
+    await page.locator('.history-row').nth(2).waitFor(WAIT);
     const statuses = await page.locator('.history-row').evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.status));
-    expect(statuses).toEqual(['CANCELED', 'SUCCEEDED']);
+    expect(statuses).toEqual(['CANCELED', 'CANCELED', 'SUCCEEDED']);
     expect(await page.locator('.history-row[data-status=SUCCEEDED] svg.sparkline polyline').count()).toBe(1);
 
     await page.locator('.history-row[data-status=SUCCEEDED] .history-title').click();
@@ -183,8 +201,9 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
     expect(await page.locator('.run-view .parameters').textContent()).toContain('tiny-browser');
 
     await page.getByRole('link', { name: '← History' }).click();
-    // The list loads after the view appears: tick only once both rows are there.
-    await page.locator('.history-row').nth(1).waitFor(WAIT);
+    // The list loads after the view appears: tick only once every row is there. Ticking a third unticks the first,
+    // so the running-then-canceled run is compared with the finished one.
+    await page.locator('.history-row').nth(2).waitFor(WAIT);
     for (const box of await page.locator('input[name=compare]').all()) await box.check();
     await page.getByRole('link', { name: 'Compare the two ticked' }).click();
     await page.locator('.compare-table tr.differs').first().waitFor(WAIT);

@@ -224,7 +224,8 @@ export class RunView {
     ui.title.textContent = describe(run);
     ui.status.textContent = run.status;
     ui.status.dataset.status = run.status;
-    ui.queue.textContent = run.status === 'QUEUED' && this.queuePosition !== null ? (this.queuePosition === 0 ? 'starting…' : `#${this.queuePosition} in queue`) : '';
+    // 1 is next in line (the server counts the runs waiting, not the ones running).
+    ui.queue.textContent = run.status === 'QUEUED' && this.queuePosition !== null ? `#${this.queuePosition} in queue` : '';
     ui.cancel.disabled = isFinished(run.status);
     ui.cancel.hidden = isFinished(run.status);
     ui.progress.max = Math.max(1, this.totalSteps);
