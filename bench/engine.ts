@@ -30,10 +30,9 @@ import { gatysTransfer } from '../src/engine/gatys.js';
 import type { TransferParams } from '../src/engine/params.js';
 import { findManifest } from '../src/engine/weight-paths.js';
 import { loadVgg19 } from '../src/engine/weights.js';
+import { machineInfo, REPO_ROOT, SHARED } from './machine.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
-const REPO_ROOT = path.resolve(path.dirname(SCRIPT), '..');
-const SHARED = path.resolve(REPO_ROOT, '../shared');
 const CONTENT = path.join(SHARED, 'images/content/tubingen.jpg');
 const STYLE = path.join(SHARED, 'images/style/starry_night.jpg');
 const RESULTS_DIR = path.join(REPO_ROOT, 'bench/results');
@@ -351,11 +350,7 @@ function fullTable(r: FullResult): string {
 /** The committed source of the README numbers: small, rounded, and without the per-run noise of logs. */
 function resultsJson(options: Options, steps: StepResult[], full: FullResult | undefined, backend: ChildCommon['backend'], loadAverage: number[]) {
   return {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
-    cores: os.availableParallelism(),
-    loadAverageAtStart: loadAverage.map(round1),
+    ...machineInfo(loadAverage),
     backend,
     weights: path.relative(REPO_ROOT, weightsDir()),
     images: { content: path.relative(REPO_ROOT, CONTENT), style: path.relative(REPO_ROOT, STYLE) },
@@ -390,11 +385,7 @@ function fastTable(results: FastResult[]): string {
 
 function fastJson(results: FastResult[], backend: ChildCommon['backend'], loadAverage: number[]) {
   return {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
-    cores: os.availableParallelism(),
-    loadAverageAtStart: loadAverage.map(round1),
+    ...machineInfo(loadAverage),
     backend,
     content: path.relative(REPO_ROOT, CONTENT),
     warmup: FAST_WARMUP,

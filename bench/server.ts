@@ -34,10 +34,9 @@ import WebSocket from 'ws';
 import { loadConfig } from '../src/config.js';
 import type { RunEvent } from '../src/domain/topics.js';
 import { startServer, type GramianServer } from '../src/server.js';
+import { machineInfo, REPO_ROOT, SHARED } from './machine.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
-const REPO_ROOT = path.resolve(path.dirname(SCRIPT), '..');
-const SHARED = path.resolve(REPO_ROOT, '../shared');
 const WEIGHTS = path.resolve(REPO_ROOT, '../shared/models/vgg19-uint8-neuralpixels');
 const CONTENT = path.join(SHARED, 'images/content/golden_gate.jpg');
 const STYLE = path.join(SHARED, 'images/style/the_scream.jpg');
@@ -800,11 +799,7 @@ async function main(): Promise<void> {
       RESULTS_FILE,
       JSON.stringify(
         {
-          date: new Date().toISOString(),
-          node: process.version,
-          cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
-          cores: os.availableParallelism(),
-          loadAverageAtStart: loadAtStart,
+          ...machineInfo(loadAtStart),
           loadAverageAtEnd: os.loadavg().map((l) => round(l)),
           engine: { backend: info.backend, tfBackend: info.tfBackend, threads: info.threads, simd: info.simd, workers: info.workers },
           weights: path.relative(REPO_ROOT, WEIGHTS),

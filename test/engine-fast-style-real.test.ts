@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.js';
 import { Engine } from '../src/engine/engine.js';
 import { EngineInputError, StyleModelError, TransferAbortedError } from '../src/engine/errors.js';
-import type { TransferEvent } from '../src/engine/events.js';
 import { fastTransfer, loadStyleModel, type StyleModelSource } from '../src/engine/fast-style/index.js';
 import { SHARED, VGG19_UINT8, contentImage, readShared } from './helpers/shared.js';
+import { drain } from './helpers/events.js';
 
 const ML5 = path.join(SHARED, 'models/fast-style-ml5');
 const NCNN = path.join(SHARED, 'models/pytorch-fns-ncnn-fp16');
@@ -29,15 +29,6 @@ const MODELS: { name: string; source: StyleModelSource }[] = [
 let amber: Uint8Array;
 /** The content as the runs see it: decoded at SIZE. */
 let contentPixels: Buffer;
-
-async function drain(run: AsyncIterable<TransferEvent>, onEvent: (event: TransferEvent) => void = () => {}): Promise<TransferEvent[]> {
-  const events: TransferEvent[] = [];
-  for await (const event of run) {
-    events.push(event);
-    onEvent(event);
-  }
-  return events;
-}
 
 beforeAll(async () => {
   amber = await readShared(contentImage('amber.jpg'));

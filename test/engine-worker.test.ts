@@ -9,6 +9,7 @@ import { EngineInputError, TransferAbortedError, WeightsMissingError } from '../
 import type { TransferEvent } from '../src/engine/events.js';
 import type { TransferParams } from '../src/engine/params.js';
 import { VGG19_UINT8, contentImage, readShared, styleImage } from './helpers/shared.js';
+import { drain } from './helpers/events.js';
 
 let engine: Engine;
 let small: TransferParams;
@@ -27,15 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await engine.close();
 });
-
-async function drain(run: AsyncIterable<TransferEvent>, onEvent: (event: TransferEvent) => void = () => {}): Promise<TransferEvent[]> {
-  const events: TransferEvent[] = [];
-  for await (const event of run) {
-    events.push(event);
-    onEvent(event);
-  }
-  return events;
-}
 
 describe('Engine', () => {
   it('delivers previews and the result as bytes from the worker', async () => {
