@@ -311,6 +311,11 @@ function median(values: number[]): number {
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
+
+/** Median, min and max of timings (ms), to one decimal, as the results files record them. */
+function spread(ms: number[]) {
+  return { medianMs: round1(median(ms)), minMs: round1(Math.min(...ms)), maxMs: round1(Math.max(...ms)) };
+}
 const mib = (kib: number) => Math.round(kib / 1024);
 
 function header(backend: ChildCommon['backend'], loadAverage: number[]): string {
@@ -359,9 +364,7 @@ function resultsJson(options: Options, steps: StepResult[], full: FullResult | u
     steps: steps.map((r) => ({
       width: r.width,
       height: r.height,
-      medianMs: round1(median(r.stepMs)),
-      minMs: round1(Math.min(...r.stepMs)),
-      maxMs: round1(Math.max(...r.stepMs)),
+      ...spread(r.stepMs),
       stepMs: r.stepMs.map(round1),
       peakRssMiB: mib(r.peakRssKiB),
     })),
@@ -394,9 +397,7 @@ function fastJson(results: FastResult[], backend: ChildCommon['backend'], loadAv
       model: r.model,
       width: r.width,
       height: r.height,
-      medianMs: round1(median(r.forwardMs)),
-      minMs: round1(Math.min(...r.forwardMs)),
-      maxMs: round1(Math.max(...r.forwardMs)),
+      ...spread(r.forwardMs),
       forwardMs: r.forwardMs.map(round1),
       wallMedianMs: round1(median(r.wallMs)),
       peakTensorMiB: Math.round(r.peakTensorBytes / 2 ** 20),
