@@ -110,7 +110,7 @@ export async function startServer(config: Config, log: Log = (message) => consol
     allowDownload: config.allowWeightsDownload,
     env: { ...process.env, ...(config.modelsFolder ? { GRAMIAN_MODELS: config.modelsFolder } : {}) },
   };
-  const runs = new RunManager({ db, images, engine, topics, capacity: config.engineWorkers, models: styleModels, log });
+  const runs = new RunManager({ db, images, engine, topics, capacity: config.engineWorkers, backend: engineInfo.backend, models: styleModels, log });
   const services: Services = { config, db, images, engine, engineInfo, runs, topics, styleModels };
 
   const yoga = createYoga({

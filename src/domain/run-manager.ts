@@ -19,6 +19,8 @@ export interface RunManagerOptions {
   topics: Topics;
   /** Runs at once: one per engine worker. */
   capacity: number;
+  /** The engine's backend, recorded on every run (fixed once the workers have started). */
+  backend: string;
   /** Where FAST runs find their style models. */
   models: Pick<StyleModelServices, 'modelsDir' | 'allowDownload' | 'env'>;
   /** Steps are written at most this often, in one transaction per batch. */
@@ -132,9 +134,14 @@ export class RunManager {
     return index < 0 ? null : index + 1;
   }
 
+  /** Throws while shutting down: called before a new run is written, so a refused run leaves nothing behind. */
+  assertAccepting(): void {
+    if (!this.accepting) throw new ConflictError('the server is shutting down and does not accept new runs');
+  }
+
   /** Queues a run already stored as QUEUED. */
   enqueue(runId: string): void {
-    if (!this.accepting) throw new ConflictError('the server is shutting down and does not accept new runs');
+    this.assertAccepting();
     this.queue.push(runId);
     this.publishStatus(runId, 'QUEUED');
     this.dispatch();
@@ -198,10 +205,9 @@ export class RunManager {
 
   private async execute(runId: string, active: ActiveRun): Promise<void> {
     const { db, images, engine } = this.options;
-    const info = await engine.info();
     const run = await db.run.update({
       where: { id: runId },
-      data: { status: 'RUNNING', startedAt: new Date(), backend: info.backend },
+      data: { status: 'RUNNING', startedAt: new Date(), backend: this.options.backend },
       include: { styles: { orderBy: { position: 'asc' } }, styleModel: true },
     });
     this.publishStatus(runId, 'RUNNING');

@@ -6,6 +6,7 @@ import {
   fitLongestSide,
   largestSideWithin,
   maxFastPixelsFor,
+  defaultFastSize,
   maxPixelsFor,
   resolveFastOptions,
   resolveGatysOptions,
@@ -134,8 +135,8 @@ async function fastRun(services: TransferServices, input: StartTransferInput, pr
     throw toInputError(error, 'fastParams');
   }
   const maxPixels = maxFastPixelsFor(services.tfBackend);
-  // Without a size the pass keeps the content's own, as large as the backend allows.
-  const size = fast.size ?? Math.min(Math.max(content.width, content.height), largestSideWithin(content.width, content.height, maxPixels));
+  // Without a size the pass keeps the content's own, as large as the backend allows (the engine's own rule).
+  const size = fast.size ?? defaultFastSize(content.width, content.height, maxPixels);
   const output = outputOf(content, size, maxPixels);
   return {
     status: 'QUEUED',
@@ -150,6 +151,7 @@ async function fastRun(services: TransferServices, input: StartTransferInput, pr
 
 export async function startTransfer(services: TransferServices, input: StartTransferInput): Promise<Run> {
   const { db, images, runs } = services;
+  runs.assertAccepting();
   const preset = input.presetId != null ? await db.preset.findUnique({ where: { id: input.presetId } }) : null;
   if (input.presetId != null && !preset) throw new NotFoundError('Preset', input.presetId);
   const kind: EngineKind = preset?.engine === 'FAST' || input.styleModelId != null || input.fastParams != null ? 'FAST' : 'GATYS';

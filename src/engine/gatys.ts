@@ -205,14 +205,18 @@ function disposeScale(setup: ScaleSetup | undefined): void {
 /** The objective and its gradient at x, all tensors released before returning. */
 function evaluate(vgg: Vgg19, x: Float32Array, setup: ScaleSetup, weights: LossWeights, params: ResolvedTransferParams): { losses: Losses; gradient: Float32Array } {
   const image = tf.tensor4d(x, setup.shape);
-  const { terms, gradient } = vgg.valueAndGradient(image, [...params.contentLayers, ...params.styleLayers], params.pooling, (input, features) =>
-    weightedLosses(input, features, setup.targets, weights),
-  );
-  image.dispose();
-  const [content, style, tv] = terms.dataSync();
-  const values = gradient.dataSync() as Float32Array;
-  tf.dispose([terms, gradient]);
-  return { losses: { content: content!, style: style!, tv: tv!, total: content! + style! + tv! }, gradient: values };
+  let result: { terms: tf.Tensor1D; gradient: tf.Tensor4D } | undefined;
+  try {
+    result = vgg.valueAndGradient(image, [...params.contentLayers, ...params.styleLayers], params.pooling, (input, features) =>
+      weightedLosses(input, features, setup.targets, weights),
+    );
+    const [content, style, tv] = result.terms.dataSync();
+    const values = result.gradient.dataSync() as Float32Array;
+    return { losses: { content: content!, style: style!, tv: tv!, total: content! + style! + tv! }, gradient: values };
+  } finally {
+    // Also when a step fails (out of memory, say): the run ends, its tensors must not outlive it.
+    tf.dispose([image, ...(result ? [result.terms, result.gradient] : [])]);
+  }
 }
 
 /** Pixels in VGG space → clamped RGB bytes, with the content's colours put back when asked. */
@@ -229,12 +233,11 @@ function toRgb(x: Float32Array, setup: ScaleSetup): RgbImage {
 /** Encoded image bytes as optimiser pixels at this scale (grey luminance for a luminance-only run). */
 async function pixelsOf(bytes: Uint8Array, field: string, params: ResolvedTransferParams, setup: ScaleSetup): Promise<Float32Array> {
   const [, height, width] = setup.shape;
-  const image = rgbTensor(await decodeRgb(bytes, field, width, height));
+  const rgb = await decodeRgb(bytes, field, width, height);
   return tf.tidy(() => {
+    const image = rgbTensor(rgb);
     const input = params.preserveColors ? greyFromLuminance(luminance(image)) : image;
-    const out = toVggSpace(input).dataSync() as Float32Array;
-    image.dispose();
-    return out;
+    return toVggSpace(input).dataSync() as Float32Array;
   });
 }
 

@@ -17,6 +17,7 @@ export type { Losses, TransferEvent } from './events.js';
 export {
   FAST_DEFAULTS,
   FAST_LIMITS,
+  defaultFastSize,
   maxFastPixelsFor,
   resolveFastOptions,
   resolveFastParams,

@@ -1,6 +1,7 @@
 // Fast-transfer parameters: their ranges, their defaults and their validator, without tensors, so the main thread
 // can check a request before it is queued.
 import { EngineInputError } from '../errors.js';
+import { largestSideWithin } from '../params.js';
 import type { StyleModelSource } from './types.js';
 
 export interface FastTransferParams {
@@ -41,6 +42,16 @@ export const FAST_DEFAULTS = { strength: 1, preserveColors: false } as const;
  */
 export function maxFastPixelsFor(tfBackend: string): number {
   return tfBackend === 'tensorflow' ? 4096 * 4096 : 1536 * 1536;
+}
+
+/** The largest longest side a width × height content can be stylised at within maxPixels (and the size limit). */
+export function largestFastSide(width: number, height: number, maxPixels: number): number {
+  return Math.min(largestSideWithin(width, height, maxPixels), FAST_LIMITS.size.max);
+}
+
+/** The output size when none is given: the content's own, as large as the backend and the size limit allow. */
+export function defaultFastSize(width: number, height: number, maxPixels: number): number {
+  return Math.min(Math.max(width, height), largestFastSide(width, height, maxPixels));
 }
 
 /** The tunable part of a fast transfer (everything but the image), as presets and runs store it. */

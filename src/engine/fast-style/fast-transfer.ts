@@ -3,11 +3,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { recolor } from '../color.js';
 import { EngineInputError, TransferAbortedError } from '../errors.js';
-import { FAST_LIMITS, resolveFastParams, type FastTransferParams } from './fast-params.js';
+import { defaultFastSize, largestFastSide, resolveFastParams, type FastTransferParams } from './fast-params.js';
 import type { Losses, TransferEvent } from '../events.js';
 import type { StopRequest } from '../gatys.js';
 import { decodeRgb, encodeRgb, fitLongestSide, probeImage } from '../image.js';
-import { largestSideWithin } from '../params.js';
 import type { StyleModel } from './types.js';
 
 export interface FastTransferContext {
@@ -30,8 +29,8 @@ export async function* fastTransfer(input: FastTransferParams, context: FastTran
   const params = resolveFastParams(input);
   const maxPixels = context.maxPixels ?? Number.POSITIVE_INFINITY;
   const probe = await probeImage(params.content, 'content');
-  const largest = Math.min(largestSideWithin(probe.width, probe.height, maxPixels), FAST_LIMITS.size.max);
-  const size = params.size ?? Math.min(Math.max(probe.width, probe.height), largest);
+  const largest = largestFastSide(probe.width, probe.height, maxPixels);
+  const size = params.size ?? defaultFastSize(probe.width, probe.height, maxPixels);
   const output = fitLongestSide(probe.width, probe.height, size);
   if (output.width * output.height > maxPixels) {
     throw new EngineInputError('size', `${output.width}×${output.height} needs more memory than this backend has`, `size ≤ ${largest} for this image on this backend`);

@@ -1,6 +1,6 @@
 // Fast (feed-forward) style transfer: trained networks in two architectures, loaded from their published files.
 export { buildEngstromNet, ENGSTROM_EPSILON, engstromVariableName, type EngstromOptions } from './engstrom-net.js';
-export { FAST_DEFAULTS, FAST_LIMITS, maxFastPixelsFor, resolveFastParams, type FastTransferParams, type ResolvedFastParams, type StylizeParams } from './fast-params.js';
+export { defaultFastSize, FAST_DEFAULTS, FAST_LIMITS, maxFastPixelsFor, resolveFastParams, type FastTransferParams, type ResolvedFastParams, type StylizeParams } from './fast-params.js';
 export { fastTransfer, type FastTransferContext } from './fast-transfer.js';
 export { loadMl5Checkpoint, ML5_MANIFEST, type CheckpointVariable } from './ml5-checkpoint.js';
 export { halfToFloat, loadNcnnModel, NCNN_MAGIC, NCNN_TAG_FP16, parseNcnnParam, readNcnnBin, type NcnnLayer, type NcnnModel } from './ncnn.js';

@@ -214,6 +214,8 @@ function convLayer(layer: LoadedConv): Layer {
 
 export function buildPytorchNet(model: NcnnModel, path: string, options: PytorchOptions = {}): StyleModel {
   const specs = matchTransformerNet(model, path);
+  // Checked before any weight tensor exists, so a refused model leaves nothing behind.
+  const minSide = minimumSide(specs);
   const weights = new WeightSet();
   const loaded: LoadedConv[] = specs.map((spec, index) => {
     const layer: LoadedConv = { spec, filter: undefined as unknown as tf.Tensor4D };
@@ -236,7 +238,6 @@ export function buildPytorchNet(model: NcnnModel, path: string, options: Pytorch
     }
     return layer;
   });
-  const minSide = minimumSide(specs);
   const layers = loaded.map(convLayer);
   const pipeline: Layer[] = [
     layers[0]!,
