@@ -67,7 +67,8 @@ class StepWriter {
     this.timer = undefined;
     const batch = this.pending.splice(0);
     if (batch.length > 0) {
-      this.written = this.written.then(() => this.write(batch)).catch((error: unknown) => {
+      // After a failed batch nothing more is written: later steps would leave a gap in the stored curve.
+      this.written = this.written.then(() => (this.failure ? undefined : this.write(batch))).catch((error: unknown) => {
         this.failure ??= error;
       });
     }
@@ -215,7 +216,7 @@ export class RunManager {
     let checkpoint: { imageId: string; step: number } | undefined;
     try {
       const signals = { signal: active.abort.signal, checkpoint: active.checkpoint.signal };
-      const events = run.engine === 'FAST' ? engine.stylize(await this.stylizeParams(run), signals) : engine.transfer(await this.transferParams(run), signals);
+      const events = run.engine === 'FAST' ? engine.stylize(await this.stylizeParams(run, active.abort.signal), signals) : engine.transfer(await this.transferParams(run), signals);
       for await (const event of events) {
         if (event.type === 'step') {
           writer.add(event);
@@ -281,9 +282,9 @@ export class RunManager {
   }
 
   /** The engine's input for a stored FAST run: its options, its content, and its model (fetched first if needed). */
-  private async stylizeParams(run: Run & { styleModel: StyleModel | null }): Promise<StylizeParams> {
+  private async stylizeParams(run: Run & { styleModel: StyleModel | null }, signal: AbortSignal): Promise<StylizeParams> {
     if (!run.styleModel) throw new EngineError('MODEL_MISSING', `the style model of this run (${(run.params as { styleModel?: string }).styleModel}) has been deleted`);
-    const model = await modelSource(this.options.models, run.styleModel, (p) => this.publishDownload(run.id, p.receivedBytes, p.totalBytes));
+    const model = await modelSource(this.options.models, run.styleModel, (p) => this.publishDownload(run.id, p.receivedBytes, p.totalBytes), signal);
     return { ...(run.params as object), content: await this.options.images.read(run.contentImageId), model };
   }
 
@@ -308,8 +309,8 @@ export class RunManager {
 
   /** Every queued run moved up: tell each its new place. */
   private publishPositions(): void {
-    for (const runId of this.queue) {
-      this.options.topics.publish('run', runId, { kind: 'status', runId, status: 'QUEUED', queuePosition: this.position(runId) });
-    }
+    this.queue.forEach((runId, index) => {
+      this.options.topics.publish('run', runId, { kind: 'status', runId, status: 'QUEUED', queuePosition: index + 1 });
+    });
   }
 }

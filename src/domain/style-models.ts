@@ -44,12 +44,18 @@ export async function seedCatalogueModels(db: Db): Promise<void> {
 }
 
 /** What the engine loads for a stored model; a catalogue model is fetched first when it is not on disk yet. */
-export async function modelSource(services: Pick<StyleModelServices, 'modelsDir' | 'allowDownload' | 'env'>, model: StyleModel, onProgress?: (p: FetchProgress) => void): Promise<StyleModelSource> {
+export async function modelSource(
+  services: Pick<StyleModelServices, 'modelsDir' | 'allowDownload' | 'env'>,
+  model: StyleModel,
+  onProgress?: (p: FetchProgress) => void,
+  /** Stops a download (a run canceled while it waits for its model). */
+  signal?: AbortSignal,
+): Promise<StyleModelSource> {
   const base = { architecture: model.architecture, format: model.format } as Pick<StyleModelSource, 'architecture' | 'format'>;
   if (model.source === 'import') return { ...base, path: path.join(services.modelsDir, model.location) };
   const entry = catalogueModel(model.name);
   if (!entry) throw new NotFoundError('catalogue model', model.name);
-  return { ...base, path: await ensureCatalogueModel(entry, { allowDownload: services.allowDownload, env: services.env, ...(onProgress ? { onProgress } : {}) }) };
+  return { ...base, path: await ensureCatalogueModel(entry, { allowDownload: services.allowDownload, env: services.env, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) }) };
 }
 
 /** Stylises the sample scene with a model: a preview, and proof that the model loads and runs. */

@@ -10,13 +10,12 @@ import {
   maxPixelsFor,
   resolveFastOptions,
   resolveGatysOptions,
-  type FastOptions,
 } from '../engine/index.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { Preset, Prisma, Run, StyleModel } from '../storage/generated/client.ts';
 import type { CheckedImage, ImageStore } from '../storage/image-store.js';
-import { givenParams, toInputError, validatePresetParams, type EngineKind, type FastPresetParams, type PresetParams } from './presets.js';
+import { givenParams, validatePresetParams, type EngineKind, type FastPresetParams, type PresetParams } from './presets.js';
 import type { RunManager } from './run-manager.js';
 
 export interface StartTransferInput {
@@ -58,7 +57,7 @@ async function contentOf(services: TransferServices, input: StartTransferInput):
     const upload = await services.images.check(input.content, 'content');
     return { width: upload.width, height: upload.height, upload };
   }
-  const image = await services.db.image.findUnique({ where: { id: input.contentImageId! } });
+  const image = await services.images.find(input.contentImageId!);
   if (!image) throw new NotFoundError('Image', input.contentImageId!);
   return { width: image.width, height: image.height, imageId: image.id };
 }
@@ -90,12 +89,8 @@ async function gatysRun(services: TransferServices, input: StartTransferInput, p
   const missing = requested.find((s) => !byId.has(s.styleId));
   if (missing) throw new NotFoundError('Style', missing.styleId);
   const merged = validatePresetParams('GATYS', { ...((preset?.params as PresetParams | undefined) ?? {}), ...givenParams(input.params) });
-  let params;
-  try {
-    params = resolveGatysOptions(merged as PresetParams);
-  } catch (error) {
-    throw toInputError(error);
-  }
+  // validatePresetParams has checked them: this only fills in the defaults.
+  const params = resolveGatysOptions(merged as PresetParams);
   const output = outputOf(content, params.size, maxPixelsFor(services.tfBackend));
   return {
     status: 'QUEUED',
@@ -128,12 +123,8 @@ async function fastRun(services: TransferServices, input: StartTransferInput, pr
   } else {
     throw new InputError('styleModelId', 'a fast transfer needs a style model', 'a styleModelId, or a FAST preset that names one');
   }
-  let fast: FastOptions;
-  try {
-    fast = resolveFastOptions(options);
-  } catch (error) {
-    throw toInputError(error, 'fastParams');
-  }
+  // Checked by validatePresetParams: this only fills in the defaults.
+  const fast = resolveFastOptions(options);
   const maxPixels = maxFastPixelsFor(services.tfBackend);
   // Without a size the pass keeps the content's own, as large as the backend allows (the engine's own rule).
   const size = fast.size ?? defaultFastSize(content.width, content.height, maxPixels);

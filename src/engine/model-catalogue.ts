@@ -6,10 +6,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EngineError } from './errors.js';
+import { ML5_MANIFEST, parseManifest } from './fast-style/ml5-checkpoint.js';
 import { cacheRoot } from './weight-paths.js';
 
-export type Architecture = 'engstrom' | 'pytorch';
-export type ModelFormat = 'ml5-checkpoint' | 'ncnn';
+import type { Architecture, ModelFormat } from './fast-style/types.js';
 
 export interface CatalogueModel {
   /** The name users pick it by (`--model mosaic`). */
@@ -97,18 +97,13 @@ export function modelsSearchPath(env: NodeJS.ProcessEnv = process.env): string[]
   return [...(env.GRAMIAN_MODELS ? [path.resolve(env.GRAMIAN_MODELS)] : []), path.join(cacheRoot(env), 'style-models')];
 }
 
-interface Manifest {
-  [variable: string]: { filename: string; shape: number[] };
-}
-
 /** The files of a model in fetch order: for a checkpoint, the manifest then its variables in creation order. */
 async function weightFiles(model: CatalogueModel, folder: string): Promise<string[]> {
   if (model.format === 'ncnn') return [model.files[1]!];
-  const manifest = JSON.parse(await readFile(path.join(folder, 'manifest.json'), 'utf8')) as Manifest;
+  const manifestFile = path.join(folder, ML5_MANIFEST);
+  const manifest = parseManifest(await readFile(manifestFile, 'utf8'), manifestFile);
   const order = (name: string) => Number(name.split('_')[1] ?? 0);
-  return Object.keys(manifest)
-    .sort((a, b) => order(a) - order(b))
-    .map((name) => manifest[name]!.filename);
+  return [...manifest.keys()].sort((a, b) => order(a) - order(b)).map((name) => manifest.get(name)!.filename);
 }
 
 /** SHA-256 over the weight files, to check a folder holds exactly the published model. */

@@ -16,7 +16,8 @@ interface ManifestEntry {
   shape: number[];
 }
 
-function parseManifest(text: string, file: string): Map<string, ManifestEntry> {
+/** The manifest's entries, each naming a file in the checkpoint's own folder (StyleModelError otherwise). */
+export function parseManifest(text: string, file: string): Map<string, ManifestEntry> {
   let json: unknown;
   try {
     json = JSON.parse(text);

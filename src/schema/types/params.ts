@@ -71,12 +71,6 @@ export const GatysParamsInput = builder.inputType('GatysParamsInput', {
     Object.fromEntries(NAMES.map((name) => [name, t.field({ type: PARAMS[name].type as 'Int', required: false, description: PARAMS[name].description })])),
 });
 
-/** GraphQL input (nulls for omitted fields) → engine parameters (omitted fields absent). */
-export function paramsFromInput(input: Record<string, unknown> | null | undefined): PresetParams {
-  if (!input) return {};
-  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== null && value !== undefined)) as PresetParams;
-}
-
 /** The options of a fast (feed-forward) transfer, as a run used them or a preset sets them. */
 export const FastParamsRef = builder.objectRef<FastPresetParams>('FastParams').implement({
   description: 'Options of a fast transfer; in a preset, null fields take the defaults.',

@@ -3,7 +3,7 @@ import { createPreset, deletePreset, givenParams, restoreBuiltInPresets, updateP
 import { resolveGatysOptions } from '../../engine/index.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
-import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef, PresetParamsRef, paramsFromInput } from './params.js';
+import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef, PresetParamsRef } from './params.js';
 import { DeletedRef } from './style.js';
 
 export const EngineKindEnum = builder.enumType('EngineKind', {
@@ -83,7 +83,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreatePresetInput }) },
     resolve: async (query, _root, { input }, { db }) => {
       const engine = input.engine ?? 'GATYS';
-      const params = engine === 'FAST' ? givenParams(input.fastParams as FastPresetParams) : paramsFromInput(input.params);
+      const params = engine === 'FAST' ? givenParams(input.fastParams as FastPresetParams) : givenParams(input.params as PresetParams);
       const preset = await createPreset(db, { name: input.name, engine, params });
       return db.preset.findUniqueOrThrow({ ...query, where: { id: preset.id } });
     },
@@ -95,7 +95,7 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, { id, input }, { db }) => {
       const preset = await updatePreset(db, localId(String(id), 'Preset'), {
         name: input.name,
-        params: input.params ? paramsFromInput(input.params) : input.fastParams ? givenParams(input.fastParams as FastPresetParams) : null,
+        params: input.params ? givenParams(input.params as PresetParams) : input.fastParams ? givenParams(input.fastParams as FastPresetParams) : null,
       });
       return db.preset.findUniqueOrThrow({ ...query, where: { id: preset.id } });
     },

@@ -1,11 +1,11 @@
 // Runs: their history (parameters, loss curve, previews, result, error), starting them and cancelling them.
 import { startTransfer } from '../../domain/transfers.js';
 import { RUN_STATUSES, type RunStatus } from '../../domain/topics.js';
-import { givenParams, type EngineKind, type FastPresetParams } from '../../domain/presets.js';
+import { givenParams, type EngineKind, type FastPresetParams, type PresetParams } from '../../domain/presets.js';
 import type { GatysOptions } from '../../engine/index.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
-import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef, paramsFromInput } from './params.js';
+import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef } from './params.js';
 import { EngineKindEnum } from './preset.js';
 
 export const RunStatusEnum = builder.enumType('RunStatus', { values: RUN_STATUSES });
@@ -170,7 +170,7 @@ builder.mutationFields((t) => ({
           styles: input.styles?.map((s) => ({ styleId: localId(String(s.styleId), 'Style'), weight: s.weight })) ?? null,
           styleModelId: input.styleModelId ? localId(String(input.styleModelId), 'StyleModel') : null,
           presetId: input.presetId ? localId(String(input.presetId), 'Preset') : null,
-          params: paramsFromInput(input.params),
+          params: givenParams(input.params as PresetParams),
           fastParams: input.fastParams ? givenParams(input.fastParams as FastPresetParams) : null,
         },
       );
