@@ -70,6 +70,8 @@ const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.ho
 let state: ConnectionState = 'connecting';
 const stateListeners = new Set<(state: ConnectionState) => void>();
 const reconnectListeners = new Set<() => void>();
+/** The socket closed since it last connected: the next connection is a reconnection, whatever closed it. */
+let dropped = false;
 
 function setState(next: ConnectionState): void {
   if (next === state) return;
@@ -90,11 +92,17 @@ const socket = createClient({
   onNonLazyError: (error) => console.error('graphql-ws gave up', error),
   on: {
     connecting: (isRetry) => setState(isRetry ? 'reconnecting' : 'connecting'),
-    connected: (_socket, _payload, wasRetry) => {
+    // Not graphql-ws's wasRetry: a normal close (1000, from a proxy say) reconnects without counting as a retry.
+    connected: () => {
       setState('connected');
-      if (wasRetry) for (const listener of reconnectListeners) listener();
+      if (!dropped) return;
+      dropped = false;
+      for (const listener of reconnectListeners) listener();
     },
-    closed: () => setState('reconnecting'),
+    closed: () => {
+      dropped = true;
+      setState('reconnecting');
+    },
   },
 });
 

@@ -39,6 +39,8 @@ export class Chart {
   private plot: uPlot | null = null;
   private data: uPlot.AlignedData = [[]];
   private frame = 0;
+  private pending: (() => [number[], (number | null)[][]]) | null = null;
+  private destroyed = false;
   private readonly resize: ResizeObserver;
 
   constructor(
@@ -90,19 +92,33 @@ export class Chart {
 
   /** Replaces the plotted columns (x, then one array per series). */
   setData(x: number[], ys: (number | null)[][]): void {
-    this.data = [x, ...ys];
+    this.setColumns(() => [x, ys]);
+  }
+
+  /**
+   * Replaces the plotted columns with what `columns` returns when the frame is drawn: however many updates arrive
+   * within a frame, the columns are built once.
+   */
+  protected setColumns(columns: () => [number[], (number | null)[][]]): void {
+    if (this.destroyed) return;
+    this.pending = columns;
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
+      const [x, ys] = this.pending!();
+      this.data = [x, ...ys];
       this.plot?.setData(this.data);
-      this.element.dataset.points = String(this.data[0].length);
+      this.element.dataset.points = String(x.length);
     });
   }
 
+  /** Stops drawing for good; later updates (a request answered after the view closed) are ignored. */
   destroy(): void {
+    this.destroyed = true;
     cancelAnimationFrame(this.frame);
     this.resize.disconnect();
     this.plot?.destroy();
+    this.plot = null;
   }
 }
 
@@ -113,7 +129,7 @@ export class LossChart extends Chart {
   }
 
   setSteps(steps: readonly LossStep[]): void {
-    this.setData(...lossColumns(steps));
+    this.setColumns(() => lossColumns(steps));
   }
 }
 

@@ -3,8 +3,7 @@
 import { execute } from './api.ts';
 import { Chart } from './chart.ts';
 import { h, img, replace } from './dom.ts';
-import { readRun, runParameters, thumbnailOf, type LossStep, type Run } from './model.ts';
-import { describe } from './run-view.ts';
+import { describe, readRun, runParameters, thumbnailOf, type LossStep, type Run } from './model.ts';
 import { RunDetails } from '../../operations.ts';
 
 const COLORS = ['#1d3557', '#e76f51'];

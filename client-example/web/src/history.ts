@@ -3,8 +3,7 @@
 import { execute } from './api.ts';
 import { sparkline } from './chart.ts';
 import { h, img, replace } from './dom.ts';
-import { formatDate, formatLoss, readRun, thumbnailOf, type Run } from './model.ts';
-import { describe } from './run-view.ts';
+import { describe, formatDate, formatLoss, readRun, thumbnailOf, type Run } from './model.ts';
 import { HistoryWithCurves } from '../../operations.ts';
 
 const PAGE = 12;

@@ -110,7 +110,7 @@ export function runParameters(run: Run): [label: string, value: string][] {
     if (run.fastParams?.strength != null) rows.push(['Strength', String(run.fastParams.strength)]);
     if (run.fastParams?.preserveColors) rows.push(['Colours', 'preserved']);
   } else {
-    rows.push(['Styles', run.styles.map((s) => (run.styles.length > 1 ? `${s.name} × ${s.weight.toFixed(2)}` : s.name)).join(', ')]);
+    rows.push(['Styles', run.styles.map((s) => styleLabel(run, s)).join(', ')]);
   }
   rows.push(['Preset', run.preset?.name ?? '–']);
   if (run.width && run.height) rows.push(['Size', `${run.width} × ${run.height}`]);
@@ -131,4 +131,16 @@ export function runParameters(run: Run): [label: string, value: string][] {
 /** The best picture of a run: its result, else the content it started from. */
 export function thumbnailOf(run: Run): ImageData {
   return run.result ?? run.content;
+}
+
+/** A style of a run: its name, with its blend weight when the run blends several. */
+export function styleLabel(run: Pick<Run, 'styles'>, style: Run['styles'][number]): string {
+  return run.styles.length > 1 ? `${style.name} × ${style.weight.toFixed(2)}` : style.name;
+}
+
+/** "The Scream", "Mosaic (fast)" or "Two styles": what a run is, in a few words. */
+export function describe(run: Run): string {
+  if (run.engine === 'FAST') return `${run.styleModel?.title ?? run.fastParams?.styleModel ?? 'Fast style'} · fast`;
+  if (run.styles.length === 1) return run.styles[0]!.name;
+  return run.styles.map((s) => s.name).join(' + ');
 }

@@ -9,7 +9,7 @@
 import { ApiError, connection, execute, onDisconnected, subscribe } from './api.ts';
 import { LossChart } from './chart.ts';
 import { h, img, replace } from './dom.ts';
-import { elapsedMs, formatDuration, formatLoss, isFinished, readRun, runParameters, StepSeries, type ImageData, type Run } from './model.ts';
+import { describe, elapsedMs, formatDuration, formatLoss, isFinished, readRun, runParameters, StepSeries, styleLabel, type ImageData, type Run } from './model.ts';
 import { readFragment, type ResultOf } from '../../graphql.ts';
 import { CancelRun, ImageFields, RunDetails, RunEvents, RunStepsAfter } from '../../operations.ts';
 
@@ -18,6 +18,8 @@ type RunEvent = ResultOf<typeof RunEvents>['runEvents'];
 export class RunView {
   readonly element: HTMLElement;
   private run: Run | null = null;
+  /** The run record the parameters and inputs were last drawn from. */
+  private renderedRun: Run | null = null;
   private readonly series = new StepSeries();
   private readonly chart = new LossChart();
   private previews = new Map<number, { url: string; dataUrl?: string }>();
@@ -80,7 +82,7 @@ export class RunView {
       if (generation !== this.generation) return;
       // The server may be going down again: the next reconnection re-reads. Other failures retry shortly.
       this.showError(`Could not load the run: ${(error as Error).message}`);
-      if (connection.state === 'connected') setTimeout(() => generation === this.generation && void this.resync(), 3000);
+      if (connection.state !== 'reconnecting') setTimeout(() => generation === this.generation && void this.resync(), 3000);
       return;
     }
     if (generation !== this.generation) return;
@@ -242,12 +244,11 @@ export class RunView {
       ui.caption.textContent = 'Content';
     }
     this.renderStrip();
+    // Parameters and inputs change with the run record, not with each step.
+    if (run === this.renderedRun) return;
+    this.renderedRun = run;
     replace(ui.parameters, ...runParameters(run).flatMap(([label, value]) => [h('dt', {}, label), h('dd', {}, value)]));
-    replace(
-      ui.inputs,
-      thumb(run.content, 'content'),
-      ...run.styles.map((s) => thumb(s.image, run.styles.length > 1 ? `${s.name} × ${s.weight.toFixed(2)}` : s.name)),
-    );
+    replace(ui.inputs, thumb(run.content, 'content'), ...run.styles.map((s) => thumb(s.image, styleLabel(run, s))));
   }
 
   private renderStats(): void {
@@ -299,11 +300,4 @@ function setImage(image: HTMLImageElement, data: ImageData, kind: string): void 
 
 function thumb(image: ImageData, label: string): HTMLElement {
   return h('figure', { class: 'thumb' }, img(image.url, label), h('figcaption', {}, label));
-}
-
-/** "The Scream", "Mosaic (fast)" or "Two styles": what a run is, in a few words. */
-export function describe(run: Run): string {
-  if (run.engine === 'FAST') return `${run.styleModel?.title ?? run.fastParams?.styleModel ?? 'Fast style'} · fast`;
-  if (run.styles.length === 1) return run.styles[0]!.name;
-  return run.styles.map((s) => s.name).join(' + ');
 }
