@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { START_TRANSFER, UPLOAD_STYLE, gql, gqlUpload, testEnv } from './helpers/server.js';
 import { REPO_ROOT, contentImage, readShared, styleImage } from './helpers/shared.js';
@@ -117,5 +118,27 @@ describe('restart', () => {
     expect(finished.steps.map((s) => s.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     const { data } = await gql(url, `query ($id: ID!) { run(id: $id) { error { code } result { mime } } }`, { id: run });
     expect(data!.run).toMatchObject({ error: null, result: { mime: 'image/png' } });
+  });
+
+  it('after a graceful stop during a fast pass: the run goes back to the queue, then runs after the restart', async () => {
+    const models = (await gql(url, `{ styleModels { id name } }`)).data!.styleModels as { id: string; name: string }[];
+    const mosaic = models.find((m) => m.name === 'mosaic')!.id;
+    // Large enough that the pass is still going when the stop arrives.
+    const response = await gql(url, START_TRANSFER, { input: { contentImageId, styleModelId: mosaic, fastParams: { size: 1024 } } });
+    const run = response.data!.startTransfer.id as string;
+    await until(() => runState(run), (r) => r.status === 'RUNNING', 'the fast run to start');
+    child!.kill('SIGTERM');
+    expect(await exited(child!)).toBe(0);
+
+    // What the stopped server left: the run waiting to start again, not FAILED or CANCELED.
+    const db = new Database(path.join(dataDir, 'gramian.db'), { readonly: true });
+    const rowId = Buffer.from(run, 'base64').toString('utf8').split(':')[1];
+    const stored = db.prepare('SELECT status FROM Run WHERE id = ?').get(rowId) as { status: string } | undefined;
+    db.close();
+    expect(stored?.status).toBe('QUEUED');
+
+    child = await startProcess();
+    const finished = await until(() => runState(run), (r) => r.status === 'SUCCEEDED', 'the fast run after the restart');
+    expect(finished).toMatchObject({ error: null, lastStep: 1 });
   });
 });

@@ -251,9 +251,11 @@ export class RunManager {
       }
     } catch (error) {
       await writer.flush().catch(() => {});
-      if (checkpoint) {
-        // Stopped by a graceful shutdown: back in the queue (same queuedAt, so same place) to resume on restart.
-        await db.run.update({ where: { id: runId }, data: { status: 'QUEUED', checkpointImageId: checkpoint.imageId, checkpointStep: checkpoint.step } });
+      if (active.checkpoint.signal.aborted) {
+        // Stopped by a graceful shutdown (before its first step, a fast pass, or past the shutdown timeout too): back
+        // in the queue (same queuedAt, so same place), to resume from the checkpoint if one was saved, else to start
+        // again, on restart.
+        await db.run.update({ where: { id: runId }, data: { status: 'QUEUED', checkpointImageId: checkpoint?.imageId ?? null, checkpointStep: checkpoint?.step ?? null } });
         this.publishStatus(runId, 'QUEUED');
       } else if (active.abort.signal.aborted) {
         await this.finish(runId, 'CANCELED', {});
