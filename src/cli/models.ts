@@ -1,13 +1,13 @@
 // `gramian models`: the pretrained catalogue and models imported for the command line, and how `--model` is
 // resolved: a file or folder on disk, a catalogue name (fetched on first use), or a name imported here.
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { sampleScene } from '../domain/sample-scene.js';
+import { stylizeSample } from '../domain/sample-scene.js';
 import type { Engine } from '../engine/engine.js';
 import { EngineInputError } from '../engine/errors.js';
-import { detectModelFormat } from '../engine/fast-style/model-source.js';
+import { copyModelFiles, detectModelFormat } from '../engine/fast-style/model-source.js';
 import type { StyleModelSource } from '../engine/fast-style/types.js';
 import { MODEL_CATALOGUE, catalogueModel, ensureCatalogueModel, locateCatalogueModel, type FetchProgress } from '../engine/model-catalogue.js';
 import { cacheRoot } from '../engine/weight-paths.js';
@@ -49,17 +49,9 @@ async function importModel(engine: Engine, file: string, name: string): Promise<
   const target = path.join(importedRoot(), name);
   await mkdir(target, { recursive: true });
   try {
-    const relative = source.format === 'ncnn' ? path.basename(source.path) : 'checkpoint';
-    if (source.format === 'ncnn') {
-      await cp(source.path, path.join(target, relative));
-      await cp(source.path.replace(/\.param$/, '.bin'), path.join(target, relative.replace(/\.param$/, '.bin')));
-    } else {
-      await cp(source.path, path.join(target, relative), { recursive: true });
-    }
-    const copy = { ...source, path: path.join(target, relative) };
-    for await (const event of engine.stylize({ model: copy, content: await sampleScene(), size: 96 })) {
-      if (event.type === 'done') await writeFile(path.join(target, 'preview.png'), event.image);
-    }
+    const relative = await copyModelFiles(source, target);
+    const preview = await stylizeSample(engine, { ...source, path: path.join(target, relative) }, 96);
+    await writeFile(path.join(target, 'preview.png'), preview.bytes);
     await writeFile(path.join(target, 'source.json'), `${JSON.stringify({ architecture: source.architecture, format: source.format, path: relative }, null, 2)}\n`);
     return target;
   } catch (error) {

@@ -1,6 +1,8 @@
 // A fixed sample picture for style-model previews: drawn from SVG, so it is the same everywhere and needs no
 // image file in the repository. Sky, sun, hills, a house and a tree give a model edges, flat areas and colour.
 import sharp from 'sharp';
+import type { Engine } from '../engine/engine.js';
+import type { StyleModelSource } from '../engine/fast-style/types.js';
 
 const SCENE = `<svg xmlns="http://www.w3.org/2000/svg" width="192" height="144" viewBox="0 0 192 144">
   <defs>
@@ -23,4 +25,12 @@ let rendered: Promise<Uint8Array> | undefined;
 export function sampleScene(): Promise<Uint8Array> {
   rendered ??= sharp(Buffer.from(SCENE)).png().toBuffer().then((b) => new Uint8Array(b));
   return rendered;
+}
+
+/** Stylises the sample scene with a model: a preview, and proof that the model loads and runs. */
+export async function stylizeSample(engine: Engine, model: StyleModelSource, size: number): Promise<{ bytes: Uint8Array; mime: string; width: number; height: number }> {
+  for await (const event of engine.stylize({ model, content: await sampleScene(), size })) {
+    if (event.type === 'done') return { bytes: event.image, mime: event.mime, width: event.width, height: event.height };
+  }
+  throw new Error('the preview run ended without an image');
 }

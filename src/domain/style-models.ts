@@ -2,11 +2,12 @@
 // models imported from a file or folder (copied into the data folder). Each gets a preview: the fixed sample
 // scene, stylised by the model.
 import { randomUUID } from 'node:crypto';
-import { cp, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
   MODEL_CATALOGUE,
   catalogueModel,
+  copyModelFiles,
   detectModelFormat,
   ensureCatalogueModel,
   type Engine,
@@ -17,7 +18,7 @@ import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { StyleModel } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
-import { sampleScene } from './sample-scene.js';
+import { stylizeSample } from './sample-scene.js';
 
 export interface StyleModelServices {
   db: Db;
@@ -58,19 +59,11 @@ export async function modelSource(
   return { ...base, path: await ensureCatalogueModel(entry, { allowDownload: services.allowDownload, env: services.env, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) }) };
 }
 
-/** Stylises the sample scene with a model: a preview, and proof that the model loads and runs. */
-async function renderPreview(engine: Engine, source: StyleModelSource): Promise<{ bytes: Uint8Array; mime: string; width: number; height: number }> {
-  for await (const event of engine.stylize({ model: source, content: await sampleScene(), size: PREVIEW_SIZE })) {
-    if (event.type === 'done') return { bytes: event.image, mime: event.mime, width: event.width, height: event.height };
-  }
-  throw new Error('the preview run ended without an image');
-}
-
 /** Fetches a catalogue model's files if needed and (re)makes its preview. */
 export async function prepareStyleModel(services: StyleModelServices, id: string): Promise<StyleModel> {
   const model = await services.db.styleModel.findUnique({ where: { id } });
   if (!model) throw new NotFoundError('StyleModel', id);
-  const preview = await services.images.save(await renderPreview(services.engine, await modelSource(services, model)));
+  const preview = await services.images.save(await stylizeSample(services.engine, await modelSource(services, model), PREVIEW_SIZE));
   return services.db.styleModel.update({ where: { id }, data: { previewImageId: preview.id } });
 }
 
@@ -93,25 +86,15 @@ export async function importStyleModel(services: StyleModelServices, input: { na
   } catch (error) {
     throw new InputError('path', (error as Error).message, 'a checkpoint folder with manifest.json, or an ncnn .param file with its .bin');
   }
-  const sourcePath = detected.path;
   const folder = randomUUID();
   const target = path.join(services.modelsDir, folder);
   await mkdir(target, { recursive: true });
   try {
-    let location: string;
-    if (detected.format === 'ncnn') {
-      const stem = sourcePath.replace(/\.param$/, '');
-      await cp(`${stem}.param`, path.join(target, path.basename(`${stem}.param`)));
-      await cp(`${stem}.bin`, path.join(target, path.basename(`${stem}.bin`)));
-      location = path.join(folder, path.basename(`${stem}.param`));
-    } else {
-      await cp(sourcePath, path.join(target, 'checkpoint'), { recursive: true });
-      location = path.join(folder, 'checkpoint');
-    }
+    const location = path.join(folder, await copyModelFiles(detected, target));
     const source: StyleModelSource = { architecture: detected.architecture, format: detected.format, path: path.join(services.modelsDir, location) };
     let preview;
     try {
-      preview = await renderPreview(services.engine, source);
+      preview = await stylizeSample(services.engine, source, PREVIEW_SIZE);
     } catch (error) {
       throw new InputError('path', `is not a usable ${detected.architecture} model: ${(error as Error).message}`);
     }

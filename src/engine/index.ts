@@ -25,7 +25,7 @@ export {
   type FastTransferParams,
   type StylizeParams,
 } from './fast-style/fast-params.js';
-export { checkModelSource, detectModelFormat } from './fast-style/model-source.js';
+export { checkModelSource, copyModelFiles, detectModelFormat } from './fast-style/model-source.js';
 export { ARCHITECTURES, FORMAT_ARCHITECTURE, MODEL_FORMATS, type Architecture, type ModelFormat, type StyleModelSource } from './fast-style/types.js';
 export { fitLongestSide } from './image.js';
 export {

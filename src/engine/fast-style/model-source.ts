@@ -1,5 +1,6 @@
 // What a model source names, checked and detected without loading any weights (the main thread uses this).
 import { existsSync, statSync } from 'node:fs';
+import { cp } from 'node:fs/promises';
 import path from 'node:path';
 import { StyleModelError } from '../errors.js';
 import { ML5_MANIFEST } from './ml5-checkpoint.js';
@@ -42,4 +43,19 @@ export function detectModelFormat(file: string): StyleModelSource {
   if (path.basename(file) === ML5_MANIFEST) return { architecture: 'engstrom', format: 'ml5-checkpoint', path: path.dirname(file) };
   if (file.endsWith('.bin') && existsSync(file.replace(/\.bin$/, '.param'))) return { architecture: 'pytorch', format: 'ncnn', path: file.replace(/\.bin$/, '.param') };
   throw new StyleModelError(file, 'is not a model this engine reads', 'a checkpoint folder with manifest.json, or an ncnn .param file');
+}
+
+/**
+ * Copies a model's files into `folder` (an ncnn .param with its .bin, or a checkpoint folder as `checkpoint`) and
+ * returns the copy's name inside it, which stands for the model as `path` does in a source.
+ */
+export async function copyModelFiles(source: StyleModelSource, folder: string): Promise<string> {
+  if (source.format === 'ncnn') {
+    const stem = source.path.replace(/\.param$/, '');
+    await cp(`${stem}.param`, path.join(folder, path.basename(`${stem}.param`)));
+    await cp(`${stem}.bin`, path.join(folder, path.basename(`${stem}.bin`)));
+    return path.basename(`${stem}.param`);
+  }
+  await cp(source.path, path.join(folder, 'checkpoint'), { recursive: true });
+  return 'checkpoint';
 }
