@@ -21,6 +21,7 @@ export function checkModelSource(source: unknown): StyleModelSource {
     throw new StyleModelError(undefined, `the ${String(architecture)} architecture does not come in the ${String(format)} format`, PAIRS);
   }
   if (typeof file !== 'string' || file === '') throw new StyleModelError(undefined, 'model path is empty', 'a checkpoint folder (ml5-checkpoint) or a .param file (ncnn)');
+  if (format === 'ncnn' && !file.endsWith('.param')) throw new StyleModelError(file, 'an ncnn model is named by its .param file', 'a path ending in .param, with the .bin beside it');
   return { architecture: architecture as Architecture, format: format as ModelFormat, path: file };
 }
 

@@ -1,5 +1,4 @@
 // Loading a fast-style model: check the (architecture, format) pair, read the files, build the network.
-import { StyleModelError } from '../errors.js';
 import { buildEngstromNet, type EngstromOptions } from './engstrom-net.js';
 import { loadMl5Checkpoint } from './ml5-checkpoint.js';
 import { checkModelSource } from './model-source.js';
@@ -16,7 +15,6 @@ export async function loadStyleModel(input: StyleModelSource, options: LoadStyle
     const variables = await loadMl5Checkpoint(source.path);
     return buildEngstromNet(variables, source.path, options);
   }
-  if (!source.path.endsWith('.param')) throw new StyleModelError(source.path, 'an ncnn model is named by its .param file', 'a path ending in .param, with the .bin beside it');
   const model = await loadNcnnModel(source.path);
   return buildPytorchNet(model, source.path, options);
 }
