@@ -9,7 +9,7 @@ import type { TransferEvent } from './events.js';
 import { resolveFastParams, type StylizeParams } from './fast-style/fast-params.js';
 import { checkModelSource } from './fast-style/model-source.js';
 import { resolveTransferParams, type TransferParams } from './params.js';
-import { CANCEL_FLAG, type FromWorker, type ToWorker, type WorkerConfig, type WorkerInfo } from './worker-protocol.js';
+import { CANCEL_FLAG, STOP_FLAG, type FromWorker, type ToWorker, type WorkerConfig, type WorkerInfo } from './worker-protocol.js';
 
 export interface EngineOptions {
   /** Engine worker threads; each runs one job at a time. Default 1. */
@@ -84,7 +84,7 @@ class Job {
   }
 
   requestStop(checkpoint = false): void {
-    Atomics.store(this.cancel, CANCEL_FLAG, checkpoint ? 2 : 1);
+    Atomics.store(this.cancel, CANCEL_FLAG, STOP_FLAG[checkpoint ? 'checkpoint' : 'abort']);
   }
 
   async *events(): AsyncGenerator<TransferEvent> {

@@ -47,5 +47,7 @@ export type FromWorker =
 
 /** Index in a job's shared Int32Array that the main thread sets to stop the job at the next step. */
 export const CANCEL_FLAG = 0;
-/** What each value of the flag asks for: 1 stop, 2 save a checkpoint and stop. */
-export const STOP_REQUESTS: Record<number, StopRequest | undefined> = { 1: 'abort', 2: 'checkpoint' };
+/** The flag's value for each request: stop, or save a checkpoint and stop (0: carry on). */
+export const STOP_FLAG: Record<StopRequest, number> = { abort: 1, checkpoint: 2 };
+/** What each value of the flag asks for, read by the worker. */
+export const STOP_REQUESTS: Record<number, StopRequest | undefined> = Object.fromEntries(Object.entries(STOP_FLAG).map(([request, value]) => [value, request as StopRequest]));
