@@ -12,6 +12,7 @@ import { EngineInputError, StyleModelError, TransferAbortedError } from '../src/
 import type { TransferEvent } from '../src/engine/events.js';
 import { detectModelFormat, fastTransfer, loadStyleModel, type FastTransferParams, type StyleModel, type StyleModelSource } from '../src/engine/fast-style/index.js';
 import { StyleModelCache } from '../src/engine/fast-style/model-cache.js';
+import { drain } from './helpers/events.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Plain-JS reference: HWC float64 images and naive loops, written from the architectures' descriptions.
@@ -611,9 +612,7 @@ describe('fastTransfer', () => {
   afterAll(() => model.dispose());
 
   async function collect(params: Partial<FastTransferParams>, context: Partial<Parameters<typeof fastTransfer>[1]> = {}): Promise<TransferEvent[]> {
-    const events: TransferEvent[] = [];
-    for await (const event of fastTransfer({ content, ...params }, { model, ...context })) events.push(event);
-    return events;
+    return drain(fastTransfer({ content, ...params }, { model, ...context }));
   }
 
   it('emits started, one step and done with a PNG at the requested size', async () => {

@@ -11,6 +11,7 @@ import type { TransferParams } from '../src/engine/params.js';
 import type { Vgg19 } from '../src/engine/vgg19.js';
 import { loadVgg19 } from '../src/engine/weights.js';
 import { VGG19_UINT8, contentImage, readShared, styleImage } from './helpers/shared.js';
+import { drain } from './helpers/events.js';
 
 let vgg: Vgg19;
 let content: Uint8Array;
@@ -26,11 +27,7 @@ beforeAll(async () => {
 });
 
 async function collect(params: Partial<TransferParams>, context: Partial<GatysContext> = {}): Promise<TransferEvent[]> {
-  const events: TransferEvent[] = [];
-  for await (const event of gatysTransfer({ content, styles: [{ image: starryNight }], size: 48, steps: 4, previewEvery: 0, ...params }, { vgg, ...context })) {
-    events.push(event);
-  }
-  return events;
+  return drain(gatysTransfer({ content, styles: [{ image: starryNight }], size: 48, steps: 4, previewEvery: 0, ...params }, { vgg, ...context }));
 }
 
 const doneOf = (events: TransferEvent[]) => events.find((e): e is DoneEvent => e.type === 'done')!;

@@ -3,7 +3,7 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { RUN_EVENTS, START_TRANSFER, UPLOAD_STYLE, footprint, gql, gqlUpload, startTestServer, subscribeAll, wsClient, type TestServer } from './helpers/server.js';
+import { CANCEL_RUN, RUN_EVENTS, START_TRANSFER, UPLOAD_STYLE, footprint, gql, gqlUpload, startTestServer, subscribeAll, wsClient, type TestServer } from './helpers/server.js';
 import { contentImage, readShared, styleImage } from './helpers/shared.js';
 
 let server: TestServer;
@@ -106,7 +106,7 @@ describe('bad input', () => {
     const waiting = await gql(server.url, START_TRANSFER, { input: { contentImageId, styles: [{ styleId: temporary }], params: { size: 40, steps: 2 } } });
     const refused = await gql(server.url, `mutation ($id: ID!) { deleteStyle(id: $id) { __typename ... on Error { code message } } }`, { id: temporary });
     expect(refused.data!.deleteStyle).toMatchObject({ __typename: 'ConflictError', code: 'CONFLICT' });
-    for (const run of [waiting, blocker]) await gql(server.url, `mutation ($id: ID!) { cancelRun(id: $id) { __typename } }`, { id: run.data!.startTransfer.id });
+    for (const run of [waiting, blocker]) await gql(server.url, CANCEL_RUN, { id: run.data!.startTransfer.id });
     const deleted = await gql(server.url, `mutation ($id: ID!) { deleteStyle(id: $id) { __typename ... on Deleted { deletedId } } }`, { id: temporary });
     expect(deleted.data!.deleteStyle).toEqual({ __typename: 'Deleted', deletedId: temporary });
     // The cancelled run keeps the deleted style's name and image.

@@ -2,7 +2,7 @@
 // transfer, follow it live (graphql-ws, then SSE), fetch the result, and find the run in the history.
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUN_EVENTS, START_TRANSFER, UPLOAD_STYLE, gql, gqlUpload, startTestServer, subscribeAll, subscribeSse, wsClient, type TestServer } from './helpers/server.js';
+import { CANCEL_RUN, RUN_EVENTS, START_TRANSFER, UPLOAD_STYLE, gql, gqlUpload, startTestServer, subscribeAll, subscribeSse, until, wsClient, type TestServer } from './helpers/server.js';
 import { contentImage, readShared, styleImage } from './helpers/shared.js';
 
 let server: TestServer;
@@ -107,8 +107,8 @@ describe('many subscribers', () => {
         if (r.data?.runEvents.__typename === 'RunSnapshot') snapshots += 1;
       }),
     );
-    while (snapshots < all.length) await new Promise((r) => setTimeout(r, 20));
-    await gql(server.url, `mutation ($id: ID!) { cancelRun(id: $id) { __typename } }`, { id: blocker.id });
+    await until(() => snapshots, (n) => n >= all.length, 'every snapshot');
+    await gql(server.url, CANCEL_RUN, { id: blocker.id });
     const results = await Promise.all(all);
     await client.dispose();
     for (const events of results) {

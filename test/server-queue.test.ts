@@ -1,14 +1,13 @@
 // The queue: runs start in order with their positions, cancelling a queued run takes it out at once, cancelling a
 // running one stops it within one step; both end CANCELED with their steps kept.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUN_EVENTS, START_TRANSFER, UPLOAD_STYLE, gql, gqlUpload, startTestServer, subscribeAll, wsClient, type TestServer } from './helpers/server.js';
+import { CANCEL_RUN, RUN_EVENTS, START_TRANSFER, UPLOAD_STYLE, gql, gqlUpload, startTestServer, subscribeAll, until, wsClient, type TestServer } from './helpers/server.js';
 import { contentImage, readShared, styleImage } from './helpers/shared.js';
 
 let server: TestServer;
 let styleId: string;
 let contentImageId: string;
 
-const CANCEL = `mutation ($id: ID!) { cancelRun(id: $id) { __typename ... on Run { id status lastStep steps { step } } ... on Error { code message } } }`;
 const RUN = `query ($id: ID!) { run(id: $id) { status queuePosition lastStep startedAt finishedAt steps { step } } }`;
 
 beforeAll(async () => {
@@ -74,12 +73,12 @@ describe('queue', () => {
     const events = subscribeAll(client, RUN_EVENTS, { runId: running.id }, (r) => {
       if (r.data?.runEvents.__typename === 'RunStepAdded') seen = r.data.runEvents.step.step;
     });
-    while (seen < 2) await new Promise((r) => setTimeout(r, 50));
+    await until(() => seen, (step) => step >= 2, 'two steps of the running run');
 
-    const cancelledQueued = await gql(server.url, CANCEL, { id: queued.id });
+    const cancelledQueued = await gql(server.url, CANCEL_RUN, { id: queued.id });
     expect(cancelledQueued.data!.cancelRun).toMatchObject({ __typename: 'Run', status: 'CANCELED', lastStep: 0, steps: [] });
 
-    const cancelledRunning = await gql(server.url, CANCEL, { id: running.id });
+    const cancelledRunning = await gql(server.url, CANCEL_RUN, { id: running.id });
     const stoppedAt = cancelledRunning.data!.cancelRun.lastStep;
     expect(cancelledRunning.data!.cancelRun.status).toBe('CANCELED');
     expect(stoppedAt).toBeGreaterThanOrEqual(2);
@@ -90,9 +89,9 @@ describe('queue', () => {
     await client.dispose();
 
     // Cancelling again is a conflict, an unknown run is not found.
-    const again = await gql(server.url, CANCEL, { id: running.id });
+    const again = await gql(server.url, CANCEL_RUN, { id: running.id });
     expect(again.data!.cancelRun).toMatchObject({ __typename: 'ConflictError', code: 'CONFLICT' });
-    const unknown = await gql(server.url, CANCEL, { id: 'UnVuOm5vcGU=' });
+    const unknown = await gql(server.url, CANCEL_RUN, { id: 'UnVuOm5vcGU=' });
     expect(unknown.data!.cancelRun).toMatchObject({ __typename: 'NotFoundError', code: 'NOT_FOUND' });
   });
 });

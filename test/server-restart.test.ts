@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { START_TRANSFER, UPLOAD_STYLE, gql, gqlUpload, testEnv } from './helpers/server.js';
+import { START_TRANSFER, UPLOAD_STYLE, gql, gqlUpload, testEnv, until } from './helpers/server.js';
 import { REPO_ROOT, contentImage, readShared, styleImage } from './helpers/shared.js';
 
 let dataDir: string;
@@ -50,16 +50,6 @@ const RUN = `query ($id: ID!) { run(id: $id) { status lastStep totalSteps error 
 
 async function runState(id: string) {
   return (await gql(url, RUN, { id })).data!.run as { status: string; lastStep: number; totalSteps: number; error: { code: string; message: string } | null; steps: { step: number }[] };
-}
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 let styleId: string;

@@ -150,3 +150,16 @@ export const START_TRANSFER = /* GraphQL */ `
     }
   }
 `;
+
+export const CANCEL_RUN = /* GraphQL */ `mutation ($id: ID!) { cancelRun(id: $id) { __typename ... on Run { id status lastStep steps { step } } ... on Error { code message } } }`;
+
+/** Reads until done() holds (polling every 50 ms); fails naming what it waited for after two minutes. */
+export async function until<T>(read: () => T | Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
