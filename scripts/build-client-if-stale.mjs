@@ -9,8 +9,15 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const web = path.join(root, 'client-example/web');
 const builtPage = path.join(web, 'dist/index.html');
-/** What the bundle is made of: the page, its config, and the typed operations it shares with the scripts. */
-const sources = [path.join(web, 'index.html'), path.join(web, 'vite.config.ts'), path.join(web, 'src'), path.join(web, 'public'), path.join(root, 'client-example/operations.ts'), path.join(root, 'client-example/graphql.ts'), path.join(root, 'client-example/image-route.ts')];
+const shared = path.join(root, 'client-example');
+/** What the bundle is made of: the page, its config, and the modules it shares with the scripts (operations, …). */
+const sources = [
+  path.join(web, 'index.html'),
+  path.join(web, 'vite.config.ts'),
+  path.join(web, 'src'),
+  path.join(web, 'public'),
+  ...readdirSync(shared).filter((name) => name.endsWith('.ts')).map((name) => path.join(shared, name)),
+];
 
 function newestChange(file) {
   if (!existsSync(file)) return 0;

@@ -6,6 +6,7 @@ import { print } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { ImageRouteAnswer, StoredImage } from '../image-route.ts';
+export { describeError, errorDetail, type TypedError } from '../typed-errors.ts';
 
 /** A GraphQL error at the top level (a malformed request, variables that do not fit the schema, INTERNAL). */
 export class GraphQLRequestError extends Error {
@@ -15,27 +16,6 @@ export class GraphQLRequestError extends Error {
   ) {
     super(`${operation}: ${errors.map((e) => (e.extensions?.code ? `${String(e.extensions.code)}: ${e.message}` : e.message)).join('; ')}`);
   }
-}
-
-/** A typed error result (anything implementing the schema's Error interface), as the operations select it. */
-export interface TypedError {
-  __typename: string;
-  code: string;
-  message: string;
-  field?: string;
-  validValues?: string | null;
-}
-
-/** One line naming the code, the offending field and what would have been accepted (the server's message may already hold them). */
-export function describeError(error: TypedError): string {
-  return `${error.code} ${errorDetail(error)}`;
-}
-
-/** The same without the code. */
-export function errorDetail(error: TypedError): string {
-  const field = error.field && !error.message.startsWith(`${error.field}:`) ? `${error.field}: ` : '';
-  const valid = error.validValues && !error.message.includes(error.validValues) ? ` (valid: ${error.validValues})` : '';
-  return `${field}${error.message}${valid}`;
 }
 
 /** Code and message of anything a request can fail with, for per-run reports. */

@@ -4,6 +4,7 @@ import { ApiError, connection, execute, uploadImage } from './api.ts';
 import { h, img, replace } from './dom.ts';
 import { readRun, type ImageData } from './model.ts';
 import { readFragment, type ResultOf, type VariablesOf } from '../../graphql.ts';
+import { errorDetail } from '../../typed-errors.ts';
 import { Catalog, History, ImageFields, PrepareStyleModel, StartTransfer, UploadStyle } from '../../operations.ts';
 
 type CatalogData = ResultOf<typeof Catalog>;
@@ -210,9 +211,7 @@ export class TransferForm {
         this.onStarted(readRun(startTransfer).id);
         void this.load(); // its content is now one to reuse
       } else if ('message' in startTransfer) {
-        const field = 'field' in startTransfer && startTransfer.field ? `${startTransfer.field}: ` : '';
-        const valid = 'validValues' in startTransfer && startTransfer.validValues ? ` (valid: ${startTransfer.validValues})` : '';
-        this.showMessage(`${field}${startTransfer.message}${valid}`);
+        this.showMessage(errorDetail(startTransfer));
       }
     } catch (error) {
       this.showMessage(error instanceof ApiError ? error.message : String(error));
