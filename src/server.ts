@@ -64,7 +64,12 @@ function maskError(log: Log) {
     if (original instanceof Error && /File size limit exceeded/.test(original.message)) {
       return new GraphQLError(original.message, { extensions: { code: 'IMAGE_TOO_LARGE', http: { status: 413 } } });
     }
-    if (isGraphQLError(original)) return error as GraphQLError;
+    if (isGraphQLError(original)) {
+      // Yoga's own refusals (a malformed body, a query that does not parse or validate) come without a code.
+      const graphqlError = error as GraphQLError;
+      if (graphqlError.extensions?.code !== undefined) return graphqlError;
+      return new GraphQLError(graphqlError.message, { nodes: graphqlError.nodes, source: graphqlError.source, positions: graphqlError.positions, path: graphqlError.path, originalError: graphqlError.originalError, extensions: { ...graphqlError.extensions, code: 'BAD_REQUEST' } });
+    }
     log(`internal error: ${original instanceof Error ? (original.stack ?? original.message) : String(original)}`);
     return new GraphQLError('internal server error', { path, extensions: { code: 'INTERNAL' } });
   };
