@@ -23,13 +23,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { initBackend, type BackendInfo } from '../src/engine/backend.js';
-import { parseBackendChoice } from '../src/engine/backend-choice.js';
+import { type BackendInfo, initBackend } from '../src/engine/runtime/index.js';
+import { findManifest, parseBackendChoice, type TransferParams } from '../src/engine/index.js';
 import { fastTransfer, loadStyleModel, type StyleModelSource } from '../src/engine/fast-style/index.js';
-import { gatysTransfer } from '../src/engine/gatys.js';
-import type { TransferParams } from '../src/engine/params.js';
-import { findManifest } from '../src/engine/weight-paths.js';
-import { loadVgg19 } from '../src/engine/weights.js';
+import { gatysTransfer, loadVgg19 } from '../src/engine/gatys/index.js';
 import { machineInfo, REPO_ROOT, SHARED } from './machine.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -211,7 +208,7 @@ async function measureFullRun(options: Options): Promise<Omit<FullResult, keyof 
   for await (const event of gatysTransfer(params, { vgg, backend: backend.backend })) {
     if (event.type === 'step' && event.step % 10 === 0) console.error(`  full ${FULL_SIZE}: step ${event.step}/${FULL_STEPS}`);
     if (event.type === 'done') {
-      return { kind: 'full', width: event.width, height: event.height, steps: event.steps, wallMs: performance.now() - began };
+      return { kind: 'full', width: event.image.width, height: event.image.height, steps: event.steps, wallMs: performance.now() - began };
     }
   }
   throw new Error('the run ended without a done event');
@@ -236,7 +233,7 @@ async function measureFast(options: Options, model: string, size: number): Promi
     let forward = 0;
     for await (const event of fastTransfer({ content, size }, { model: network, backend: backend.backend })) {
       if (event.type === 'step') forward = event.ms;
-      if (event.type === 'done') dims = { width: event.width, height: event.height };
+      if (event.type === 'done') dims = { width: event.image.width, height: event.image.height };
     }
     return { forward, wall: performance.now() - began };
   };

@@ -8,10 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/engine/backend.js';
-import { parseBackendChoice } from '../src/engine/backend-choice.js';
-import { gram, weightedLosses } from '../src/engine/losses.js';
-import { loadVgg19 } from '../src/engine/weights.js';
+import { initBackend } from '../src/engine/runtime/index.js';
+import { parseBackendChoice } from '../src/engine/index.js';
+import { gram, loadVgg19, weightedLosses } from '../src/engine/gatys/index.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WEIGHTS = process.env.GRAMIAN_WEIGHTS ?? path.resolve(REPO_ROOT, '../shared/models/vgg19-uint8-neuralpixels');

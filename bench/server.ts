@@ -42,7 +42,7 @@ const CONTENT = path.join(SHARED, 'images/content/golden_gate.jpg');
 const STYLE = path.join(SHARED, 'images/style/the_scream.jpg');
 const RESULTS_FILE = path.join(REPO_ROOT, 'bench/results/server.json');
 /** Starts a TypeScript worker thread (registers tsx, then imports the entry in its argv). */
-const WORKER_BOOTSTRAP = new URL('../src/engine/ts-worker.mjs', import.meta.url);
+const WORKER_BOOTSTRAP = new URL('../src/engine/pool/ts-worker.mjs', import.meta.url);
 
 const DEFAULT_SUBSCRIBERS = [100, 500];
 /** Sockets opened at once while connecting; the rest wait for the batch (keeps the accept backlog small). */

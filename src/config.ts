@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BACKEND_CHOICES, type BackendChoice } from './engine/backend-choice.js';
+import { BACKEND_CHOICES, type BackendChoice } from './engine/index.js';
 
 export interface Config {
   port: number;

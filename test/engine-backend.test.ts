@@ -3,10 +3,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { parseBackendChoice } from '../src/engine/backend-choice.js';
-import { Engine } from '../src/engine/engine.js';
-import { BackendUnavailableError } from '../src/engine/errors.js';
-import type { StepEvent, TransferEvent } from '../src/engine/events.js';
+import { BackendUnavailableError, Engine, parseBackendChoice, type StepEvent, type TransferEvent } from '../src/engine/index.js';
 import { VGG19_UINT8, contentImage, readShared, styleImage } from './helpers/shared.js';
 
 async function firstSteps(engine: Engine): Promise<StepEvent[]> {
@@ -18,7 +15,7 @@ async function firstSteps(engine: Engine): Promise<StepEvent[]> {
     previewEvery: 0,
   };
   const events: TransferEvent[] = [];
-  for await (const event of engine.transfer(params)) events.push(event);
+  for await (const event of engine.run({ kind: 'GATYS', params: params })) events.push(event);
   return events.filter((e): e is StepEvent => e.type === 'step');
 }
 
@@ -33,7 +30,7 @@ async function withEngine<T>(options: Parameters<typeof Engine.start>[0], use: (
 
 describe('backend selection', () => {
   it('auto picks the best backend that loads and says why the others were skipped', async () => {
-    const info = await withEngine({}, (engine) => engine.info());
+    const info = await withEngine({}, async (engine) => engine.info());
     expect(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).toContain(info.backend);
     expect(info.tfjsVersion).toBe('4.22.0');
     for (const skipped of info.skipped) expect(skipped.reason.length).toBeGreaterThan(0);

@@ -7,9 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../src/engine/backend.js';
-import { Engine } from '../src/engine/engine.js';
-import { EngineInputError, StyleModelError, TransferAbortedError } from '../src/engine/errors.js';
+import { initBackend } from '../src/engine/runtime/index.js';
+import { Engine, EngineInputError, StyleModelError, TransferAbortedError } from '../src/engine/index.js';
 import { fastTransfer, loadStyleModel, type StyleModelSource } from '../src/engine/fast-style/index.js';
 import { SHARED, VGG19_UINT8, contentImage, readShared } from './helpers/shared.js';
 import { drain } from './helpers/events.js';
@@ -76,10 +75,10 @@ describe('the 14 published models on amber.jpg at 256 px', () => {
     expect(tf.memory().numTensors).toBe(before);
     const done = events.at(-1)!;
     if (done.type !== 'done') throw new Error('no done event');
-    expect([done.width, done.height]).toEqual([SIZE, SIZE]);
-    outputs.set(name, done.image);
-    await writeFile(path.join(OUTPUT_DIR, `${name}.png`), done.image);
-    const pixels = await sharp(done.image).raw().toBuffer();
+    expect([done.image.width, done.image.height]).toEqual([SIZE, SIZE]);
+    outputs.set(name, done.image.bytes);
+    await writeFile(path.join(OUTPUT_DIR, `${name}.png`), done.image.bytes);
+    const pixels = await sharp(done.image.bytes).raw().toBuffer();
     // Per-channel spread: a broken network gives a flat (or nearly flat) image.
     for (let c = 0; c < 3; c++) {
       let sum = 0;
@@ -116,43 +115,43 @@ describe('Engine.stylize (worker)', () => {
   });
 
   it('runs a model in the worker: started, step, done with a PNG; the model stays cached', async () => {
-    const baseline = (await engine.info()).numTensors;
-    const events = await drain(engine.stylize({ model: mosaic, content: amber, size: 200 }));
+    const baseline = (await engine.stats()).numTensors;
+    const events = await drain(engine.run({ kind: 'FAST', params: { model: mosaic, content: amber, size: 200 } }));
     expect(events.map((e) => e.type)).toEqual(['started', 'step', 'done']);
     expect(events[0]).toMatchObject({ width: 200, height: 200, totalSteps: 1 });
     const done = events[2]!;
     if (done.type !== 'done') throw new Error('no done event');
-    expect(done.image).toBeInstanceOf(Uint8Array);
-    expect(await sharp(done.image).metadata()).toMatchObject({ format: 'png', width: 200, height: 200 });
-    const info = await engine.info();
-    expect(info.styleModelEntries).toBe(1);
-    const withModel = info.numTensors;
+    expect(done.image.bytes).toBeInstanceOf(Uint8Array);
+    expect(await sharp(done.image.bytes).metadata()).toMatchObject({ format: 'png', width: 200, height: 200 });
+    const stats = await engine.stats();
+    expect(stats.styleModelEntries).toBe(1);
+    const withModel = stats.numTensors;
     expect(withModel).toBeGreaterThan(baseline);
     // A second run reuses the loaded model and leaves no tensor behind.
-    await drain(engine.stylize({ model: udnie, content: amber, size: 64, preserveColors: true, strength: 0.7 }));
-    await drain(engine.stylize({ model: mosaic, content: amber, size: 64 }));
-    expect((await engine.info()).styleModelEntries).toBe(2);
+    await drain(engine.run({ kind: 'FAST', params: { model: udnie, content: amber, size: 64, preserveColors: true, strength: 0.7 } }));
+    await drain(engine.run({ kind: 'FAST', params: { model: mosaic, content: amber, size: 64 } }));
+    expect((await engine.stats()).styleModelEntries).toBe(2);
   });
 
   it('checks parameters and the model description before queueing', async () => {
-    await expect(drain(engine.stylize({ model: mosaic, content: amber, strength: 2 }))).rejects.toBeInstanceOf(EngineInputError);
-    await expect(drain(engine.stylize({ model: { ...mosaic, architecture: 'engstrom' }, content: amber }))).rejects.toThrow(/does not come in the ncnn format/);
+    await expect(drain(engine.run({ kind: 'FAST', params: { model: mosaic, content: amber, strength: 2 } }))).rejects.toBeInstanceOf(EngineInputError);
+    await expect(drain(engine.run({ kind: 'FAST', params: { model: { ...mosaic, architecture: 'engstrom' }, content: amber } }))).rejects.toThrow(/does not come in the ncnn format/);
   });
 
   it('reports a bad model from the worker as StyleModelError, and the worker carries on', async () => {
-    const error = await drain(engine.stylize({ model: { ...udnie, path: path.join(ML5, 'no-such-style') }, content: amber, size: 64 })).catch((e: unknown) => e);
+    const error = await drain(engine.run({ kind: 'FAST', params: { model: { ...udnie, path: path.join(ML5, 'no-such-style') }, content: amber, size: 64 } })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StyleModelError);
     expect((error as StyleModelError).code).toBe('MODEL_INVALID');
     expect((error as Error).message).toMatch(/no readable manifest\.json/);
-    const events = await drain(engine.stylize({ model: udnie, content: amber, size: 64 }));
+    const events = await drain(engine.run({ kind: 'FAST', params: { model: udnie, content: amber, size: 64 } }));
     expect(events.at(-1)?.type).toBe('done');
   });
 
   it('stops a running pass between layers when aborted', async () => {
-    const before = (await engine.info()).numTensors;
+    const before = (await engine.stats()).numTensors;
     const controller = new AbortController();
     let abortedAt = 0;
-    const run = drain(engine.stylize({ model: mosaic, content: amber, size: 1024 }, { signal: controller.signal }), (event) => {
+    const run = drain(engine.run({ kind: 'FAST', params: { model: mosaic, content: amber, size: 1024 } }, { signal: controller.signal }), (event) => {
       if (event.type === 'started') {
         // Give the worker time to be inside the forward pass.
         setTimeout(() => {
@@ -164,8 +163,7 @@ describe('Engine.stylize (worker)', () => {
     await expect(run).rejects.toBeInstanceOf(TransferAbortedError);
     const latency = performance.now() - abortedAt;
     expect(latency).toBeLessThan(2500);
-    const info = await engine.info();
-    expect(info.running).toBe(0);
-    expect(info.numTensors).toBe(before);
+    expect(engine.info().running).toBe(0);
+    expect((await engine.stats()).numTensors).toBe(before);
   });
 });

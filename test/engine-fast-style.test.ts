@@ -7,11 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../src/engine/backend.js';
-import { EngineInputError, StyleModelError, TransferAbortedError } from '../src/engine/errors.js';
-import type { TransferEvent } from '../src/engine/events.js';
-import { detectModelFormat, fastTransfer, loadStyleModel, type FastTransferParams, type StyleModel, type StyleModelSource } from '../src/engine/fast-style/index.js';
-import { StyleModelCache } from '../src/engine/fast-style/model-cache.js';
+import { initBackend } from '../src/engine/runtime/index.js';
+import { EngineInputError, StyleModelError, TransferAbortedError, type TransferEvent } from '../src/engine/index.js';
+import { detectModelFormat, fastTransfer, type FastTransferParams, loadStyleModel, type StyleModel, StyleModelCache, type StyleModelSource } from '../src/engine/fast-style/index.js';
 import { drain } from './helpers/events.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -623,8 +621,8 @@ describe('fastTransfer', () => {
     expect(events[1]).toMatchObject({ type: 'step', step: 1, totalSteps: 1, contentLoss: 0, styleLoss: 0, tvLoss: 0, totalLoss: 0 });
     const done = events[2]!;
     if (done.type !== 'done') throw new Error('no done event');
-    expect(done).toMatchObject({ mime: 'image/png', width: 21, height: 16, steps: 1, losses: { content: 0, style: 0, tv: 0, total: 0 } });
-    expect(await sharp(done.image).metadata()).toMatchObject({ format: 'png', width: 21, height: 16 });
+    expect(done).toMatchObject({ image: { mime: 'image/png', width: 21, height: 16 }, steps: 1, losses: { content: 0, style: 0, tv: 0, total: 0 } });
+    expect(await sharp(done.image.bytes).metadata()).toMatchObject({ format: 'png', width: 21, height: 16 });
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -637,7 +635,7 @@ describe('fastTransfer', () => {
     const pixels = async (events: TransferEvent[]) => {
       const done = events.at(-1)!;
       if (done.type !== 'done') throw new Error('no done event');
-      return new Uint8Array((await sharp(done.image).raw().toBuffer()).buffer);
+      return new Uint8Array((await sharp(done.image.bytes).raw().toBuffer()).buffer);
     };
     const original = new Uint8Array(await sharp(content).raw().toBuffer());
     const same = await pixels(await collect({ strength: 0 }));

@@ -2,9 +2,8 @@
 // against finite differences and against tfjs's own autodiff of the same network.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../src/engine/backend.js';
-import { contentLoss, gram, styleLoss, totalVariationLoss, weightedLosses, type LossTargets, type LossWeights } from '../src/engine/losses.js';
-import { CONV_LAYERS, RELU_LAYERS, type Vgg19 } from '../src/engine/vgg19.js';
+import { initBackend } from '../src/engine/runtime/index.js';
+import { contentLoss, CONV_LAYERS, gram, type LossTargets, type LossWeights, RELU_LAYERS, styleLoss, totalVariationLoss, type Vgg19, weightedLosses } from '../src/engine/gatys/index.js';
 import { tinyVgg, tinyVggTensors } from './helpers/tiny-vgg.js';
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_CATALOGUE, ModelMissingError, catalogueModel, ensureCatalogueModel, fetchCatalogueModel, locateCatalogueModel, verifyCatalogueModel } from '../src/engine/model-catalogue.js';
+import { catalogueModel, ensureCatalogueModel, fetchCatalogueModel, locateCatalogueModel, MODEL_CATALOGUE, ModelMissingError, verifyCatalogueModel } from '../src/engine/index.js';
 import { SHARED } from './helpers/shared.js';
 
 const MODELS = path.join(SHARED, 'models');

@@ -1,8 +1,6 @@
 // The optimisers on problems with known answers, in plain JS arrays as the engine drives them.
 import { describe, expect, it } from 'vitest';
-import { Adam } from '../src/engine/adam.js';
-import { Lbfgs } from '../src/engine/lbfgs.js';
-import type { PixelOptimizer } from '../src/engine/optimizer.js';
+import { Adam, Lbfgs, type PixelOptimizer } from '../src/engine/gatys/index.js';
 
 /** An ill-conditioned quadratic ½ Σ cᵢ (xᵢ − tᵢ)², condition number 1000. */
 function quadratic(n: number) {

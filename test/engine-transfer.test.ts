@@ -2,14 +2,9 @@
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { initBackend } from '../src/engine/backend.js';
-import { EngineInputError, TransferAbortedError } from '../src/engine/errors.js';
-import type { DoneEvent, TransferEvent } from '../src/engine/events.js';
-import { gatysTransfer, type GatysContext } from '../src/engine/gatys.js';
-import { GramCache } from '../src/engine/gram-cache.js';
-import type { TransferParams } from '../src/engine/params.js';
-import type { Vgg19 } from '../src/engine/vgg19.js';
-import { loadVgg19 } from '../src/engine/weights.js';
+import { initBackend } from '../src/engine/runtime/index.js';
+import { type DoneEvent, EngineInputError, TransferAbortedError, type TransferEvent, type TransferParams } from '../src/engine/index.js';
+import { type GatysContext, gatysTransfer, GramCache, loadVgg19, type Vgg19 } from '../src/engine/gatys/index.js';
 import { VGG19_UINT8, contentImage, readShared, styleImage } from './helpers/shared.js';
 import { drain } from './helpers/events.js';
 
@@ -61,19 +56,19 @@ describe('gatysTransfer', () => {
     expect(steps.map((s) => s.step)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     const previews = events.filter((e) => e.type === 'preview');
     expect(previews.map((p) => p.step)).toEqual([5, 10, 15]);
-    expect(previews[0]).toMatchObject({ mime: 'image/jpeg', width: 32, height: 24 });
+    expect(previews[0]).toMatchObject({ image: { mime: 'image/jpeg', width: 32, height: 24 } });
     const done = doneOf(events);
     expect(events.at(-1)).toBe(done);
-    const meta = await sharp(done.image).metadata();
+    const meta = await sharp(done.image.bytes).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 48]);
     expect(done.losses.total).toBeLessThan(steps[0]!.totalLoss / 3);
     expect(done.losses.total).toBe(steps.at(-1)!.totalLoss);
   });
 
   it('gives the same image for the same seed, and another for another seed', async () => {
-    const a = doneOf(await collect({ init: 'noise', seed: 42 })).image;
-    const b = doneOf(await collect({ init: 'noise', seed: 42 })).image;
-    const c = doneOf(await collect({ init: 'noise', seed: 43 })).image;
+    const a = doneOf(await collect({ init: 'noise', seed: 42 })).image.bytes;
+    const b = doneOf(await collect({ init: 'noise', seed: 42 })).image.bytes;
+    const c = doneOf(await collect({ init: 'noise', seed: 43 })).image.bytes;
     expect(Buffer.compare(a, b)).toBe(0);
     expect(Buffer.compare(a, c)).not.toBe(0);
   });
@@ -105,29 +100,29 @@ describe('gatysTransfer', () => {
     await expect(run).rejects.toBeInstanceOf(TransferAbortedError);
     expect(tf.memory().numTensors).toBe(baseline);
     const checkpoint = stopped.at(-1)!;
-    expect(checkpoint).toMatchObject({ type: 'checkpoint', step: 5, width: 64, height: 48 });
-    const resumed = await collect({ ...params, resume: { image: checkpoint.type === 'checkpoint' ? checkpoint.image : new Uint8Array(), step: 5 } });
+    expect(checkpoint).toMatchObject({ type: 'checkpoint', step: 5, image: { width: 64, height: 48 } });
+    const resumed = await collect({ ...params, resume: { image: checkpoint.type === 'checkpoint' ? checkpoint.image.bytes : new Uint8Array(), step: 5 } });
     const resumedSteps = resumed.filter((e) => e.type === 'step');
     expect(resumedSteps.map((s) => [s.step, s.scale])).toEqual([[6, 2], [7, 2], [8, 2]]);
     // The resumed run continues from the checkpoint's loss level, not from a fresh start.
     const stoppedLast = stopped.filter((e) => e.type === 'step').at(-1)!;
     expect(resumedSteps[0]!.totalLoss).toBeLessThan(1.5 * stoppedLast.totalLoss);
-    expect(doneOf(resumed)).toMatchObject({ steps: 8, width: 64 });
+    expect(doneOf(resumed)).toMatchObject({ steps: 8, image: { width: 64 } });
   });
 
   it('keeps the content colours with preserveColors', async () => {
     const reference = await meanChroma(content);
-    const styled = await meanChroma(doneOf(await collect({ steps: 15 })).image);
-    const preserved = await meanChroma(doneOf(await collect({ steps: 15, preserveColors: true })).image);
+    const styled = await meanChroma(doneOf(await collect({ steps: 15 })).image.bytes);
+    const preserved = await meanChroma(doneOf(await collect({ steps: 15, preserveColors: true })).image.bytes);
     const distance = (a: number[], b: number[]) => Math.hypot(a[0]! - b[0]!, a[1]! - b[1]!);
     expect(distance(preserved, reference)).toBeLessThan(1.5);
     expect(distance(styled, reference)).toBeGreaterThan(3 * distance(preserved, reference));
   });
 
   it('blends style images by weight', async () => {
-    const single = doneOf(await collect({ styles: [{ image: starryNight }] })).image;
-    const withZero = doneOf(await collect({ styles: [{ image: starryNight, weight: 2 }, { image: scream, weight: 0 }] })).image;
-    const blended = doneOf(await collect({ styles: [{ image: starryNight, weight: 0.5 }, { image: scream, weight: 0.5 }] })).image;
+    const single = doneOf(await collect({ styles: [{ image: starryNight }] })).image.bytes;
+    const withZero = doneOf(await collect({ styles: [{ image: starryNight, weight: 2 }, { image: scream, weight: 0 }] })).image.bytes;
+    const blended = doneOf(await collect({ styles: [{ image: starryNight, weight: 0.5 }, { image: scream, weight: 0.5 }] })).image.bytes;
     expect(Buffer.compare(single, withZero)).toBe(0);
     expect(Buffer.compare(single, blended)).not.toBe(0);
   });
@@ -141,7 +136,7 @@ describe('gatysTransfer', () => {
     // The second scale starts from the upsampled first result, so its first loss is far below a fresh start's.
     const fresh = (await collect({ size: 96, steps: 1 })).find((e) => e.type === 'step')!;
     expect(steps[3]!.totalLoss).toBeLessThan(fresh.totalLoss);
-    expect(doneOf(events)).toMatchObject({ width: 96, height: 72, steps: 6 });
+    expect(doneOf(events)).toMatchObject({ image: { width: 96, height: 72 }, steps: 6 });
   });
 
   it('reuses cached style Grams across runs', async () => {

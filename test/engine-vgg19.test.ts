@@ -5,9 +5,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../src/engine/backend.js';
-import { RELU_LAYERS, toVggSpace, type Vgg19 } from '../src/engine/vgg19.js';
-import { loadVgg19 } from '../src/engine/weights.js';
+import { initBackend } from '../src/engine/runtime/index.js';
+import { loadVgg19, RELU_LAYERS, toVggSpace, type Vgg19 } from '../src/engine/gatys/index.js';
 import { VGG19_KERAS_F32, VGG19_UINT8, contentImage } from './helpers/shared.js';
 
 const KERAS_LAYERS = ['block1_conv1', 'block1_conv2', 'block2_conv1', 'block2_conv2', 'block3_conv1', 'block3_conv2', 'block3_conv3', 'block3_conv4'];

@@ -9,11 +9,8 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TransferAbortedError, WeightsInvalidError, WeightsMissingError } from '../src/engine/errors.js';
-import { CONV_LAYERS } from '../src/engine/vgg19.js';
-import { MANIFEST_NAMES } from '../src/engine/weight-paths.js';
-import { readWeightsFolder } from '../src/engine/weights.js';
-import { convertKerasVgg19, ensureVggWeights, fetchVggWeights, KERAS_VGG19, type WeightsFetchProgress } from '../src/engine/weights-fetch.js';
+import { convertKerasVgg19, ensureVggWeights, fetchVggWeights, KERAS_VGG19, MANIFEST_NAMES, TransferAbortedError, type DownloadProgress, WeightsInvalidError, WeightsMissingError } from '../src/engine/index.js';
+import { CONV_LAYERS, readWeightsFolder } from '../src/engine/gatys/index.js';
 
 const SLOW = { timeout: 20_000 };
 const CHANNELS = [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512];
@@ -154,7 +151,7 @@ async function freshDirs(): Promise<{ cacheDir: string; downloadsDir: string }> 
 describe('convertKerasVgg19', () => {
   it('converts the old fchollet naming: kernels [W,H,in,out], conv1_1 RGB, readable manifest, SOURCE.json', SLOW, async () => {
     const outDir = path.join(root, 'convert-old', 'vgg19');
-    const progress: WeightsFetchProgress[] = [];
+    const progress: DownloadProgress[] = [];
     await convertKerasVgg19(oldH5, outDir, { sourceUrl: 'https://example.invalid/vgg19.h5', onProgress: (p) => progress.push(p) });
 
     expect(await readdir(path.dirname(outDir))).toEqual(['vgg19']);
@@ -216,7 +213,7 @@ describe('convertKerasVgg19', () => {
 describe('fetchVggWeights', () => {
   it('downloads with progress, verifies the md5, converts, and leaves no .part file', SLOW, async () => {
     const { cacheDir, downloadsDir } = await freshDirs();
-    const progress: WeightsFetchProgress[] = [];
+    const progress: DownloadProgress[] = [];
     const before = requests;
 
     const folder = await fetchVggWeights({ url: `${baseUrl}/vgg19.h5`, md5: oldMd5, cacheDir, downloadsDir, onProgress: (p) => progress.push(p) });

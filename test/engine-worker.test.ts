@@ -4,10 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine } from '../src/engine/engine.js';
-import { EngineInputError, TransferAbortedError, WeightsMissingError } from '../src/engine/errors.js';
-import type { TransferEvent } from '../src/engine/events.js';
-import type { TransferParams } from '../src/engine/params.js';
+import { Engine, EngineInputError, TransferAbortedError, type TransferEvent, type TransferParams, WeightsMissingError } from '../src/engine/index.js';
 import { VGG19_UINT8, contentImage, readShared, styleImage } from './helpers/shared.js';
 import { drain } from './helpers/events.js';
 
@@ -31,14 +28,14 @@ afterAll(async () => {
 
 describe('Engine', () => {
   it('delivers previews and the result as bytes from the worker', async () => {
-    const events = await drain(engine.transfer({ ...small, steps: 4, previewEvery: 2 }));
+    const events = await drain(engine.run({ kind: 'GATYS', params: { ...small, steps: 4, previewEvery: 2 } }));
     expect(events.map((e) => e.type)).toEqual(['started', 'step', 'step', 'preview', 'step', 'step', 'done']);
     const preview = events.find((e) => e.type === 'preview')!;
-    expect(preview.bytes).toBeInstanceOf(Uint8Array);
-    expect((await sharp(preview.bytes).metadata()).format).toBe('jpeg');
+    expect(preview.image.bytes).toBeInstanceOf(Uint8Array);
+    expect((await sharp(preview.image.bytes).metadata()).format).toBe('jpeg');
     const done = events.at(-1)!;
-    expect(done.type === 'done' && (await sharp(done.image).metadata()).format).toBe('png');
-    expect((await engine.info()).weights).toBe(VGG19_UINT8);
+    expect(done.type === 'done' && (await sharp(done.image.bytes).metadata()).format).toBe('png');
+    expect(engine.info().weights).toBe(VGG19_UINT8);
   });
 
   it('keeps the main thread responsive while a step runs', async () => {
@@ -50,7 +47,7 @@ describe('Engine', () => {
       last = now;
     }, 20);
     try {
-      const events = await drain(engine.transfer({ ...small, size: 128, steps: 3 }));
+      const events = await drain(engine.run({ kind: 'GATYS', params: { ...small, size: 128, steps: 3 } }));
       expect(events.filter((e) => e.type === 'step').every((e) => e.type === 'step' && e.ms > 100)).toBe(true);
     } finally {
       clearInterval(timer);
@@ -61,7 +58,7 @@ describe('Engine', () => {
   it('stops a running job within one step of the abort', async () => {
     const controller = new AbortController();
     let stepsAfterAbort = 0;
-    const run = drain(engine.transfer({ ...small, size: 96, steps: 200 }, { signal: controller.signal }), (event) => {
+    const run = drain(engine.run({ kind: 'GATYS', params: { ...small, size: 96, steps: 200 } }, { signal: controller.signal }), (event) => {
       if (event.type !== 'step') return;
       if (controller.signal.aborted) stepsAfterAbort += 1;
       else if (event.step === 2) controller.abort();
@@ -77,9 +74,9 @@ describe('Engine', () => {
       if (event.type === 'started' || event.type === 'done') order.push(`${name}:${event.type}`);
     };
     const controller = new AbortController();
-    const first = drain(engine.transfer({ ...small, steps: 4 }), record('first'));
-    const dropped = drain(engine.transfer(small, { signal: controller.signal }), record('dropped'));
-    const second = drain(engine.transfer(small), record('second'));
+    const first = drain(engine.run({ kind: 'GATYS', params: { ...small, steps: 4 } }), record('first'));
+    const dropped = drain(engine.run({ kind: 'GATYS', params: small }, { signal: controller.signal }), record('dropped'));
+    const second = drain(engine.run({ kind: 'GATYS', params: small }), record('second'));
     expect(engine.queued).toBe(2);
     controller.abort();
     await expect(dropped).rejects.toBeInstanceOf(TransferAbortedError);
@@ -88,18 +85,18 @@ describe('Engine', () => {
   });
 
   it('refuses bad parameters before queueing and bad images from the worker, then keeps working', async () => {
-    await expect(drain(engine.transfer({ ...small, steps: 0 }))).rejects.toMatchObject({ field: 'steps' });
+    await expect(drain(engine.run({ kind: 'GATYS', params: { ...small, steps: 0 } }))).rejects.toMatchObject({ field: 'steps' });
     expect(engine.queued).toBe(0);
-    const error = await drain(engine.transfer({ ...small, content: new Uint8Array([0xff, 0xd8, 0xff, 0x00]) })).catch((e: unknown) => e);
+    const error = await drain(engine.run({ kind: 'GATYS', params: { ...small, content: new Uint8Array([0xff, 0xd8, 0xff, 0x00]) } })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EngineInputError);
     expect((error as EngineInputError).field).toBe('content');
-    expect((await drain(engine.transfer(small))).at(-1)?.type).toBe('done');
+    expect((await drain(engine.run({ kind: 'GATYS', params: small }))).at(-1)?.type).toBe('done');
   });
 
   it('refuses an output larger than the backend has memory for, naming the largest size that fits', async () => {
     // Native TensorFlow has no 4 GiB heap: 1024 px is within its limit there.
     if ((await engine.info()).tfBackend === 'tensorflow') return;
-    const error = await drain(engine.transfer({ ...small, size: 1024 })).catch((e: unknown) => e);
+    const error = await drain(engine.run({ kind: 'GATYS', params: { ...small, size: 1024 } })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EngineInputError);
     expect((error as EngineInputError).field).toBe('size');
     // golden_gate.jpg is 979×734: the largest output of that shape within 768² pixels has a longest side of 886.
@@ -107,10 +104,10 @@ describe('Engine', () => {
   });
 
   it('stops the job when the consumer stops reading', async () => {
-    for await (const event of engine.transfer({ ...small, steps: 100 })) {
+    for await (const event of engine.run({ kind: 'GATYS', params: { ...small, steps: 100 } })) {
       if (event.type === 'step') break;
     }
-    const events = await drain(engine.transfer(small));
+    const events = await drain(engine.run({ kind: 'GATYS', params: small }));
     expect(events.at(-1)?.type).toBe('done');
   });
 
@@ -118,7 +115,7 @@ describe('Engine', () => {
     const empty = await mkdtemp(path.join(os.tmpdir(), 'gramian-noweights-'));
     const offline = await Engine.start({ weightsDir: empty, allowDownload: false });
     try {
-      const error = await drain(offline.transfer(small)).catch((e: unknown) => e);
+      const error = await drain(offline.run({ kind: 'GATYS', params: small })).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(WeightsMissingError);
       expect((error as Error).message).toContain('npx gramian weights');
       expect((error as Error).message).toContain(empty);

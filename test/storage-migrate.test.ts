@@ -8,9 +8,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { openSchemaEngine, planMigration, readMigrationList } from '../scripts/db-diff.js';
+import { ACTIVE_STATUSES, isFinished } from '../src/domain/run-status.js';
 import { openDatabase } from '../src/storage/db.js';
+import { EngineKind, RunStatus } from '../src/storage/generated/enums.ts';
 import { MigrationError, defaultMigrationsDir, migrateDatabase } from '../src/storage/migrate.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -360,6 +362,102 @@ describe('openDatabase', () => {
     } finally {
       await close();
     }
+  });
+
+  it('opens a database from before the status and engine enums with every Run and Preset row intact and typed', async () => {
+    // The oldest shape of the database (first migration only), holding what the String-column client wrote: every
+    // status and engine, and a value in every column, so that a column lost or emptied on the way shows.
+    const firstOnly = path.join(dir, 'first-only');
+    mkdirSync(firstOnly);
+    cpSync(path.join(migrationsDir, initMigration!), path.join(firstOnly, initMigration!), { recursive: true });
+    await migrateDatabase(dbFile, firstOnly);
+    const oldStatuses = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'];
+    const at = (minute: number) => `2026-01-02T03:${String(minute).padStart(2, '0')}:05.678+00:00`;
+    const oldRun = (status: string, index: number) => ({
+      id: `run-${index}`,
+      status,
+      engine: index % 2 ? 'FAST' : 'GATYS',
+      params: JSON.stringify({ seed: index, layers: ['conv1_1'] }),
+      contentImageId: 'content',
+      presetId: index % 2 ? 'preset-fast' : 'preset-gatys',
+      queuedAt: at(10 + index),
+      startedAt: at(20 + index),
+      finishedAt: at(30 + index),
+      errorCode: `CODE_${index}`,
+      errorMessage: `message ${index}`,
+      resultImageId: 'result',
+      checkpointImageId: 'checkpoint',
+      checkpointStep: 40 + index,
+      totalSteps: 100 + index,
+      lastStep: 50 + index,
+      width: 640 + index,
+      height: 480 + index,
+      backend: `backend-${index}`,
+      contentLoss: 0.125 + index,
+      styleLoss: 1234.5678 + index,
+      tvLoss: 1e-7 * (index + 1),
+      totalLoss: 9.5 + index,
+    });
+    const oldRuns = oldStatuses.map(oldRun);
+    type Row = Record<string, unknown>;
+    const readRows = (db: Database.Database) => ({
+      presets: db.prepare('SELECT * FROM "Preset" ORDER BY "id"').all() as Row[],
+      runs: db.prepare('SELECT * FROM "Run" ORDER BY "id"').all() as Row[],
+    });
+    const before = withSqlite(dbFile, (db) => {
+      db.exec(`
+        INSERT INTO "Image" ("id", "mime", "width", "height", "bytes") VALUES
+          ('content', 'image/png', 4, 3, 120), ('result', 'image/jpeg', 4, 3, 90), ('checkpoint', 'image/png', 4, 3, 100);
+        INSERT INTO "Preset" ("id", "name", "engine", "params", "builtIn", "createdAt", "updatedAt") VALUES
+          ('preset-fast', 'Mosaic', 'FAST', '{"styleModel":"mosaic"}', 0, '${at(0)}', '${at(1)}'),
+          ('preset-gatys', 'Balanced', 'GATYS', '{"size":512}', 1, '${at(2)}', '${at(3)}');
+      `);
+      const columns = Object.keys(oldRuns[0]!);
+      const insertRun = db.prepare(
+        `INSERT INTO "Run" (${columns.map((column) => `"${column}"`).join(', ')}) VALUES (${columns.map((column) => `@${column}`).join(', ')})`,
+      );
+      for (const run of oldRuns) insertRun.run(run);
+      return readRows(db);
+    });
+    expect(before.runs).toEqual(oldRuns);
+
+    const { prisma, close } = await openDatabase(`file:${dbFile}`);
+    try {
+      expect(migrationRows(dbFile).map((row) => row.migration_name)).toEqual(shipped);
+      const runs = await prisma.run.findMany({ orderBy: { id: 'asc' } });
+      const presets = await prisma.preset.findMany({ orderBy: { id: 'asc' } });
+      expectTypeOf(runs[0]!.status).toEqualTypeOf<RunStatus>();
+      expectTypeOf(runs[0]!.engine).toEqualTypeOf<EngineKind>();
+      expectTypeOf(presets[0]!.engine).toEqualTypeOf<EngineKind>();
+
+      // The client reads every old value, the TEXT statuses and engines as enum values.
+      expect(runs).toMatchObject(
+        oldRuns.map((run) => ({
+          ...run,
+          params: JSON.parse(run.params),
+          queuedAt: new Date(run.queuedAt),
+          startedAt: new Date(run.startedAt),
+          finishedAt: new Date(run.finishedAt),
+          styleModelId: null,
+        })),
+      );
+      expect(runs.map((run) => run.status)).toEqual(Object.values(RunStatus));
+      expect(runs.filter((run) => isFinished(run.status)).map((run) => run.id)).toEqual(['run-2', 'run-3', 'run-4']);
+      expect(await prisma.run.count({ where: { status: { in: [...ACTIVE_STATUSES] } } })).toBe(2);
+      expect(await prisma.run.count({ where: { engine: EngineKind.FAST } })).toBe(2);
+      expect(presets).toMatchObject([
+        { id: 'preset-fast', name: 'Mosaic', engine: EngineKind.FAST, params: { styleModel: 'mosaic' }, builtIn: false, updatedAt: new Date(at(1)) },
+        { id: 'preset-gatys', name: 'Balanced', engine: EngineKind.GATYS, params: { size: 512 }, builtIn: true, updatedAt: new Date(at(3)) },
+      ]);
+    } finally {
+      await close();
+    }
+
+    // Stored as before: the same rows, every column they had unchanged (columns added since are left aside).
+    const after = withSqlite(dbFile, readRows);
+    const asBefore = (rows: Row[], like: Row[]) => rows.map((row) => Object.fromEntries(Object.keys(like[0]!).map((column) => [column, row[column]])));
+    expect(asBefore(after.runs, before.runs)).toEqual(before.runs);
+    expect(asBefore(after.presets, before.presets)).toEqual(before.presets);
   });
 
   it('resolves relative file: URLs and plain paths against the working directory', async () => {

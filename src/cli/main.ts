@@ -1,11 +1,14 @@
 // `gramian` command line: stylize images, manage style models, fetch weights, and show what the engine runs on.
 // Scripts use it without the server.
 import { parseArgs } from 'node:util';
-import { parseBackendChoice } from '../engine/backend-choice.js';
-import { Engine } from '../engine/engine.js';
-import { EngineInputError } from '../engine/errors.js';
-import { vggCacheDir } from '../engine/weight-paths.js';
-import { convertKerasVgg19, fetchVggWeights } from '../engine/weights-fetch.js';
+import {
+  convertKerasVgg19,
+  Engine,
+  EngineInputError,
+  fetchVggWeights,
+  parseBackendChoice,
+  vggCacheDir,
+} from '../engine/index.js';
 import { modelsCommand } from './models.js';
 import { ProgressBar, formatBytes } from './progress.js';
 import { STYLIZE_USAGE, stylizeCommand } from './stylize.js';
@@ -43,7 +46,7 @@ async function weights(argv: string[]): Promise<void> {
 async function info(): Promise<void> {
   const engine = await startEngine();
   try {
-    console.log(JSON.stringify(await engine.info(), null, 2));
+    console.log(JSON.stringify({ ...engine.info(), ...(await engine.stats()) }, null, 2));
   } finally {
     await engine.close();
   }

@@ -5,12 +5,19 @@ import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { stylizeSample } from '../domain/sample-scene.js';
-import type { Engine } from '../engine/engine.js';
-import { EngineInputError } from '../engine/errors.js';
-import { copyModelFiles, detectModelFormat } from '../engine/fast-style/model-source.js';
-import type { StyleModelSource } from '../engine/fast-style/types.js';
-import { MODEL_CATALOGUE, catalogueModel, ensureCatalogueModel, locateCatalogueModel, type FetchProgress } from '../engine/model-catalogue.js';
-import { cacheRoot } from '../engine/weight-paths.js';
+import {
+  cacheRoot,
+  catalogueModel,
+  copyModelFiles,
+  detectModelFormat,
+  EngineInputError,
+  ensureCatalogueModel,
+  locateCatalogueModel,
+  MODEL_CATALOGUE,
+  type DownloadProgress,
+  type Engine,
+  type StyleModelSource,
+} from '../engine/index.js';
 
 /** Models imported with `gramian models import`, one folder each with a source.json. */
 function importedRoot(): string {
@@ -25,7 +32,7 @@ async function importedModel(name: string): Promise<StyleModelSource | undefined
 }
 
 /** What `--model` names: a path, a catalogue model (fetched on first use), or an imported one. */
-export async function resolveModel(nameOrPath: string, onProgress?: (p: FetchProgress) => void): Promise<StyleModelSource> {
+export async function resolveModel(nameOrPath: string, onProgress?: (p: DownloadProgress) => void): Promise<StyleModelSource> {
   if (existsSync(nameOrPath)) return detectModelFormat(path.resolve(nameOrPath));
   const entry = catalogueModel(nameOrPath);
   if (entry) {

@@ -2,7 +2,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { EngineInputError } from '../engine/errors.js';
+import { EngineInputError } from '../engine/index.js';
 
 export function numberOption(values: Record<string, unknown>, name: string): number | undefined {
   const raw = values[name];

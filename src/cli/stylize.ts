@@ -2,12 +2,17 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseBackendChoice } from '../engine/backend-choice.js';
-import { Engine } from '../engine/engine.js';
-import { EngineInputError } from '../engine/errors.js';
-import type { TransferEvent } from '../engine/events.js';
-import { resolveFastParams, type StylizeParams } from '../engine/fast-style/fast-params.js';
-import { GATYS_DEFAULTS, resolveTransferParams, type TransferParams } from '../engine/params.js';
+import {
+  Engine,
+  EngineInputError,
+  GATYS_DEFAULTS,
+  parseBackendChoice,
+  resolveFastParams,
+  resolveTransferParams,
+  type Job,
+  type StylizeParams,
+  type TransferParams,
+} from '../engine/index.js';
 import { resolveModel } from './models.js';
 import { listOption, numberOption, readInput, writeOutput } from './options.js';
 import { ProgressBar, formatBytes } from './progress.js';
@@ -125,7 +130,9 @@ export async function stylizeCommand(argv: string[]): Promise<void> {
   const bar = new ProgressBar();
   const content = await readInput(values.content, '--content');
   // Bad parameters are refused before paying for a worker and a backend.
-  const request = values.model ? { fast: await fastParams(values, content, bar, quiet) } : { gatys: await gatysParams(values, content) };
+  const job: Job = values.model
+    ? { kind: 'FAST', params: await fastParams(values, content, bar, quiet) }
+    : { kind: 'GATYS', params: await gatysParams(values, content) };
   const engine = await Engine.start({
     backend: parseBackendChoice(values.backend ?? process.env.GRAMIAN_BACKEND),
     threads: numberOption(values, 'threads'),
@@ -133,25 +140,24 @@ export async function stylizeCommand(argv: string[]): Promise<void> {
     log: (message) => quiet || bar.log(`engine: ${message}`),
   });
   try {
-    const events: AsyncIterable<TransferEvent> = request.fast ? engine.stylize(request.fast) : engine.transfer(request.gatys!);
-    for await (const event of events) {
+    for await (const event of engine.run(job)) {
       if (event.type === 'download' && !quiet) {
         bar.update(event.receivedBytes, event.totalBytes ?? 0, `${event.stage === 'download' ? 'downloading VGG19' : 'converting VGG19'} ${formatBytes(event.receivedBytes)}`);
       } else if (event.type === 'started' && !quiet) {
-        bar.log(`stylizing ${event.width}×${event.height}, ${request.fast ? `one pass of ${values.model}` : `${event.totalSteps} steps`} on ${event.backend}`);
-      } else if (event.type === 'step' && !quiet && request.gatys) {
+        bar.log(`stylizing ${event.width}×${event.height}, ${job.kind === 'FAST' ? `one pass of ${values.model}` : `${event.totalSteps} steps`} on ${event.backend}`);
+      } else if (event.type === 'step' && !quiet && job.kind === 'GATYS') {
         const line = `step ${event.step}/${event.totalSteps} content ${event.contentLoss.toExponential(3)} style ${event.styleLoss.toExponential(3)} tv ${event.tvLoss.toExponential(3)} total ${event.totalLoss.toExponential(3)} (${event.ms.toFixed(0)} ms)`;
         if (event.step === 1 || event.step % 10 === 0 || event.step === event.totalSteps) bar.log(line);
         bar.update(event.step, event.totalSteps, `step ${event.step}/${event.totalSteps}`);
       } else if (event.type === 'preview' && values['preview-dir']) {
         await mkdir(values['preview-dir'], { recursive: true });
-        await writeFile(path.join(values['preview-dir'], `step-${String(event.step).padStart(5, '0')}.jpg`), event.bytes);
+        await writeFile(path.join(values['preview-dir'], `step-${String(event.step).padStart(5, '0')}.jpg`), event.image.bytes);
       } else if (event.type === 'done') {
         bar.finish();
-        await writeOutput(values.out, event.image);
+        await writeOutput(values.out, event.image.bytes);
         if (!quiet) {
-          const loss = request.gatys ? `, final loss ${event.losses.total.toExponential(3)}` : '';
-          console.error(`wrote ${values.out} (${event.width}×${event.height}) in ${(event.ms / 1000).toFixed(1)} s${loss}`);
+          const loss = job.kind === 'GATYS' ? `, final loss ${event.losses.total.toExponential(3)}` : '';
+          console.error(`wrote ${values.out} (${event.image.width}×${event.image.height}) in ${(event.ms / 1000).toFixed(1)} s${loss}`);
         }
       }
     }

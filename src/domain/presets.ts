@@ -4,9 +4,11 @@ import { EngineInputError, resolveFastOptions, resolveGatysOptions, type FastOpt
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { Preset } from '../storage/generated/client.ts';
+import { EngineKind } from '../storage/generated/enums.ts';
 
-export const ENGINE_KINDS = ['GATYS', 'FAST'] as const;
-export type EngineKind = (typeof ENGINE_KINDS)[number];
+export { EngineKind };
+/** Every engine, in the order of the Prisma enum EngineKind (the one list of them). */
+export const ENGINE_KINDS: readonly EngineKind[] = Object.values(EngineKind);
 
 /** Gatys parameters a preset may set; anything left out takes the engine default. */
 export type PresetParams = Partial<GatysOptions>;
@@ -79,7 +81,7 @@ export async function createPreset(db: Db, input: { name: string; engine: Engine
 export async function updatePreset(db: Db, id: string, input: { name?: string | null; params?: PresetParams | FastPresetParams | null }): Promise<Preset> {
   const preset = await db.preset.findUnique({ where: { id } });
   if (!preset) throw new NotFoundError('Preset', id);
-  const engine = preset.engine as EngineKind;
+  const { engine } = preset;
   const name = input.name != null ? checkName(input.name) : preset.name;
   const params = input.params != null ? validatePresetParams(engine, input.params) : (preset.params as PresetParams);
   await assertModelExists(db, engine, params);

@@ -2,13 +2,14 @@
 // persisted and then published, and a true final status however it ends (done, cancelled, failed, or cut off by
 // a restart). One run per engine worker at a time.
 import sharp from 'sharp';
-import { EngineError, type Engine, type StylizeParams, type TransferEvent, type TransferParams } from '../engine/index.js';
+import { EngineError, type Engine, type Job, type StylizeParams, type TransferEvent, type TransferParams } from '../engine/index.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { ImageStore } from '../storage/image-store.js';
 import type { Prisma, Run, StyleModel } from '../storage/generated/client.ts';
 import { modelSource, type StyleModelServices } from './style-models.js';
-import { FINISHED_STATUSES, type RunStatus, type RunStepRecord, type Topics } from './topics.js';
+import type { FinishedStatus, RunStatus } from './run-status.js';
+import type { RunStepRecord, Topics } from './topics.js';
 
 type StepEvent = Extract<TransferEvent, { type: 'step' }>;
 
@@ -216,7 +217,8 @@ export class RunManager {
     let checkpoint: { imageId: string; step: number } | undefined;
     try {
       const signals = { signal: active.abort.signal, checkpoint: active.checkpoint.signal };
-      const events = run.engine === 'FAST' ? engine.stylize(await this.stylizeParams(run, active.abort.signal), signals) : engine.transfer(await this.transferParams(run), signals);
+      const job: Job = run.engine === 'FAST' ? { kind: 'FAST', params: await this.stylizeParams(run, active.abort.signal) } : { kind: 'GATYS', params: await this.transferParams(run) };
+      const events = engine.run(job, signals);
       for await (const event of events) {
         if (event.type === 'step') {
           writer.add(event);
@@ -224,19 +226,19 @@ export class RunManager {
           await db.run.update({ where: { id: runId }, data: { width: event.width, height: event.height, totalSteps: event.totalSteps } });
         } else if (event.type === 'preview') {
           await writer.flush();
-          const image = await images.save({ bytes: event.bytes, mime: event.mime, width: event.width, height: event.height });
+          const image = await images.save(event.image);
           await db.runPreview.create({ data: { runId, step: event.step, imageId: image.id } });
-          const dataUrl = await thumbnailDataUrl(event.bytes);
+          const dataUrl = await thumbnailDataUrl(event.image.bytes);
           this.options.topics.publish('run', runId, { kind: 'preview', runId, step: event.step, imageId: image.id, dataUrl });
         } else if (event.type === 'download') {
           this.publishDownload(runId, event.receivedBytes, event.totalBytes);
         } else if (event.type === 'checkpoint') {
           await writer.flush();
-          const image = await images.save({ bytes: event.image, mime: event.mime, width: event.width, height: event.height });
+          const image = await images.save(event.image);
           checkpoint = { imageId: image.id, step: event.step };
         } else if (event.type === 'done') {
           await writer.flush();
-          const image = await images.save({ bytes: event.image, mime: event.mime, width: event.width, height: event.height });
+          const image = await images.save(event.image);
           await this.finish(runId, 'SUCCEEDED', {
             resultImageId: image.id,
             lastStep: event.steps,
@@ -296,8 +298,7 @@ export class RunManager {
   }
 
   /** Stores a final status, then tells subscribers; the run's own subscription completes on the end event. */
-  private async finish(runId: string, status: RunStatus, data: Prisma.RunUncheckedUpdateInput): Promise<void> {
-    if (!FINISHED_STATUSES.includes(status)) throw new Error(`${status} is not a final status`);
+  private async finish(runId: string, status: FinishedStatus, data: Prisma.RunUncheckedUpdateInput): Promise<void> {
     await this.options.db.run.update({ where: { id: runId }, data: { ...data, status, finishedAt: new Date() } });
     this.publishStatus(runId, status);
     this.options.topics.publish('run', runId, { kind: 'end', runId, status });

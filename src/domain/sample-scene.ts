@@ -1,8 +1,7 @@
 // A fixed sample picture for style-model previews: drawn from SVG, so it is the same everywhere and needs no
 // image file in the repository. Sky, sun, hills, a house and a tree give a model edges, flat areas and colour.
 import sharp from 'sharp';
-import type { Engine } from '../engine/engine.js';
-import type { StyleModelSource } from '../engine/fast-style/types.js';
+import type { EncodedImage, Engine, StyleModelSource } from '../engine/index.js';
 
 const SCENE = `<svg xmlns="http://www.w3.org/2000/svg" width="192" height="144" viewBox="0 0 192 144">
   <defs>
@@ -28,9 +27,9 @@ export function sampleScene(): Promise<Uint8Array> {
 }
 
 /** Stylises the sample scene with a model: a preview, and proof that the model loads and runs. */
-export async function stylizeSample(engine: Engine, model: StyleModelSource, size: number): Promise<{ bytes: Uint8Array; mime: string; width: number; height: number }> {
-  for await (const event of engine.stylize({ model, content: await sampleScene(), size })) {
-    if (event.type === 'done') return { bytes: event.image, mime: event.mime, width: event.width, height: event.height };
+export async function stylizeSample(engine: Engine, model: StyleModelSource, size: number): Promise<EncodedImage> {
+  for await (const event of engine.run({ kind: 'FAST', params: { model, content: await sampleScene(), size } })) {
+    if (event.type === 'done') return event.image;
   }
   throw new Error('the preview run ended without an image');
 }

@@ -11,13 +11,14 @@ import {
   detectModelFormat,
   ensureCatalogueModel,
   type Engine,
-  type FetchProgress,
+  type DownloadProgress,
   type StyleModelSource,
 } from '../engine/index.js';
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { StyleModel } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
+import { ACTIVE_STATUSES } from './run-status.js';
 import { stylizeSample } from './sample-scene.js';
 
 export interface StyleModelServices {
@@ -48,7 +49,7 @@ export async function seedCatalogueModels(db: Db): Promise<void> {
 export async function modelSource(
   services: Pick<StyleModelServices, 'modelsDir' | 'allowDownload' | 'env'>,
   model: StyleModel,
-  onProgress?: (p: FetchProgress) => void,
+  onProgress?: (p: DownloadProgress) => void,
   /** Stops a download (a run canceled while it waits for its model). */
   signal?: AbortSignal,
 ): Promise<StyleModelSource> {
@@ -114,7 +115,7 @@ export async function deleteStyleModel(services: Pick<StyleModelServices, 'db' |
   const model = await db.styleModel.findUnique({ where: { id } });
   if (!model) throw new NotFoundError('StyleModel', id);
   if (model.source === 'catalogue') throw new ConflictError(`"${model.name}" is a catalogue model and cannot be deleted`);
-  const waiting = await db.run.count({ where: { styleModelId: id, status: { in: ['QUEUED', 'RUNNING'] } } });
+  const waiting = await db.run.count({ where: { styleModelId: id, status: { in: [...ACTIVE_STATUSES] } } });
   if (waiting > 0) throw new ConflictError(`style model "${model.name}" is used by ${waiting} queued or running run(s)`);
   const deleted = await db.styleModel.delete({ where: { id } });
   await rm(path.join(services.modelsDir, model.location.split(path.sep)[0]!), { recursive: true, force: true });

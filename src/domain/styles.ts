@@ -3,6 +3,7 @@ import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { Style } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
+import { ACTIVE_STATUSES } from './run-status.js';
 
 const MAX_TAGS = 20;
 const MAX_TAG_LENGTH = 40;
@@ -35,7 +36,7 @@ export async function uploadStyle(db: Db, images: ImageStore, input: { name: str
 export async function deleteStyle(db: Db, id: string): Promise<Style> {
   const style = await db.style.findUnique({ where: { id } });
   if (!style) throw new NotFoundError('Style', id);
-  const waiting = await db.run.count({ where: { status: { in: ['QUEUED', 'RUNNING'] }, styles: { some: { styleId: id } } } });
+  const waiting = await db.run.count({ where: { status: { in: [...ACTIVE_STATUSES] }, styles: { some: { styleId: id } } } });
   if (waiting > 0) throw new ConflictError(`style "${style.name}" is used by ${waiting} queued or running run(s); cancel them or wait`);
   return db.style.delete({ where: { id } });
 }

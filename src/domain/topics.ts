@@ -2,10 +2,10 @@
 // been written to the database first.
 import { setMaxListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
+import type { FinishedStatus, RunStatus } from './run-status.js';
 
-export const RUN_STATUSES = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
-export const FINISHED_STATUSES: readonly RunStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELED'];
+// Defined in run-status.ts; still exported here for the modules that import them from the topics.
+export { FINISHED_STATUSES, RUN_STATUSES, type RunStatus } from './run-status.js';
 
 export interface RunStepRecord {
   runId: string;
@@ -25,7 +25,7 @@ export type RunEvent =
   /** Weights or a style model being fetched before the run can start computing (progress only, not stored). */
   | { kind: 'download'; runId: string; receivedBytes: number; totalBytes: number | null }
   /** The run reached a final status; its subscription completes after this. */
-  | { kind: 'end'; runId: string; status: RunStatus };
+  | { kind: 'end'; runId: string; status: FinishedStatus };
 
 /** A run was queued, started, or finished: the dashboard's view of the queue. */
 export interface RunsChange {

@@ -1,15 +1,20 @@
 // Named engine errors. Each carries a stable `code` so the worker boundary, the CLI and the GraphQL layer can
 // rebuild and map them without parsing messages.
 
-export type EngineErrorCode =
-  | 'ENGINE_INPUT'
-  | 'WEIGHTS_MISSING'
-  | 'WEIGHTS_INVALID'
-  | 'MODEL_MISSING'
-  | 'MODEL_INVALID'
-  | 'ABORTED'
-  | 'ENGINE_CRASHED'
-  | 'BACKEND_UNAVAILABLE';
+export const ENGINE_ERROR_CODES = [
+  'ENGINE_INPUT',
+  'DIVERGED',
+  'WEIGHTS_MISSING',
+  'WEIGHTS_INVALID',
+  'MODEL_MISSING',
+  'MODEL_INVALID',
+  'DOWNLOAD_FAILED',
+  'ABORTED',
+  'ENGINE_CRASHED',
+  'BACKEND_UNAVAILABLE',
+] as const;
+
+export type EngineErrorCode = (typeof ENGINE_ERROR_CODES)[number];
 
 export class EngineError extends Error {
   constructor(
@@ -31,6 +36,16 @@ export class EngineInputError extends EngineError {
     readonly validValues?: string,
   ) {
     super('ENGINE_INPUT', validValues ? `${field}: ${message} (valid: ${validValues})` : `${field}: ${message}`);
+  }
+}
+
+/** The optimisation blew up (a loss that is not finite): the parameters, not the images, are at fault. */
+export class TransferDivergedError extends EngineError {
+  constructor(readonly step: number) {
+    super(
+      'DIVERGED',
+      `the optimisation diverged at step ${step} (the loss is not finite); lower learningRate or the loss weights`,
+    );
   }
 }
 
@@ -68,6 +83,30 @@ export class StyleModelError extends EngineError {
   }
 }
 
+/** A catalogue style model is not on disk and could not be fetched. */
+export class ModelMissingError extends EngineError {
+  constructor(
+    readonly model: string,
+    message: string,
+  ) {
+    super('MODEL_MISSING', message);
+  }
+}
+
+/** Why a download failed: no connection, an HTTP error status, or bytes that are not the expected file. */
+export type DownloadFailure = 'network' | 'http' | 'digest';
+
+/** A file could not be downloaded; callers wrap it in an error that says what to do instead (weights, models). */
+export class DownloadError extends EngineError {
+  constructor(
+    readonly url: string,
+    readonly failure: DownloadFailure,
+    readonly detail: string,
+  ) {
+    super('DOWNLOAD_FAILED', `${url}: ${detail}`);
+  }
+}
+
 /** The caller aborted the run; every tensor of the run has been released. */
 export class TransferAbortedError extends EngineError {
   constructor(message = 'transfer aborted') {
@@ -100,6 +139,11 @@ export interface SerializedEngineError {
   folder?: string;
   command?: string;
   path?: string;
+  step?: number;
+  model?: string;
+  url?: string;
+  failure?: DownloadFailure;
+  detail?: string;
 }
 
 export function serializeError(error: unknown): SerializedEngineError {
@@ -108,53 +152,48 @@ export function serializeError(error: unknown): SerializedEngineError {
     if (error instanceof EngineInputError) Object.assign(out, { field: error.field, validValues: error.validValues });
     if (error instanceof WeightsMissingError) Object.assign(out, { folder: error.folder, command: error.command });
     if (error instanceof StyleModelError) Object.assign(out, { path: error.path, validValues: error.validValues });
+    if (error instanceof TransferDivergedError) Object.assign(out, { step: error.step });
+    if (error instanceof ModelMissingError) Object.assign(out, { model: error.model });
+    if (error instanceof DownloadError) Object.assign(out, { url: error.url, failure: error.failure, detail: error.detail });
     return out;
   }
   const err = error instanceof Error ? error : new Error(String(error));
   return { name: err.name, code: 'INTERNAL', message: err.stack ?? err.message };
 }
 
+/** The error a serialized one stands for: same class, code, fields and message as on the worker's side. */
 export function deserializeError(data: SerializedEngineError): Error {
-  let error: Error;
-  switch (data.code) {
-    case 'ENGINE_INPUT': {
-      const e = new EngineInputError(data.field ?? 'params', '', data.validValues);
-      e.message = data.message;
-      error = e;
-      break;
-    }
-    case 'WEIGHTS_MISSING': {
-      const e = new WeightsMissingError(data.folder ?? '', data.command ?? 'gramian weights', '');
-      e.message = data.message;
-      error = e;
-      break;
-    }
-    case 'WEIGHTS_INVALID':
-      error = new WeightsInvalidError(data.message);
-      break;
-    case 'MODEL_INVALID': {
-      const e = new StyleModelError(data.path, '', data.validValues);
-      e.message = data.message;
-      error = e;
-      break;
-    }
-    case 'ABORTED':
-      error = new TransferAbortedError(data.message);
-      break;
-    case 'ENGINE_CRASHED':
-      error = new EngineCrashedError(data.message);
-      break;
-    case 'BACKEND_UNAVAILABLE':
-      error = new BackendUnavailableError(data.message);
-      break;
-    case 'INTERNAL':
-      error = new Error(data.message);
-      error.name = data.name;
-      break;
-    default:
-      // Codes without a class of their own (MODEL_MISSING, MODEL_INVALID, …) keep their code.
-      error = new EngineError(data.code, data.message);
-      error.name = data.name;
-  }
+  const error = rebuild(data);
+  error.message = data.message;
   return error;
+}
+
+function rebuild(data: SerializedEngineError): Error {
+  switch (data.code) {
+    case 'ENGINE_INPUT':
+      return new EngineInputError(data.field ?? 'params', '', data.validValues);
+    case 'DIVERGED':
+      return new TransferDivergedError(data.step ?? 0);
+    case 'WEIGHTS_MISSING':
+      return new WeightsMissingError(data.folder ?? '', data.command ?? 'gramian weights', '');
+    case 'WEIGHTS_INVALID':
+      return new WeightsInvalidError(data.message);
+    case 'MODEL_MISSING':
+      return new ModelMissingError(data.model ?? '', data.message);
+    case 'MODEL_INVALID':
+      return new StyleModelError(data.path, '', data.validValues);
+    case 'DOWNLOAD_FAILED':
+      return new DownloadError(data.url ?? '', data.failure ?? 'network', data.detail ?? '');
+    case 'ABORTED':
+      return new TransferAbortedError(data.message);
+    case 'ENGINE_CRASHED':
+      return new EngineCrashedError(data.message);
+    case 'BACKEND_UNAVAILABLE':
+      return new BackendUnavailableError(data.message);
+    case 'INTERNAL': {
+      const error = new Error(data.message);
+      error.name = data.name;
+      return error;
+    }
+  }
 }

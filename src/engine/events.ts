@@ -1,4 +1,14 @@
-// What a transfer emits, in order: started, then step (every step) and preview (every N steps), then done.
+// What a job emits, in order: started, then step (every step) and preview (every N steps), then done. A Gatys run
+// and a fast pass speak the same protocol, so the pool, the server and the CLI handle both alike.
+import type { DownloadProgress } from './assets/download.js';
+
+/** An encoded image (PNG, JPEG, …) with its type and size, as previews, checkpoints and results carry it. */
+export interface EncodedImage {
+  bytes: Uint8Array;
+  mime: string;
+  width: number;
+  height: number;
+}
 
 export interface Losses {
   content: number;
@@ -35,18 +45,12 @@ export interface StepEvent {
 export interface PreviewEvent {
   type: 'preview';
   step: number;
-  bytes: Uint8Array;
-  mime: string;
-  width: number;
-  height: number;
+  image: EncodedImage;
 }
 
 export interface DoneEvent {
   type: 'done';
-  image: Uint8Array;
-  mime: string;
-  width: number;
-  height: number;
+  image: EncodedImage;
   /** Losses of the returned image (the last evaluated one). */
   losses: Losses;
   steps: number;
@@ -57,18 +61,12 @@ export interface DoneEvent {
 export interface CheckpointEvent {
   type: 'checkpoint';
   step: number;
-  image: Uint8Array;
-  mime: string;
-  width: number;
-  height: number;
+  image: EncodedImage;
 }
 
-/** Weights being fetched on first use. */
-export interface DownloadEvent {
+/** Weights being fetched (or converted) on first use. */
+export interface DownloadEvent extends DownloadProgress {
   type: 'download';
-  stage: 'download' | 'convert';
-  receivedBytes: number;
-  totalBytes?: number;
 }
 
 export type TransferEvent = StartedEvent | StepEvent | PreviewEvent | DoneEvent | CheckpointEvent | DownloadEvent;

@@ -1,23 +1,28 @@
-// The engine's public surface for the rest of the program (server, CLI). Nothing here loads TensorFlow.js: tensors
-// live in the worker threads (worker.ts); the in-process runners (gatys.ts, fast-style/) are imported directly.
-export { BACKEND_CHOICES, parseBackendChoice, type BackendChoice } from './backend-choice.js';
-export type { BackendInfo } from './backend.js';
-export { Engine, type EngineInfo, type EngineOptions, type TransferOptions } from './engine.js';
+// The engine's public surface for the rest of the program (server, CLI, domain). Nothing imported here loads
+// TensorFlow.js: tensors live in the worker threads (pool/worker.ts), so this file imports light modules one by one
+// rather than the subsystem indexes, which bring tensors with them (gatys/, fast-style/, runtime/).
+export { downloadFile, type DownloadProgress } from './assets/download.js';
+export { convertKerasVgg19, KERAS_VGG19 } from './assets/keras-vgg19.js';
+export { cacheRoot, findManifest, locateVggWeights, MANIFEST_NAMES, vggCacheDir, WEIGHTS_COMMAND } from './assets/paths.js';
+export { ensureVggWeights, fetchVggWeights } from './assets/vgg19-fetch.js';
+export * from './errors.js';
+export type * from './events.js';
 export {
-  EngineCrashedError,
-  EngineError,
-  EngineInputError,
-  StyleModelError,
-  TransferAbortedError,
-  WeightsInvalidError,
-  WeightsMissingError,
-  type EngineErrorCode,
-} from './errors.js';
-export type { Losses, TransferEvent } from './events.js';
+  catalogueModel,
+  ensureCatalogueModel,
+  fetchCatalogueModel,
+  locateCatalogueModel,
+  MODEL_CATALOGUE,
+  modelsSearchPath,
+  verifyCatalogueModel,
+  type CatalogueModel,
+  type FetchCatalogueOptions,
+} from './fast-style/catalogue.js';
 export {
+  defaultFastSize,
   FAST_DEFAULTS,
   FAST_LIMITS,
-  defaultFastSize,
+  largestFastSide,
   maxFastPixelsFor,
   resolveFastOptions,
   resolveFastParams,
@@ -26,30 +31,30 @@ export {
   type StylizeParams,
 } from './fast-style/fast-params.js';
 export { checkModelSource, copyModelFiles, detectModelFormat } from './fast-style/model-source.js';
-export { ARCHITECTURES, FORMAT_ARCHITECTURE, MODEL_FORMATS, type Architecture, type ModelFormat, type StyleModelSource } from './fast-style/types.js';
-export { fitLongestSide } from './image.js';
 export {
-  MODEL_CATALOGUE,
-  ModelMissingError,
-  catalogueModel,
-  ensureCatalogueModel,
-  fetchCatalogueModel,
-  locateCatalogueModel,
-  verifyCatalogueModel,
-  type CatalogueModel,
-  type FetchProgress,
-} from './model-catalogue.js';
+  ARCHITECTURES,
+  FORMAT_ARCHITECTURE,
+  MODEL_FORMATS,
+  type Architecture,
+  type ModelFormat,
+  type StyleModelSource,
+} from './fast-style/types.js';
+export { RELU_LAYERS } from './gatys/layers.js';
 export {
   GATYS_DEFAULTS,
   INITS,
   LIMITS,
-  largestSideWithin,
   maxPixelsFor,
   OPTIMIZERS,
   POOLINGS,
   resolveGatysOptions,
   resolveTransferParams,
+  scaleSizes,
   type GatysOptions,
   type TransferParams,
-} from './params.js';
-export { RELU_LAYERS } from './layers.js';
+} from './gatys/params.js';
+export { fitLongestSide, largestSideWithin } from './image/geometry.js';
+export { checkJob, JOB_KINDS, type FastJob, type GatysJob, type Job, type JobKind, type StopRequest } from './job.js';
+export { Engine, type EngineInfo, type EngineOptions, type RunOptions, type WorkerStats } from './pool/index.js';
+export { BACKEND_CHOICES, parseBackendChoice, type BackendChoice } from './runtime/backend-choice.js';
+export type { BackendInfo } from './runtime/backend.js';

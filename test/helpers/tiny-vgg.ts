@@ -1,7 +1,7 @@
 // A VGG19-shaped network with a few channels per layer and seeded random weights: every layer name and pooling of
 // the real one, small enough for finite differences and fast tests.
 import * as tf from '@tensorflow/tfjs';
-import { CONV_LAYERS, Vgg19 } from '../../src/engine/vgg19.js';
+import { CONV_LAYERS, Vgg19 } from '../../src/engine/gatys/index.js';
 
 /** Named tensors as the weights manifest stores them: kernels [W,H,in,out]. */
 export function tinyVggTensors(seed = 1, width = 3): tf.NamedTensorMap {

@@ -1,7 +1,7 @@
 // Fast-transfer parameters: their ranges, their defaults and their validator, without tensors, so the main thread
 // can check a request before it is queued.
 import { EngineInputError } from '../errors.js';
-import { largestSideWithin } from '../params.js';
+import { largestSideWithin } from '../image/geometry.js';
 import type { StyleModelSource } from './types.js';
 
 export interface FastTransferParams {

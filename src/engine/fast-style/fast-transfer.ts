@@ -1,12 +1,11 @@
 // A fast (feed-forward) style transfer: one pass of a trained network over the content image. Same event protocol as
 // a Gatys run (started, one step, done), so the worker, the server and the CLI handle both alike.
 import * as tf from '@tensorflow/tfjs';
-import { recolor } from '../color.js';
 import { EngineInputError, TransferAbortedError } from '../errors.js';
 import { defaultFastSize, largestFastSide, resolveFastParams, type FastTransferParams } from './fast-params.js';
 import type { Losses, TransferEvent } from '../events.js';
-import type { StopRequest } from '../gatys.js';
-import { decodeRgb, encodeRgb, fitLongestSide, probeImage } from '../image.js';
+import { decodeRgb, encodeRgb, fitLongestSide, probeImage, recolor } from '../image/index.js';
+import type { StopRequest } from '../job.js';
 import type { StyleModel } from './types.js';
 
 export interface FastTransferContext {
@@ -63,5 +62,5 @@ export async function* fastTransfer(input: FastTransferParams, context: FastTran
   }
   yield { type: 'step', step: 1, totalSteps: 1, scale: 1, contentLoss: 0, styleLoss: 0, tvLoss: 0, totalLoss: 0, ms };
   const result = await encodeRgb({ data: pixels, width: image.width, height: image.height }, 'png');
-  yield { type: 'done', image: result.bytes, mime: result.mime, width: result.width, height: result.height, losses: { ...ZERO_LOSSES }, steps: 1, ms: performance.now() - began };
+  yield { type: 'done', image: result, losses: { ...ZERO_LOSSES }, steps: 1, ms: performance.now() - began };
 }

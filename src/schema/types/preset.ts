@@ -6,18 +6,19 @@ import { localId, localIdOrNull } from './ids.js';
 import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef, PresetParamsRef } from './params.js';
 import { DeletedRef } from './style.js';
 
+// One entry per value of the Prisma enum: a kind added there without a description here does not compile.
 export const EngineKindEnum = builder.enumType('EngineKind', {
   values: {
     GATYS: { value: 'GATYS', description: 'Gatys et al.: optimise the pixels through VGG19 features.' },
     FAST: { value: 'FAST', description: 'One pass of a feed-forward network trained for one style (Johnson et al.).' },
-  } as const,
+  } as const satisfies { [Kind in EngineKind]: { value: Kind; description: string } },
 });
 
 builder.prismaNode('Preset', {
   id: { field: 'id' },
   fields: (t) => ({
     name: t.exposeString('name'),
-    engine: t.field({ type: EngineKindEnum, resolve: (preset) => preset.engine as EngineKind }),
+    engine: t.field({ type: EngineKindEnum, resolve: (preset) => preset.engine }),
     builtIn: t.exposeBoolean('builtIn', { description: 'One of the presets the server ships with (restorable).' }),
     params: t.field({
       type: PresetParamsRef,

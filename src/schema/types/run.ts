@@ -1,7 +1,7 @@
 // Runs: their history (parameters, loss curve, previews, result, error), starting them and cancelling them.
 import { startTransfer } from '../../domain/transfers.js';
-import { RUN_STATUSES, type RunStatus } from '../../domain/topics.js';
-import { givenParams, type EngineKind, type FastPresetParams, type PresetParams } from '../../domain/presets.js';
+import { RUN_STATUSES } from '../../domain/run-status.js';
+import { givenParams, type FastPresetParams, type PresetParams } from '../../domain/presets.js';
 import type { GatysOptions } from '../../engine/index.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
@@ -59,8 +59,8 @@ builder.prismaObject('RunStyle', {
 export const RunRef = builder.prismaNode('Run', {
   id: { field: 'id' },
   fields: (t) => ({
-    status: t.field({ type: RunStatusEnum, resolve: (run) => run.status as RunStatus }),
-    engine: t.field({ type: EngineKindEnum, resolve: (run) => run.engine as EngineKind }),
+    status: t.field({ type: RunStatusEnum, resolve: (run) => run.status }),
+    engine: t.field({ type: EngineKindEnum, resolve: (run) => run.engine }),
     params: t.field({
       type: GatysParamsRef,
       nullable: true,

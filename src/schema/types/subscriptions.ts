@@ -2,7 +2,8 @@
 // Subscribing happens before the snapshot is read, so nothing published in between is lost; steps the snapshot
 // already covers are skipped, so each step arrives once and in order.
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { FINISHED_STATUSES, type RunEvent, type RunStatus, type RunsChange } from '../../domain/topics.js';
+import { isFinished } from '../../domain/run-status.js';
+import type { RunEvent, RunsChange } from '../../domain/topics.js';
 import { NotFoundError } from '../../errors.js';
 import type { Run, RunStep } from '../../storage/generated/client.ts';
 import { builder } from '../builder.js';
@@ -16,7 +17,7 @@ const RunSnapshotRef = builder.objectRef<Snapshot>('RunSnapshot').implement({
   description: 'The run as it stands when the subscription starts.',
   fields: (t) => ({
     run: t.field({ type: RunRef, resolve: (e) => e.run }),
-    status: t.field({ type: RunStatusEnum, resolve: (e) => e.run.status as RunStatus }),
+    status: t.field({ type: RunStatusEnum, resolve: (e) => e.run.status }),
     lastStep: t.field({ type: RunStepRef, nullable: true, resolve: (e) => e.lastStep }),
     queuePosition: t.int({ nullable: true, resolve: (e) => e.queuePosition }),
   }),
@@ -97,7 +98,7 @@ builder.subscriptionFields((t) => ({
         if (!run) throw new NotFoundError('Run', String(args.runId));
         const lastStep = await db.runStep.findFirst({ where: { runId }, orderBy: { step: 'desc' } });
         yield { kind: 'snapshot', run, lastStep, queuePosition: runs.position(runId) } satisfies Outgoing;
-        if (FINISHED_STATUSES.includes(run.status as RunStatus)) return;
+        if (isFinished(run.status)) return;
         const seenStep = lastStep?.step ?? 0;
         for await (const event of events) {
           if (event.kind === 'step' && event.step.step <= seenStep) continue;

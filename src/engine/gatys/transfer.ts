@@ -3,18 +3,27 @@
 // worker (worker.ts) is what keeps it off the server's event loop.
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { greyFromLuminance, luminance, matchLuminance, recolor } from './color.js';
-import { EngineError, EngineInputError, TransferAbortedError } from './errors.js';
-import type { Losses, TransferEvent } from './events.js';
+import { EngineInputError, TransferAbortedError, TransferDivergedError } from '../errors.js';
+import type { Losses, TransferEvent } from '../events.js';
 import { GramCache, type GramSet } from './gram-cache.js';
-import { decodeRgb, encodeRgb, fitLongestSide, probeImage, type RgbImage } from './image.js';
+import {
+  decodeRgb,
+  encodeRgb,
+  fitLongestSide,
+  greyFromLuminance,
+  largestSideWithin,
+  luminance,
+  matchLuminance,
+  probeImage,
+  recolor,
+  type RgbImage,
+} from '../image/index.js';
+import type { StopRequest } from '../job.js';
 import { gram, weightedLosses, type LossTargets, type LossWeights } from './losses.js';
 import { createOptimizer } from './optimizer.js';
-import { LIMITS, largestSideWithin, resolveTransferParams, scaleSizes, type ResolvedTransferParams, type TransferParams } from './params.js';
+import { LIMITS, resolveTransferParams, scaleSizes, type ResolvedTransferParams, type TransferParams } from './params.js';
 import { gaussianNoise } from './rng.js';
 import { fromVggSpace, toVggSpace, type Vgg19 } from './vgg19.js';
-
-export type StopRequest = 'abort' | 'checkpoint';
 
 export interface GatysContext {
   vgg: Vgg19;
@@ -37,12 +46,6 @@ const STYLE_PIXEL_FACTOR = 4;
 /** Standard deviation of the `noise` start, in pixel units around the ImageNet mean colour. */
 const NOISE_STD = 16;
 const PREVIEW_FORMAT = 'jpeg';
-
-export class TransferDivergedError extends EngineError {
-  constructor(step: number) {
-    super('ENGINE_INPUT', `the optimisation diverged at step ${step} (the loss is not finite); lower learningRate or the loss weights`);
-  }
-}
 
 interface ScaleSetup {
   shape: [number, number, number, number];
@@ -286,8 +289,7 @@ export async function* gatysTransfer(input: TransferParams, context: GatysContex
       for (let i = scaleIndex === firstScale ? step - firstScale * params.steps : 0; i < params.steps; i++) {
         const stop = context.stop?.();
         if (stop === 'checkpoint') {
-          const image = await encodeRgb(toRgb(x, setup), 'png');
-          yield { type: 'checkpoint', step, image: image.bytes, mime: image.mime, width: image.width, height: image.height };
+          yield { type: 'checkpoint', step, image: await encodeRgb(toRgb(x, setup), 'png') };
         }
         if (stop) throw new TransferAbortedError(stop === 'checkpoint' ? `checkpointed after step ${step}` : undefined);
         const t0 = performance.now();
@@ -300,13 +302,13 @@ export async function* gatysTransfer(input: TransferParams, context: GatysContex
         if (i < params.steps - 1 || scaleIndex < sizes.length - 1) optimizer.step(x, gradient);
         yield { type: 'step', step, totalSteps, scale: scaleIndex + 1, contentLoss: losses.content, styleLoss: losses.style, tvLoss: losses.tv, totalLoss: losses.total, ms: performance.now() - t0 };
         if (preview) {
-          const encoded = await encodeRgb(preview, PREVIEW_FORMAT, { maxSide: params.previewSize, quality: 80 });
-          yield { type: 'preview', step, bytes: encoded.bytes, mime: encoded.mime, width: encoded.width, height: encoded.height };
+          const image = await encodeRgb(preview, PREVIEW_FORMAT, { maxSide: params.previewSize, quality: 80 });
+          yield { type: 'preview', step, image };
         }
       }
     }
-    const result = await encodeRgb(toRgb(x!, setup!), 'png');
-    yield { type: 'done', image: result.bytes, mime: result.mime, width: result.width, height: result.height, losses: last!, steps: step, ms: performance.now() - began };
+    const image = await encodeRgb(toRgb(x!, setup!), 'png');
+    yield { type: 'done', image, losses: last!, steps: step, ms: performance.now() - began };
   } finally {
     disposeScale(setup);
   }

@@ -3,9 +3,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { WeightsInvalidError, WeightsMissingError } from './errors.js';
+import { WeightsInvalidError, WeightsMissingError } from '../errors.js';
+import { vgg19KernelShape } from '../assets/vgg19-layout.js';
 import { CONV_LAYERS, Vgg19 } from './vgg19.js';
-import { MANIFEST_NAMES, WEIGHTS_COMMAND, findManifest } from './weight-paths.js';
+import { MANIFEST_NAMES, WEIGHTS_COMMAND, findManifest } from '../assets/paths.js';
 
 interface ManifestGroup {
   paths: string[];
@@ -39,19 +40,12 @@ export async function readWeightsFolder(folder: string): Promise<tf.NamedTensorM
   return tensors;
 }
 
-/** Expected kernel shapes, [W,H,in,out], to reject a folder with the wrong network before it is used. */
-function expectedKernelShape(name: string): number[] {
-  const channels = [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512];
-  const i = CONV_LAYERS.indexOf(name);
-  return [3, 3, i === 0 ? 3 : channels[i - 1]!, channels[i]!];
-}
-
 /** Loads VGG19 from a weights folder, checking that every layer is there with the right shape. */
 export async function loadVgg19(folder: string): Promise<Vgg19> {
   const tensors = await readWeightsFolder(folder);
   for (const name of CONV_LAYERS) {
     const kernel = tensors[`${name}/kernel`];
-    const want = expectedKernelShape(name);
+    const want = vgg19KernelShape(name);
     const problem = !kernel
       ? `${name}/kernel is missing`
       : kernel.shape.join(',') !== want.join(',')

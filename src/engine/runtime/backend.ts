@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import { BACKEND_CHOICES, type BackendChoice } from './backend-choice.js';
-import { BackendUnavailableError } from './errors.js';
+import { BackendUnavailableError } from '../errors.js';
 import { registerThreadedWasm } from './wasm-threads.js';
 
 export interface BackendInfo {

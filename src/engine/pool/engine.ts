@@ -1,15 +1,20 @@
 // The engine as the rest of the program sees it: a pool of worker threads fed from one FIFO queue, one job per
-// worker at a time. transfer() is an async iterable of events; aborting its signal ends it within one step.
+// worker at a time. run() is an async iterable of a job's events; aborting its signal ends it within one step.
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
-import type { BackendInfo } from './backend.js';
-import type { BackendChoice } from './backend-choice.js';
-import { EngineCrashedError, TransferAbortedError, deserializeError } from './errors.js';
-import type { TransferEvent } from './events.js';
-import { resolveFastParams, type StylizeParams } from './fast-style/fast-params.js';
-import { checkModelSource } from './fast-style/model-source.js';
-import { resolveTransferParams, type TransferParams } from './params.js';
-import { CANCEL_FLAG, STOP_FLAG, type FromWorker, type ToWorker, type WorkerConfig, type WorkerInfo } from './worker-protocol.js';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { EngineCrashedError, TransferAbortedError, deserializeError } from '../errors.js';
+import type { TransferEvent } from '../events.js';
+import { checkJob, type Job } from '../job.js';
+import type { BackendChoice } from '../runtime/backend-choice.js';
+import type { BackendInfo } from '../runtime/backend.js';
+import {
+  CANCEL_FLAG,
+  STOP_FLAG,
+  type FromWorker,
+  type ToWorker,
+  type WorkerConfig,
+  type WorkerStats,
+} from './protocol.js';
 
 export interface EngineOptions {
   /** Engine worker threads; each runs one job at a time. Default 1. */
@@ -22,39 +27,35 @@ export interface EngineOptions {
   weightsDir?: string;
   /** Fetch VGG19 on first use when it is missing (default true). */
   allowDownload?: boolean;
-  /** Style Gram sets each worker keeps across runs (default 16). */
+  /** Style Gram sets each worker keeps across runs (default 16; 0 keeps none). */
   gramCacheSize?: number;
   /** Loaded fast-style models each worker keeps across runs (default 4). */
   styleModelCacheSize?: number;
+  /** V8 heap limits of each worker thread (Node's resourceLimits): a runaway worker ends, not the process. */
+  resourceLimits?: ResourceLimits;
   log?: (message: string) => void;
 }
 
+/** What the engine runs on and how busy it is, known in the main thread: reading it never waits for a worker. */
 export interface EngineInfo extends BackendInfo {
   workers: number;
-  /** Folder VGG19 was loaded from by the first worker, or null before the first Gatys run. */
+  /** Folder VGG19 was loaded from by a worker, or null before the first Gatys run. */
   weights: string | null;
   /** Jobs waiting for a worker. */
   queued: number;
   /** Jobs running now. */
   running: number;
-  /** Tensors alive in the first worker (weights and caches included). */
-  numTensors: number;
-  /** Fast-style models the first worker has loaded and cached. */
-  styleModelEntries: number;
 }
 
-export interface TransferOptions {
+export interface RunOptions {
   /** Stops the job within one step; the iterator then throws TransferAbortedError. */
   signal?: AbortSignal;
-  /** Like signal, but the job first yields a checkpoint event that `params.resume` can continue from. */
+  /** Like signal, but a Gatys job first yields a checkpoint event that `params.resume` can continue from. */
   checkpoint?: AbortSignal;
 }
 
-/** What a job asks the worker to run: a Gatys transfer or a fast-style pass. */
-type JobRequest = { type: 'run'; params: TransferParams } | { type: 'stylize'; params: StylizeParams };
-
-/** A queue of events from the worker to the consumer of transfer() or stylize(). */
-class Job {
+/** A queue of events from the worker to the consumer of run(). */
+class QueuedJob {
   readonly cancel = new Int32Array(new SharedArrayBuffer(4));
   private readonly buffered: TransferEvent[] = [];
   private failure?: Error;
@@ -63,7 +64,7 @@ class Job {
 
   constructor(
     readonly id: number,
-    readonly request: JobRequest,
+    readonly job: Job,
   ) {}
 
   get done(): boolean {
@@ -106,8 +107,14 @@ class Job {
 
 interface Slot {
   worker: Worker;
-  job?: Job;
-  info: BackendInfo;
+  job?: QueuedJob;
+}
+
+/** A question sent to a worker, answered between its steps; a worker that dies rejects it. */
+interface PendingRequest {
+  slot: Slot;
+  resolve: (stats: WorkerStats) => void;
+  reject: (error: Error) => void;
 }
 
 /** The worker runs from TypeScript sources; ts-worker.mjs loads tsx in the new thread first. */
@@ -116,14 +123,20 @@ function workerEntry(): { bootstrap: URL; entry: string } {
 }
 
 export class Engine {
-  private readonly queue: Job[] = [];
+  private readonly queue: QueuedJob[] = [];
   private readonly slots: Slot[] = [];
-  private readonly infoRequests = new Map<number, (info: WorkerInfo) => void>();
+  private readonly requests = new Map<number, PendingRequest>();
+  /** Workers being started in place of ones that ended. */
+  private readonly replacements = new Set<Promise<void>>();
   private nextId = 1;
   private closed = false;
+  /** Set from the first worker's ready message: the same for every worker of this engine. */
+  private backend!: BackendInfo;
+  private weights: string | null = null;
 
   private constructor(
     private readonly config: WorkerConfig,
+    private readonly resourceLimits: ResourceLimits | undefined,
     private readonly log: (message: string) => void,
   ) {}
 
@@ -139,7 +152,8 @@ export class Engine {
       gramCacheSize: options.gramCacheSize ?? 16,
       styleModelCacheSize: options.styleModelCacheSize ?? 4,
     };
-    const engine = new Engine(config, options.log ?? ((message) => console.error(`[gramian engine] ${message}`)));
+    const log = options.log ?? ((message) => console.error(`[gramian engine] ${message}`));
+    const engine = new Engine(config, options.resourceLimits, log);
     try {
       await Promise.all(Array.from({ length: workers }, () => engine.spawn()));
     } catch (error) {
@@ -151,12 +165,17 @@ export class Engine {
 
   private spawn(): Promise<Slot> {
     const { bootstrap, entry } = workerEntry();
-    const worker = new Worker(bootstrap, { workerData: this.config, argv: [entry] });
+    const worker = new Worker(bootstrap, {
+      workerData: this.config,
+      argv: [entry],
+      ...(this.resourceLimits ? { resourceLimits: this.resourceLimits } : {}),
+    });
     return new Promise((resolve, reject) => {
       let slot: Slot | undefined;
       worker.on('message', (message: FromWorker) => {
         if (message.type === 'ready') {
-          slot = { worker, info: message.info };
+          this.backend ??= message.info;
+          slot = { worker };
           this.slots.push(slot);
           resolve(slot);
           this.dispatch();
@@ -169,23 +188,26 @@ export class Engine {
       });
       worker.on('error', (error) => {
         if (!slot) reject(error);
-        else this.onCrash(slot, `engine worker failed: ${error.message}`);
+        else this.onExit(slot, `engine worker failed: ${error.message}`);
       });
       worker.on('exit', (code) => {
         if (!slot) reject(new EngineCrashedError(`engine worker exited with code ${code} while starting`));
-        else this.onCrash(slot, `engine worker exited with code ${code}`);
+        else this.onExit(slot, `engine worker exited with code ${code}`);
       });
     });
   }
 
-  private onMessage(slot: Slot, message: FromWorker): void {
+  private onMessage(slot: Slot, message: Exclude<FromWorker, { type: 'ready' | 'fatal' }>): void {
     switch (message.type) {
       case 'log':
         this.log(message.message);
         break;
-      case 'info':
-        this.infoRequests.get(message.requestId)?.(message.info);
-        this.infoRequests.delete(message.requestId);
+      case 'weights':
+        this.weights = message.folder;
+        break;
+      case 'stats':
+        this.requests.get(message.requestId)?.resolve(message.stats);
+        this.requests.delete(message.requestId);
         break;
       case 'event':
         if (slot.job?.id === message.jobId) slot.job.push(message.event);
@@ -201,16 +223,27 @@ export class Engine {
     }
   }
 
-  /** A worker died: its job fails, and a fresh worker takes its place. */
-  private onCrash(slot: Slot, reason: string): void {
+  /** A worker ended (crashed, or shut down): its job and its unanswered questions fail; a crash is replaced. */
+  private onExit(slot: Slot, reason: string): void {
     const index = this.slots.indexOf(slot);
     if (index < 0) return;
     this.slots.splice(index, 1);
-    slot.job?.end(new EngineCrashedError(reason));
+    const error = this.closed ? new TransferAbortedError('the engine is shutting down') : new EngineCrashedError(reason);
+    slot.job?.end(error);
     slot.job = undefined;
+    for (const [id, request] of this.requests) {
+      if (request.slot !== slot) continue;
+      this.requests.delete(id);
+      request.reject(error);
+    }
     if (this.closed) return;
     this.log(`${reason}; starting a new worker`);
-    this.spawn().catch((error: Error) => this.log(`could not restart the engine worker: ${error.message}`));
+    const replacement = this.spawn().then(
+      () => {},
+      (spawnError: Error) => this.log(`could not restart the engine worker: ${spawnError.message}`),
+    );
+    this.replacements.add(replacement);
+    void replacement.finally(() => this.replacements.delete(replacement));
   }
 
   private dispatch(): void {
@@ -219,12 +252,7 @@ export class Engine {
       const job = this.queue.shift();
       if (!job) return;
       slot.job = job;
-      const { request } = job;
-      const message: ToWorker =
-        request.type === 'run'
-          ? { type: 'run', jobId: job.id, params: request.params, cancel: job.cancel }
-          : { type: 'stylize', jobId: job.id, params: request.params, cancel: job.cancel };
-      slot.worker.postMessage(message);
+      slot.worker.postMessage({ type: 'run', jobId: job.id, job: job.job, cancel: job.cancel } satisfies ToWorker);
     }
   }
 
@@ -234,72 +262,83 @@ export class Engine {
   }
 
   /**
-   * Runs a Gatys transfer. Parameters are validated before it is queued (EngineInputError); images are checked by
-   * the worker before any tensor work. Breaking out of the loop or aborting the signal stops the job.
+   * Runs a job: a Gatys transfer or a fast-style pass. Its parameters (and a fast job's model description) are
+   * checked before it is queued (EngineInputError, StyleModelError); images and model files are checked by the
+   * worker before any tensor work. Breaking out of the loop or aborting the signal stops the job. A checkpoint
+   * request stops a fast pass without a checkpoint: a single pass has nothing to resume.
    */
-  async *transfer(params: TransferParams, options: TransferOptions = {}): AsyncGenerator<TransferEvent> {
+  async *run(job: Job, options: RunOptions = {}): AsyncGenerator<TransferEvent> {
     if (this.closed) throw new EngineCrashedError('the engine is closed');
-    resolveTransferParams(params);
-    yield* this.submit({ type: 'run', params }, options);
-  }
-
-  /**
-   * Runs a fast (feed-forward) style transfer with a trained model: events started, one step, done. Parameters and
-   * the model's description are checked before it is queued (EngineInputError, StyleModelError); the worker loads the
-   * model (StyleModelError if its files are bad) and keeps it for later runs. Aborting the signal stops the job
-   * between layers of the network. A checkpoint request simply stops it: a single pass has nothing to resume.
-   */
-  async *stylize(params: StylizeParams, options: TransferOptions = {}): AsyncGenerator<TransferEvent> {
-    if (this.closed) throw new EngineCrashedError('the engine is closed');
-    resolveFastParams(params);
-    checkModelSource(params?.model);
-    yield* this.submit({ type: 'stylize', params }, options);
-  }
-
-  /** Queues a job and yields its events; breaking out of the loop or aborting the signal stops it. */
-  private async *submit(request: JobRequest, options: TransferOptions): AsyncGenerator<TransferEvent> {
+    checkJob(job);
     const { signal, checkpoint } = options;
     if (signal?.aborted || checkpoint?.aborted) throw new TransferAbortedError();
-    const job = new Job(this.nextId++, request);
+    const queued = new QueuedJob(this.nextId++, job);
     const stop = (withCheckpoint: boolean) => {
-      const queuedAt = this.queue.indexOf(job);
+      const queuedAt = this.queue.indexOf(queued);
       if (queuedAt >= 0) {
         this.queue.splice(queuedAt, 1);
-        job.end(new TransferAbortedError());
+        queued.end(new TransferAbortedError());
       } else {
-        job.requestStop(withCheckpoint);
+        queued.requestStop(withCheckpoint);
       }
     };
     const onAbort = () => stop(false);
     const onCheckpoint = () => stop(true);
     signal?.addEventListener('abort', onAbort, { once: true });
     checkpoint?.addEventListener('abort', onCheckpoint, { once: true });
-    this.queue.push(job);
+    this.queue.push(queued);
     this.dispatch();
     try {
-      yield* job.events();
+      yield* queued.events();
     } finally {
       signal?.removeEventListener('abort', onAbort);
       checkpoint?.removeEventListener('abort', onCheckpoint);
-      if (!job.done) onAbort();
+      if (!queued.done) onAbort();
     }
   }
 
-  /** Backend and weights as seen by the first worker, plus the queue. */
-  async info(): Promise<EngineInfo> {
-    const slot = this.slots[0];
-    if (!slot) throw new EngineCrashedError('no engine worker is running');
-    const requestId = this.nextId++;
-    const info = await new Promise<WorkerInfo>((resolve) => {
-      this.infoRequests.set(requestId, resolve);
-      slot.worker.postMessage({ type: 'info', requestId } satisfies ToWorker);
-    });
+  /** Backend, weights and load, from what the main thread knows: never waits for a worker busy in a step. */
+  info(): EngineInfo {
+    if (!this.backend) throw new EngineCrashedError('no engine worker has started');
     return {
-      ...info,
+      ...this.backend,
       workers: this.slots.length,
+      weights: this.weights,
       queued: this.queue.length,
-      running: this.slots.filter((s) => s.job).length,
+      running: this.slots.filter((slot) => slot.job).length,
     };
+  }
+
+  /**
+   * Tensors and cache entries alive in the first worker, asked of the worker itself: a busy worker answers after
+   * its current step, and one that dies first rejects with EngineCrashedError.
+   */
+  stats(): Promise<WorkerStats> {
+    const slot = this.slots[0];
+    if (!slot || this.closed) return Promise.reject(new EngineCrashedError('no engine worker is running'));
+    const requestId = this.nextId++;
+    return new Promise<WorkerStats>((resolve, reject) => {
+      this.requests.set(requestId, { slot, resolve, reject });
+      slot.worker.postMessage({ type: 'stats', requestId } satisfies ToWorker);
+    });
+  }
+
+  /**
+   * Ends every worker at once, failing its job with EngineCrashedError, and starts fresh ones: what an operator does
+   * when a backend is wedged (a lost GPU device, a stuck step). Resolves when the new workers are ready.
+   */
+  async restartWorkers(): Promise<void> {
+    if (this.closed) throw new EngineCrashedError('the engine is closed');
+    const ended = this.slots.map(
+      (slot) =>
+        new Promise<void>((resolve) => {
+          slot.worker.once('exit', () => resolve());
+          void slot.worker.terminate();
+        }),
+    );
+    await Promise.all(ended);
+    // Each exit has queued a replacement (onExit) before the listeners above ran.
+    await Promise.all(this.replacements);
   }
 
   /** Fails queued jobs, stops running ones and ends the workers. */
@@ -315,6 +354,6 @@ export class Engine {
         }),
     );
     await Promise.all(exits);
-    for (const slot of this.slots.splice(0)) slot.job?.end(new TransferAbortedError('the engine is shutting down'));
+    for (const slot of [...this.slots]) this.onExit(slot, 'engine closed');
   }
 }

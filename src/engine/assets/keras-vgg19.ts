@@ -1,13 +1,14 @@
-// Gets VGG19 onto disk: downloads the Keras applications ImageNet weights (HDF5) and converts them into a weights
-// folder that loadVgg19 reads (TF.js manifest, float32, kernels [W,H,in,out], RGB − mean input).
+// Converts the Keras applications VGG19 weights (HDF5) into a weights folder that loadVgg19 reads: a TF.js
+// manifest, float32, kernels [W,H,in,out], RGB − mean input.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Dataset, Group } from 'h5wasm/node';
-import { TransferAbortedError, WeightsInvalidError, WeightsMissingError } from './errors.js';
-import { CONV_LAYERS } from './layers.js';
-import { cacheRoot, locateVggWeights, MANIFEST_NAMES, vggCacheDir, WEIGHTS_COMMAND } from './weight-paths.js';
+import { WeightsInvalidError } from '../errors.js';
+import type { DownloadProgress } from './download.js';
+import { MANIFEST_NAMES } from './paths.js';
+import { CONV_LAYERS, vgg19KernelShape } from './vgg19-layout.js';
 
 /** The Keras applications VGG19 without the classifier; md5 as published by keras.applications. */
 export const KERAS_VGG19 = {
@@ -16,41 +17,10 @@ export const KERAS_VGG19 = {
   md5: '253f8cb515780f3b799900260a226db6',
 } as const;
 
-export interface WeightsFetchProgress {
-  stage: 'download' | 'convert';
-  /** Bytes downloaded, or bytes of converted weights written. */
-  receivedBytes: number;
-  /** Undefined when the server sends no Content-Length. */
-  totalBytes?: number;
-}
-
-export type WeightsFetchProgressListener = (progress: WeightsFetchProgress) => void;
-
 export interface ConvertOptions {
   /** Recorded in SOURCE.json. */
   sourceUrl?: string;
-  onProgress?: WeightsFetchProgressListener;
-}
-
-export interface FetchVggWeightsOptions {
-  /** Defaults to GRAMIAN_VGG19_URL, then KERAS_VGG19.url. */
-  url?: string;
-  md5?: string;
-  /** Where the converted weights go; defaults to vggCacheDir(). */
-  cacheDir?: string;
-  /** Where the .h5 is downloaded to, or dropped by hand when offline; defaults to <cacheRoot>/downloads. */
-  downloadsDir?: string;
-  onProgress?: WeightsFetchProgressListener;
-  signal?: AbortSignal;
-}
-
-export interface EnsureVggWeightsOptions {
-  /** A weights folder named by the caller (e.g. a CLI flag); GRAMIAN_WEIGHTS is used when absent. */
-  explicitDir?: string;
-  /** Download and convert when no weights are found (default true). */
-  allowDownload?: boolean;
-  onProgress?: WeightsFetchProgressListener;
-  signal?: AbortSignal;
+  onProgress?: (progress: DownloadProgress) => void;
 }
 
 type H5Wasm = (typeof import('h5wasm/node'))['default'];
@@ -59,7 +29,6 @@ type Hwio = [number, number, number, number];
 
 const MANIFEST_FILE = MANIFEST_NAMES[0];
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
-const VGG19_CHANNELS = [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512];
 
 /** conv3_2 → block3_conv2 (Keras layer name). */
 function kerasLayerName(convName: string): string {
@@ -90,7 +59,7 @@ function findKerasConvs(h5: H5Wasm, file: Group, h5Path: string): KerasConv[] {
   if (layerNames.length === 0) throw new WeightsInvalidError(`${h5Path} is not a Keras weights file (no layer_names attribute)`);
   const problems: string[] = [];
   const convs: KerasConv[] = [];
-  CONV_LAYERS.forEach((name, i) => {
+  CONV_LAYERS.forEach((name) => {
     const layer = kerasLayerName(name);
     const group = layerNames.includes(layer) ? file.get(layer) : null;
     if (!(group instanceof h5.Group)) {
@@ -104,9 +73,9 @@ function findKerasConvs(h5: H5Wasm, file: Group, h5Path: string): KerasConv[] {
       .filter((entity): entity is Dataset => entity instanceof h5.Dataset);
     const kernel = weights.find((w) => w.shape?.length === 4);
     const bias = weights.find((w) => w.shape?.length === 1);
-    const inChannels = i === 0 ? 3 : VGG19_CHANNELS[i - 1]!;
-    const outChannels = VGG19_CHANNELS[i]!;
-    const wantKernel: Hwio = [3, 3, inChannels, outChannels];
+    // Square 3×3 kernels: [W,H,in,out] and Keras's [H,W,in,out] have the same shape.
+    const wantKernel: Hwio = vgg19KernelShape(name);
+    const outChannels = wantKernel[3];
     if (!kernel || !bias) problems.push(`${layer} has no ${kernel ? '1-D bias' : '4-D kernel'} among its weight_names`);
     else if (kernel.shape!.join(',') !== wantKernel.join(',')) problems.push(`${layer} kernel has shape [${kernel.shape}], expected [${wantKernel}]`);
     else if (bias.shape![0] !== outChannels) problems.push(`${layer} bias has shape [${bias.shape}], expected [${outChannels}]`);
@@ -141,7 +110,7 @@ function toWhioKernel(hwio: Float32Array, [height, width, inChannels, outChannel
   return whio;
 }
 
-async function md5OfFile(file: string): Promise<string> {
+export async function md5OfFile(file: string): Promise<string> {
   const hash = createHash('md5');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -231,124 +200,3 @@ export async function convertKerasVgg19(h5Path: string, outDir: string, options:
   }
 }
 
-function abortedError(): TransferAbortedError {
-  return new TransferAbortedError('VGG19 weights download aborted');
-}
-
-/** The most useful line of a fetch failure: undici wraps the socket error (ECONNREFUSED, ENOTFOUND…) in `cause`. */
-function describeFetchError(error: unknown): string {
-  const cause = (error as { cause?: unknown }).cause;
-  const inner = (cause ?? error) as { message?: string; code?: string };
-  return inner.message || inner.code || String(error);
-}
-
-interface DownloadTarget {
-  url: string;
-  md5: string;
-  h5File: string;
-  cacheDir: string;
-  onProgress?: WeightsFetchProgressListener;
-  signal?: AbortSignal;
-}
-
-function downloadFailed({ url, md5, h5File, cacheDir }: DownloadTarget, detail: string): WeightsMissingError {
-  return new WeightsMissingError(
-    cacheDir,
-    WEIGHTS_COMMAND,
-    `could not download the VGG19 weights from ${url} (${detail}). If this machine has no network, get ` +
-      `${path.basename(h5File)} (md5 ${md5}) from that URL elsewhere and save it in ${path.dirname(h5File)}: ` +
-      `it is then converted into ${cacheDir} instead of downloaded`,
-  );
-}
-
-/** Streams the URL to <h5File>.part while hashing it, then renames it to h5File once the md5 matches. */
-async function download(target: DownloadTarget): Promise<void> {
-  const { url, md5, h5File, onProgress, signal } = target;
-  let response: Response;
-  try {
-    response = await fetch(url, { signal });
-  } catch (error) {
-    if (signal?.aborted) throw abortedError();
-    throw downloadFailed(target, `${describeFetchError(error)}; offline?`);
-  }
-  if (!response.ok || !response.body) {
-    await response.body?.cancel();
-    throw downloadFailed(target, `HTTP ${response.status} ${response.statusText}`);
-  }
-  const totalBytes = Number(response.headers.get('content-length')) || undefined;
-  const partFile = `${h5File}.part`;
-  await mkdir(path.dirname(h5File), { recursive: true });
-  const out = await open(partFile, 'w');
-  const hash = createHash('md5');
-  let receivedBytes = 0;
-  try {
-    const reader = response.body.getReader();
-    for (;;) {
-      let chunk: { done: boolean; value?: Uint8Array };
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        if (signal?.aborted) throw abortedError();
-        throw downloadFailed(target, `connection lost after ${receivedBytes} bytes: ${describeFetchError(error)}`);
-      }
-      if (chunk.done || !chunk.value) break;
-      hash.update(chunk.value);
-      await out.write(chunk.value);
-      receivedBytes += chunk.value.byteLength;
-      onProgress?.({ stage: 'download', receivedBytes, totalBytes });
-    }
-  } catch (error) {
-    await out.close();
-    await rm(partFile, { force: true });
-    throw error;
-  }
-  await out.close();
-  const actual = hash.digest('hex');
-  if (actual !== md5) {
-    await rm(partFile, { force: true });
-    throw new WeightsInvalidError(`${url} downloaded with md5 ${actual}, expected ${md5} (corrupted download or a different file); deleted it`);
-  }
-  await rename(partFile, h5File);
-}
-
-/**
- * Gets the Keras VGG19 .h5 (from downloadsDir when it is already there with the right md5, otherwise by download)
- * and converts it into cacheDir. Returns cacheDir.
- */
-export async function fetchVggWeights(options: FetchVggWeightsOptions = {}): Promise<string> {
-  const url = options.url ?? process.env.GRAMIAN_VGG19_URL ?? KERAS_VGG19.url;
-  const md5 = options.md5 ?? KERAS_VGG19.md5;
-  const cacheDir = path.resolve(options.cacheDir ?? vggCacheDir());
-  const h5File = path.join(path.resolve(options.downloadsDir ?? path.join(cacheRoot(), 'downloads')), KERAS_VGG19.file);
-  if (options.signal?.aborted) throw abortedError();
-  if (existsSync(h5File)) {
-    const actual = await md5OfFile(h5File);
-    // Only a finished, verified download is ever renamed to h5File, so a mismatch is a file put there by hand.
-    if (actual !== md5) throw new WeightsInvalidError(`${h5File} has md5 ${actual}, expected ${md5}: it is not the Keras VGG19 notop weights file; delete or replace it`);
-  } else {
-    await download({ url, md5, h5File, cacheDir, onProgress: options.onProgress, signal: options.signal });
-  }
-  if (options.signal?.aborted) throw abortedError();
-  await convertKerasVgg19(h5File, cacheDir, { sourceUrl: url, onProgress: options.onProgress });
-  return cacheDir;
-}
-
-/**
- * The VGG19 weights folder to use: the first one found on the search path (explicitDir or GRAMIAN_WEIGHTS, then
- * the cache), else freshly fetched into the cache. A named folder without weights is an error, not a reason to
- * download elsewhere.
- */
-export async function ensureVggWeights(options: EnsureVggWeightsOptions = {}): Promise<string> {
-  const found = locateVggWeights(options.explicitDir);
-  if (found) return found;
-  const named = options.explicitDir ?? process.env.GRAMIAN_WEIGHTS;
-  if (named) {
-    const folder = path.resolve(named);
-    const problem = existsSync(folder) ? `is missing ${MANIFEST_NAMES.join(' or ')}` : 'does not exist';
-    throw new WeightsMissingError(folder, WEIGHTS_COMMAND, `the VGG19 weights folder ${folder} ${problem}`);
-  }
-  if (options.allowDownload === false) {
-    throw new WeightsMissingError(vggCacheDir(), WEIGHTS_COMMAND, `no VGG19 weights in ${vggCacheDir()} and downloading is disabled`);
-  }
-  return fetchVggWeights({ onProgress: options.onProgress, signal: options.signal });
-}

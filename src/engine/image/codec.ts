@@ -1,6 +1,7 @@
 // Image bytes in and out of the engine, through sharp: probe, decode to RGB at a size, encode results and previews.
 import sharp from 'sharp';
-import { EngineInputError } from './errors.js';
+import { EngineInputError } from '../errors.js';
+import type { EncodedImage } from '../events.js';
 
 export interface RgbImage {
   /** Interleaved RGB, 0..255, row-major. */
@@ -32,12 +33,6 @@ export async function probeImage(bytes: Uint8Array, field: string): Promise<Imag
   return { format: meta.format, width: swapped ? meta.height : meta.width, height: swapped ? meta.width : meta.height };
 }
 
-/** Width and height with the longest side set to `longest`, keeping the aspect ratio. */
-export function fitLongestSide(width: number, height: number, longest: number): { width: number; height: number } {
-  const scale = longest / Math.max(width, height);
-  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
-}
-
 /** Decodes to RGB at exactly width×height (honouring EXIF orientation, flattening alpha onto white). */
 export async function decodeRgb(bytes: Uint8Array, field: string, width: number, height: number): Promise<RgbImage> {
   try {
@@ -64,7 +59,7 @@ export async function encodeRgb(
   image: RgbImage,
   format: OutputFormat,
   options: { maxSide?: number; quality?: number } = {},
-): Promise<{ bytes: Uint8Array; mime: string; width: number; height: number }> {
+): Promise<EncodedImage> {
   let pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
   if (options.maxSide && Math.max(image.width, image.height) > options.maxSide) {
     pipeline = pipeline.resize({ width: options.maxSide, height: options.maxSide, fit: 'inside' });

@@ -1,15 +1,15 @@
 // The pretrained fast-style networks Gramian knows by name, where they are published, and how they get onto
 // disk: a models folder (GRAMIAN_MODELS, laid out as the publishers' repositories are), then the user cache, then
 // a download on first use, checked against the digests recorded here.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { EngineError } from './errors.js';
-import { ML5_MANIFEST, parseManifest } from './fast-style/ml5-checkpoint.js';
-import { cacheRoot } from './weight-paths.js';
-
-import type { Architecture, ModelFormat } from './fast-style/types.js';
+import { downloadFile, type DownloadProgress } from '../assets/download.js';
+import { cacheRoot } from '../assets/paths.js';
+import { DownloadError, ModelMissingError, TransferAbortedError } from '../errors.js';
+import { ML5_MANIFEST, parseManifest } from './ml5-checkpoint.js';
+import type { Architecture, ModelFormat } from './types.js';
 
 export interface CatalogueModel {
   /** The name users pick it by (`--model mosaic`). */
@@ -81,13 +81,6 @@ export const MODEL_CATALOGUE: readonly CatalogueModel[] = [
   ml5('wreck', 'wreck', 'The Shipwreck of the Minotaur (Turner)', '7a564b6575246f21717038bd23534a45942d9096227377548771ac69fe578ba7'),
 ];
 
-/** A catalogue model is not on disk and could not be fetched. */
-export class ModelMissingError extends EngineError {
-  constructor(readonly model: string, message: string) {
-    super('MODEL_MISSING', message);
-  }
-}
-
 export function catalogueModel(name: string): CatalogueModel | undefined {
   return MODEL_CATALOGUE.find((m) => m.name === name);
 }
@@ -126,51 +119,50 @@ export function locateCatalogueModel(model: CatalogueModel, env: NodeJS.ProcessE
   return undefined;
 }
 
-export interface FetchProgress {
-  stage: 'download';
-  receivedBytes: number;
-  totalBytes?: number;
-}
-
-async function download(url: string, file: string, onBytes: (n: number) => void, signal?: AbortSignal): Promise<void> {
-  const response = await fetch(url, { signal });
-  if (!response.ok || !response.body) throw new Error(`HTTP ${response.status} ${response.statusText} for ${url}`);
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    chunks.push(chunk);
-    onBytes(chunk.byteLength);
-  }
-  await writeFile(file, Buffer.concat(chunks));
+export interface FetchCatalogueOptions {
+  onProgress?: (progress: DownloadProgress) => void;
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
  * Downloads a catalogue model into the cache, checks its digest, and returns its location. The files land in a
- * temporary folder first, so an interrupted or corrupt download never looks like a model.
+ * staging folder first, so an interrupted or corrupt download never looks like a model.
  */
-export async function fetchCatalogueModel(model: CatalogueModel, options: { onProgress?: (p: FetchProgress) => void; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+export async function fetchCatalogueModel(model: CatalogueModel, options: FetchCatalogueOptions = {}): Promise<string> {
   const root = path.join(cacheRoot(options.env), 'style-models');
   const folder = folderOf(model, root);
-  const staging = `${folder}.partial-${process.pid}`;
-  await rm(staging, { recursive: true, force: true });
+  // Unique per call: two processes (or two runs) fetching the same model never write into one staging folder.
+  const staging = `${folder}.partial-${process.pid}-${randomUUID()}`;
   await mkdir(staging, { recursive: true });
-  let received = 0;
-  const onBytes = (n: number) => {
-    received += n;
-    options.onProgress?.({ stage: 'download', receivedBytes: received, totalBytes: model.bytes });
+  let done = 0;
+  const fetchInto = async (file: string, alsoHash?: Hash) => {
+    await downloadFile(`${model.baseUrl}/${file}`, path.join(staging, file), {
+      ...(alsoHash ? { alsoHash } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      onBytes: (received) => options.onProgress?.({ stage: 'download', receivedBytes: done + received, totalBytes: model.bytes }),
+    });
+    done += (await stat(path.join(staging, file))).size;
   };
   try {
-    for (const file of model.files) await download(`${model.baseUrl}/${file}`, path.join(staging, file), onBytes, options.signal);
-    for (const file of model.format === 'ml5-checkpoint' ? await weightFiles(model, staging) : []) {
-      await download(`${model.baseUrl}/${file}`, path.join(staging, file), onBytes, options.signal);
+    // The digest covers the weights only, in load order; manifests and .param files are read to find them.
+    const weights = createHash('sha256');
+    if (model.format === 'ncnn') {
+      await fetchInto(model.files[0]!);
+      await fetchInto(model.files[1]!, weights);
+    } else {
+      for (const file of model.files) await fetchInto(file);
+      for (const file of await weightFiles(model, staging)) await fetchInto(file, weights);
     }
-    const digest = await digestOf(model, staging);
+    const digest = weights.digest('hex');
     if (digest !== model.digest) throw new Error(`the downloaded files have SHA-256 ${digest}, expected ${model.digest}`);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
-    const reason = (error as Error).message;
+    if (error instanceof TransferAbortedError) throw error;
+    const reason = error instanceof DownloadError ? error.message : (error as Error).message;
     throw new ModelMissingError(
       model.name,
-      `could not fetch style model "${model.name}" from ${model.baseUrl} (${reason}${/fetch failed|ENOTFOUND|ECONNREFUSED/.test(reason) ? '; offline?' : ''}). ` +
+      `could not fetch style model "${model.name}" (${reason}). ` +
         `Put its files in ${path.join(root, path.dirname(model.location))} or point GRAMIAN_MODELS at a folder that holds ${model.location}.`,
     );
   }
@@ -187,7 +179,10 @@ export async function fetchCatalogueModel(model: CatalogueModel, options: { onPr
 }
 
 /** The location of a catalogue model on disk, fetching it first if it is nowhere on the search path. */
-export async function ensureCatalogueModel(model: CatalogueModel, options: { allowDownload?: boolean; onProgress?: (p: FetchProgress) => void; signal?: AbortSignal; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+export async function ensureCatalogueModel(
+  model: CatalogueModel,
+  options: FetchCatalogueOptions & { allowDownload?: boolean } = {},
+): Promise<string> {
   const found = locateCatalogueModel(model, options.env);
   if (found) return found;
   if (options.allowDownload === false) {

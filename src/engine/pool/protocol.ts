@@ -1,11 +1,9 @@
 // Messages between the engine (main thread) and an engine worker. Images travel as ArrayBuffers in transfer lists.
-import type { BackendInfo } from './backend.js';
-import type { BackendChoice } from './backend-choice.js';
-import type { SerializedEngineError } from './errors.js';
-import type { TransferEvent } from './events.js';
-import type { StylizeParams } from './fast-style/fast-params.js';
-import type { StopRequest } from './gatys.js';
-import type { TransferParams } from './params.js';
+import type { SerializedEngineError } from '../errors.js';
+import type { TransferEvent } from '../events.js';
+import type { Job, StopRequest } from '../job.js';
+import type { BackendChoice } from '../runtime/backend-choice.js';
+import type { BackendInfo } from '../runtime/backend.js';
 
 export interface WorkerConfig {
   backend: BackendChoice | 'auto';
@@ -21,9 +19,8 @@ export interface WorkerConfig {
   styleModelCacheSize: number;
 }
 
-export interface WorkerInfo extends BackendInfo {
-  /** Folder the VGG19 weights were loaded from, once a Gatys run needed them. */
-  weights: string | null;
+/** What a worker holds right now; asked for between jobs or steps (a worker busy in a step answers after it). */
+export interface WorkerStats {
   numTensors: number;
   gramCacheEntries: number;
   /** Fast-style models loaded and cached. */
@@ -31,23 +28,24 @@ export interface WorkerInfo extends BackendInfo {
 }
 
 export type ToWorker =
-  | { type: 'run'; jobId: number; params: TransferParams; cancel: Int32Array }
-  | { type: 'stylize'; jobId: number; params: StylizeParams; cancel: Int32Array }
-  | { type: 'info'; requestId: number }
+  | { type: 'run'; jobId: number; job: Job; cancel: Int32Array }
+  | { type: 'stats'; requestId: number }
   | { type: 'shutdown' };
 
 export type FromWorker =
   | { type: 'ready'; info: BackendInfo }
   | { type: 'fatal'; error: SerializedEngineError }
   | { type: 'log'; message: string }
+  /** VGG19 was loaded from this folder (once per worker, sent unasked so that info() never waits for a worker). */
+  | { type: 'weights'; folder: string }
   | { type: 'event'; jobId: number; event: TransferEvent }
   | { type: 'end'; jobId: number }
   | { type: 'error'; jobId: number; error: SerializedEngineError }
-  | { type: 'info'; requestId: number; info: WorkerInfo };
+  | { type: 'stats'; requestId: number; stats: WorkerStats };
 
 /** Index in a job's shared Int32Array that the main thread sets to stop the job at the next step. */
 export const CANCEL_FLAG = 0;
 /** The flag's value for each request: stop, or save a checkpoint and stop (0: carry on). */
 export const STOP_FLAG: Record<StopRequest, number> = { abort: 1, checkpoint: 2 };
 /** What each value of the flag asks for, read by the worker. */
-export const STOP_REQUESTS: Record<number, StopRequest | undefined> = Object.fromEntries(Object.entries(STOP_FLAG).map(([request, value]) => [value, request as StopRequest]));
+export const STOP_REQUESTS: Record<number, StopRequest | undefined> = { [STOP_FLAG.abort]: 'abort', [STOP_FLAG.checkpoint]: 'checkpoint' };

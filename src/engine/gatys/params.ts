@@ -1,6 +1,6 @@
 // Gatys transfer parameters: their defaults, their ranges, and the one validator every entry point calls
 // (CLI, worker, GraphQL) before any tensor work.
-import { EngineInputError } from './errors.js';
+import { EngineInputError } from '../errors.js';
 import { CONTENT_LAYER_NAMES, STYLE_LAYER_NAMES } from './layers.js';
 
 export const OPTIMIZERS = ['lbfgs', 'adam'] as const;
@@ -219,11 +219,6 @@ export function resolveTransferParams(params: TransferParams): ResolvedTransferP
  */
 export function maxPixelsFor(tfBackend: string): number {
   return tfBackend === 'tensorflow' ? 2048 * 2048 : 768 * 768;
-}
-
-/** The longest side that keeps an image of this shape within maxPixels. */
-export function largestSideWithin(width: number, height: number, maxPixels: number): number {
-  return Math.floor(Math.sqrt(maxPixels * (Math.max(width, height) / Math.min(width, height))));
 }
 
 /** Output size of one scale: scale i of n (0 = coarsest) has longest side size / 2^(n-1-i). */
