@@ -151,6 +151,15 @@ describe('gatysTransfer', () => {
     cache.clear();
   });
 
+  it('runs with a Gram cache that keeps nothing (capacity 0), leaving no tensor behind', async () => {
+    const cache = new GramCache(0);
+    const baseline = tf.memory().numTensors;
+    const events = await collect({ steps: 2 }, { gramCache: cache });
+    expect(doneOf(events).steps).toBe(2);
+    expect(cache.size).toBe(0);
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
   it('starts from a given image, and with Adam', async () => {
     const fromImage = await collect({ init: 'image', initImage: scream, steps: 2 });
     const fromContent = await collect({ steps: 2 });

@@ -4,7 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, EngineInputError, TransferAbortedError, type TransferEvent, type TransferParams, WeightsMissingError } from '../src/engine/index.js';
+import {
+  Engine,
+  EngineCrashedError,
+  EngineInputError,
+  TransferAbortedError,
+  TransferDivergedError,
+  WeightsMissingError,
+  type TransferEvent,
+  type TransferParams,
+} from '../src/engine/index.js';
 import { VGG19_UINT8, contentImage, readShared, styleImage } from './helpers/shared.js';
 import { drain } from './helpers/events.js';
 
@@ -65,7 +74,7 @@ describe('Engine', () => {
     });
     await expect(run).rejects.toBeInstanceOf(TransferAbortedError);
     expect(stepsAfterAbort).toBeLessThanOrEqual(1);
-    expect((await engine.info()).running).toBe(0);
+    expect(engine.info().running).toBe(0);
   });
 
   it('runs jobs in order, one per worker, and drops a cancelled queued job at once', async () => {
@@ -93,14 +102,45 @@ describe('Engine', () => {
     expect((await drain(engine.run({ kind: 'GATYS', params: small }))).at(-1)?.type).toBe('done');
   });
 
-  it('refuses an output larger than the backend has memory for, naming the largest size that fits', async () => {
-    // Native TensorFlow has no 4 GiB heap: 1024 px is within its limit there.
-    if ((await engine.info()).tfBackend === 'tensorflow') return;
+  it('refuses an output larger than the backend has memory for, naming the largest size that fits', async (context) => {
+    // Native TensorFlow has no 4 GiB heap: 1024 px is within its limit there, so this case does not apply (skipped,
+    // and reported as skipped).
+    if (engine.info().tfBackend === 'tensorflow') context.skip();
     const error = await drain(engine.run({ kind: 'GATYS', params: { ...small, size: 1024 } })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EngineInputError);
     expect((error as EngineInputError).field).toBe('size');
     // golden_gate.jpg is 979×734: the largest output of that shape within 768² pixels has a longest side of 886.
     expect((error as Error).message).toContain('size ≤ 886');
+  });
+
+  it('reports a diverged optimisation as DIVERGED across the worker boundary, not as an input error', async () => {
+    // L-BFGS with a huge step and style weight overflows float32 within a few steps.
+    const error = await drain(engine.run({ kind: 'GATYS', params: { ...small, size: 32, steps: 30, learningRate: 1e4, styleWeight: 1e12 } })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TransferDivergedError);
+    expect(error).not.toBeInstanceOf(EngineInputError);
+    expect((error as TransferDivergedError).code).toBe('DIVERGED');
+    expect((error as TransferDivergedError).step).toBeGreaterThan(0);
+    expect((error as Error).message).toMatch(/diverged at step \d+/);
+  });
+
+  it('rejects a question pending with a worker that dies, fails its job, and starts a fresh worker', async () => {
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const job = drain(engine.run({ kind: 'GATYS', params: { ...small, size: 256, steps: 50 } }), (event) => {
+      if (event.type === 'started') started();
+    }).catch((e: unknown) => e);
+    await running;
+    // Asked while the worker is busy in a step: answered only between steps, so still pending when it dies.
+    const stats = engine.stats().catch((e: unknown) => e);
+    await engine.restartWorkers();
+    expect(await stats).toBeInstanceOf(EngineCrashedError);
+    expect(await job).toBeInstanceOf(EngineCrashedError);
+    // The replacement answers, and runs the next job.
+    expect(engine.info()).toMatchObject({ workers: 1, running: 0, queued: 0 });
+    expect((await engine.stats()).numTensors).toBeGreaterThanOrEqual(0);
+    expect((await drain(engine.run({ kind: 'GATYS', params: small }))).at(-1)?.type).toBe('done');
   });
 
   it('stops the job when the consumer stops reading', async () => {

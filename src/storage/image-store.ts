@@ -1,6 +1,6 @@
 // Image files, content-addressed: each image is stored once under the SHA-256 of its bytes (images/ab/abcdef…),
 // with an Image row for its type and size. Uploads are checked before anything is written.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -81,7 +81,9 @@ export class ImageStore {
     const file = this.pathOf(sha256);
     if (!existsSync(file)) {
       await mkdir(path.dirname(file), { recursive: true });
-      const temporary = `${file}.${process.pid}.${Date.now()}.tmp`;
+      // Unique per write: two saves of the same bytes at once (two uploads, two hosts on a shared folder) must not
+      // share a temporary file, or one renames it away under the other.
+      const temporary = `${file}.${randomUUID()}.tmp`;
       await writeFile(temporary, image.bytes);
       await rename(temporary, file);
     }

@@ -8,6 +8,7 @@ export class GramCache {
   /** Insertion order is recency order: a hit is deleted and re-inserted. */
   private readonly entries = new Map<string, GramSet>();
 
+  /** Style sets kept; 0 keeps none (every run computes its own). */
   constructor(private readonly capacity: number) {}
 
   get size(): number {
@@ -23,8 +24,12 @@ export class GramCache {
     return hit;
   }
 
-  /** Takes ownership of the tensors (keeps them out of any tidy) and evicts the least recently used set. */
-  set(key: string, grams: GramSet): void {
+  /**
+   * Takes ownership of the tensors (keeps them out of any tidy) and evicts the least recently used set. Returns false,
+   * keeping nothing, when the cache holds no entries at all (capacity 0): the caller still owns the tensors.
+   */
+  set(key: string, grams: GramSet): boolean {
+    if (this.capacity < 1) return false;
     for (const t of grams.values()) tf.keep(t);
     this.entries.get(key)?.forEach((t) => t.dispose());
     this.entries.set(key, grams);
@@ -33,6 +38,7 @@ export class GramCache {
       set.forEach((t) => t.dispose());
       this.entries.delete(oldest);
     }
+    return true;
   }
 
   clear(): void {

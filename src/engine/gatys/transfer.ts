@@ -128,11 +128,8 @@ function styleGrams(vgg: Vgg19, image: tf.Tensor4D, key: string, params: Resolve
     const features = vgg.features(toVggSpace(image), params.styleLayers, params.pooling);
     return new Map(params.styleLayers.map((layer) => [layer, gram(features.get(layer)!)]));
   });
-  if (cache) {
-    cache.set(key, grams);
-    return { grams, owned: false };
-  }
-  return { grams, owned: true };
+  // A cache that keeps nothing (capacity 0) leaves the tensors with this run, which frees them once used.
+  return { grams, owned: !cache?.set(key, grams) };
 }
 
 /** Decodes the images for one scale and computes the content features and blended style Grams. */
