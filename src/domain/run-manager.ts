@@ -2,16 +2,16 @@
 // persisted and then published, and a true final status however it ends (done, cancelled, failed, or cut off by
 // a restart). One run per engine worker at a time.
 import sharp from 'sharp';
-import { EngineError, type Engine, type Job, type StylizeParams, type TransferEvent, type TransferParams } from '../engine/index.js';
+import { EngineError, type Engine, type TransferEvent } from '../engine/index.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
+import type { Run } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
-import type { Prisma, Run, StyleModel } from '../storage/generated/client.ts';
-import { modelSource, type StyleModelServices } from './style-models.js';
-import type { FinishedStatus, RunStatus } from './run-status.js';
-import type { RunStepRecord, Topics } from './topics.js';
-
-type StepEvent = Extract<TransferEvent, { type: 'step' }>;
+import { jobOfRun } from './run-job.js';
+import { RunTransitions, type RunForJob } from './run-transitions.js';
+import { StepWriter } from './step-writer.js';
+import type { StyleModelServices } from './style-models.js';
+import type { Topics } from './topics.js';
 
 export interface RunManagerOptions {
   db: Db;
@@ -41,76 +41,22 @@ async function thumbnailDataUrl(bytes: Uint8Array): Promise<string> {
   return `data:image/jpeg;base64,${thumbnail.toString('base64')}`;
 }
 
-/**
- * Persists steps in batches so the database never holds up the engine, and publishes each batch only once it is
- * committed. Batches are written one after another, in order.
- */
-class StepWriter {
-  private pending: StepEvent[] = [];
-  private timer?: NodeJS.Timeout;
-  private written: Promise<void> = Promise.resolve();
-  private failure?: unknown;
-
-  constructor(
-    private readonly runId: string,
-    private readonly manager: { db: Db; topics: Topics },
-    private readonly flushMs: number,
-  ) {}
-
-  add(event: StepEvent): void {
-    this.pending.push(event);
-    this.timer ??= setTimeout(() => void this.flush().catch(() => {}), this.flushMs);
-  }
-
-  /** Writes what is pending; rejects if this or an earlier batch failed. */
-  flush(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.pending.splice(0);
-    if (batch.length > 0) {
-      // After a failed batch nothing more is written: later steps would leave a gap in the stored curve.
-      this.written = this.written.then(() => (this.failure ? undefined : this.write(batch))).catch((error: unknown) => {
-        this.failure ??= error;
-      });
-    }
-    return this.written.then(() => {
-      if (this.failure) throw this.failure;
-    });
-  }
-
-  private async write(batch: StepEvent[]): Promise<void> {
-    const { db, topics } = this.manager;
-    const records: RunStepRecord[] = batch.map((e) => ({
-      runId: this.runId,
-      step: e.step,
-      scale: e.scale,
-      contentLoss: e.contentLoss,
-      styleLoss: e.styleLoss,
-      tvLoss: e.tvLoss,
-      totalLoss: e.totalLoss,
-      ms: e.ms,
-    }));
-    const last = records.at(-1)!;
-    await db.$transaction([
-      db.runStep.createMany({ data: records }),
-      db.run.update({
-        where: { id: this.runId },
-        data: { lastStep: last.step, contentLoss: last.contentLoss, styleLoss: last.styleLoss, tvLoss: last.tvLoss, totalLoss: last.totalLoss },
-      }),
-    ]);
-    for (const [i, record] of records.entries()) {
-      topics.publish('run', this.runId, { kind: 'step', runId: this.runId, step: record, totalSteps: batch[i]!.totalSteps });
-    }
-  }
-}
 
 export class RunManager {
   /** Queued run ids, next first: the database order (queuedAt, id) kept in memory. */
   private readonly queue: string[] = [];
   private readonly active = new Map<string, ActiveRun>();
+  /** New runs being written: shutdown waits for them, so none is left half-admitted. */
+  private readonly admissions = new Set<Promise<unknown>>();
   private accepting = true;
+  private readonly transitions: RunTransitions;
 
-  constructor(private readonly options: RunManagerOptions) {}
+  constructor(private readonly options: RunManagerOptions) {
+    this.transitions = new RunTransitions(options.db, options.topics, {
+      position: (runId) => this.position(runId),
+      queuedIds: () => [...this.queue],
+    });
+  }
 
   /**
    * On start: runs left RUNNING were cut off (a graceful stop checkpoints them back to QUEUED), so they end FAILED
@@ -120,12 +66,18 @@ export class RunManager {
     const { db } = this.options;
     const interrupted = await db.run.findMany({ where: { status: 'RUNNING' } });
     for (const run of interrupted) {
-      await this.finish(run.id, 'FAILED', {
+      await this.transitions.finish(run.id, 'FAILED', {
         errorCode: 'INTERRUPTED',
-        errorMessage: `the server stopped during step ${run.lastStep + 1} of ${run.totalSteps} (crash or kill); the steps and previews before that are kept`,
+        errorMessage:
+          `the server stopped during step ${run.lastStep + 1} of ${run.totalSteps} (crash or kill); ` +
+          'the steps and previews before that are kept',
       });
     }
-    const queued = await db.run.findMany({ where: { status: 'QUEUED' }, orderBy: [{ queuedAt: 'asc' }, { id: 'asc' }], select: { id: true } });
+    const queued = await db.run.findMany({
+      where: { status: 'QUEUED' },
+      orderBy: [{ queuedAt: 'asc' }, { id: 'asc' }],
+      select: { id: true },
+    });
     this.queue.push(...queued.map((r) => r.id));
     this.dispatch();
   }
@@ -136,17 +88,29 @@ export class RunManager {
     return index < 0 ? null : index + 1;
   }
 
-  /** Throws while shutting down: called before a new run is written, so a refused run leaves nothing behind. */
+  /** Throws while shutting down; a cheap early check before the work of checking a request. */
   assertAccepting(): void {
     if (!this.accepting) throw new ConflictError('the server is shutting down and does not accept new runs');
   }
 
-  /** Queues a run already stored as QUEUED. */
-  enqueue(runId: string): void {
+  /**
+   * Stores a new run (`write` creates it as QUEUED, with whatever it needs) and queues it. Refused with nothing
+   * written if shutdown has begun; once writing has begun the run is accepted, and shutdown waits for it: a run is
+   * either refused and absent, or stored and queued (running after a restart), never stored but refused.
+   */
+  async admit(write: () => Promise<Run>): Promise<Run> {
     this.assertAccepting();
-    this.queue.push(runId);
-    this.publishStatus(runId, 'QUEUED');
-    this.dispatch();
+    const admission = write();
+    this.admissions.add(admission);
+    try {
+      const run = await admission;
+      this.queue.push(run.id);
+      this.transitions.queued(run.id);
+      this.dispatch();
+      return run;
+    } finally {
+      this.admissions.delete(admission);
+    }
   }
 
   /**
@@ -157,8 +121,8 @@ export class RunManager {
     const queuedAt = this.queue.indexOf(runId);
     if (queuedAt >= 0) {
       this.queue.splice(queuedAt, 1);
-      await this.finish(runId, 'CANCELED', {});
-      this.publishPositions();
+      await this.transitions.finish(runId, 'CANCELED');
+      this.transitions.publishPositions();
       return;
     }
     const active = this.active.get(runId);
@@ -175,6 +139,7 @@ export class RunManager {
   /** Stops taking runs; running ones save a checkpoint at the end of their current step and go back to QUEUED. */
   async shutdown(timeoutMs: number): Promise<void> {
     this.accepting = false;
+    await Promise.allSettled([...this.admissions]);
     const running = [...this.active.values()];
     for (const run of running) run.checkpoint.abort();
     const all = Promise.all(running.map((r) => r.finished));
@@ -194,7 +159,7 @@ export class RunManager {
       const runId = this.queue.shift()!;
       const active: ActiveRun = { abort: new AbortController(), checkpoint: new AbortController(), finished: Promise.resolve() };
       active.finished = this.execute(runId, active)
-        .catch((error: unknown) => this.options.log?.(`run ${runId} could not be finished: ${(error as Error).stack ?? error}`))
+        .catch((error: unknown) => this.options.log?.(`run ${runId} could not be finished: ${(error as Error).stack ?? String(error)}`))
         .finally(() => {
           this.active.delete(runId);
           this.dispatch();
@@ -202,118 +167,98 @@ export class RunManager {
       this.active.set(runId, active);
       started = true;
     }
-    if (started) this.publishPositions();
+    if (started) this.transitions.publishPositions();
   }
 
   private async execute(runId: string, active: ActiveRun): Promise<void> {
-    const { db, images, engine } = this.options;
-    const run = await db.run.update({
-      where: { id: runId },
-      data: { status: 'RUNNING', startedAt: new Date(), backend: this.options.backend },
-      include: { styles: { orderBy: { position: 'asc' } }, styleModel: true },
-    });
-    this.publishStatus(runId, 'RUNNING');
+    const run = await this.transitions.start(runId, this.options.backend);
+    // Canceled (or finished) between leaving the queue and starting: nothing to run.
+    if (!run) return;
     const writer = new StepWriter(runId, this.options, this.options.stepFlushMs ?? 100);
-    let checkpoint: { imageId: string; step: number } | undefined;
+    const progress: RunProgress = { checkpoint: undefined };
     try {
+      const onDownload = (p: { receivedBytes: number; totalBytes?: number }) => this.publishDownload(runId, p.receivedBytes, p.totalBytes);
+      const job = await jobOfRun(this.options, run, onDownload, active.abort.signal);
       const signals = { signal: active.abort.signal, checkpoint: active.checkpoint.signal };
-      const job: Job = run.engine === 'FAST' ? { kind: 'FAST', params: await this.stylizeParams(run, active.abort.signal) } : { kind: 'GATYS', params: await this.transferParams(run) };
-      const events = engine.run(job, signals);
-      for await (const event of events) {
-        if (event.type === 'step') {
-          writer.add(event);
-        } else if (event.type === 'started') {
-          await db.run.update({ where: { id: runId }, data: { width: event.width, height: event.height, totalSteps: event.totalSteps } });
-        } else if (event.type === 'preview') {
-          await writer.flush();
-          const image = await images.save(event.image);
-          await db.runPreview.create({ data: { runId, step: event.step, imageId: image.id } });
-          const dataUrl = await thumbnailDataUrl(event.image.bytes);
-          this.options.topics.publish('run', runId, { kind: 'preview', runId, step: event.step, imageId: image.id, dataUrl });
-        } else if (event.type === 'download') {
-          this.publishDownload(runId, event.receivedBytes, event.totalBytes);
-        } else if (event.type === 'checkpoint') {
-          await writer.flush();
-          const image = await images.save(event.image);
-          checkpoint = { imageId: image.id, step: event.step };
-        } else if (event.type === 'done') {
-          await writer.flush();
-          const image = await images.save(event.image);
-          await this.finish(runId, 'SUCCEEDED', {
-            resultImageId: image.id,
-            lastStep: event.steps,
-            contentLoss: event.losses.content,
-            styleLoss: event.losses.style,
-            tvLoss: event.losses.tv,
-            totalLoss: event.losses.total,
-            checkpointImageId: null,
-            checkpointStep: null,
-          });
-        }
-      }
+      for await (const event of this.options.engine.run(job, signals)) await this.handle(run, event, writer, progress);
     } catch (error) {
       await writer.flush().catch(() => {});
-      if (active.checkpoint.signal.aborted) {
-        // Stopped by a graceful shutdown (before its first step, a fast pass, or past the shutdown timeout too): back
-        // in the queue (same queuedAt, so same place), to resume from the checkpoint if one was saved, else to start
-        // again, on restart.
-        await db.run.update({ where: { id: runId }, data: { status: 'QUEUED', checkpointImageId: checkpoint?.imageId ?? null, checkpointStep: checkpoint?.step ?? null } });
-        this.publishStatus(runId, 'QUEUED');
-      } else if (active.abort.signal.aborted) {
-        await this.finish(runId, 'CANCELED', {});
-      } else {
-        const known = error instanceof EngineError;
-        if (!known) this.options.log?.(`run ${runId} failed: ${(error as Error).stack ?? error}`);
-        await this.finish(runId, 'FAILED', {
-          errorCode: known ? error.code : 'INTERNAL',
-          errorMessage: known ? error.message : 'the engine failed unexpectedly; see the server log',
+      await this.ended(runId, active, error, progress);
+    }
+  }
+
+  /** Persists what one engine event reports, then publishes it. */
+  private async handle(run: RunForJob, event: TransferEvent, writer: StepWriter, progress: RunProgress): Promise<void> {
+    const { db, images, topics } = this.options;
+    const runId = run.id;
+    switch (event.type) {
+      case 'started':
+        await db.run.update({ where: { id: runId }, data: { width: event.width, height: event.height, totalSteps: event.totalSteps } });
+        return;
+      case 'step':
+        writer.add(event);
+        return;
+      case 'preview': {
+        await writer.flush();
+        const image = await images.save(event.image);
+        await db.runPreview.create({ data: { runId, step: event.step, imageId: image.id } });
+        const dataUrl = await thumbnailDataUrl(event.image.bytes);
+        topics.publish('run', runId, { kind: 'preview', runId, step: event.step, imageId: image.id, dataUrl });
+        return;
+      }
+      case 'download':
+        this.publishDownload(runId, event.receivedBytes, event.totalBytes);
+        return;
+      case 'checkpoint': {
+        await writer.flush();
+        const image = await images.save(event.image);
+        progress.checkpoint = { imageId: image.id, step: event.step };
+        return;
+      }
+      case 'done': {
+        await writer.flush();
+        const image = await images.save(event.image);
+        await this.transitions.finish(runId, 'SUCCEEDED', {
+          resultImageId: image.id,
+          lastStep: event.steps,
+          contentLoss: event.losses.content,
+          styleLoss: event.losses.style,
+          tvLoss: event.losses.tv,
+          totalLoss: event.losses.total,
+          checkpointImageId: null,
+          checkpointStep: null,
         });
+        return;
       }
     }
   }
 
-  /** The engine's input for a stored run: its parameters, its images, and its checkpoint if it has one. */
-  private async transferParams(run: Run & { styles: { imageId: string; weight: number }[] }): Promise<TransferParams> {
-    const { images } = this.options;
-    return {
-      ...(run.params as object),
-      content: await images.read(run.contentImageId),
-      styles: await Promise.all(run.styles.map(async (s) => ({ image: await images.read(s.imageId), weight: s.weight }))),
-      ...(run.checkpointImageId && run.checkpointStep !== null
-        ? { resume: { image: await images.read(run.checkpointImageId), step: run.checkpointStep } }
-        : {}),
-    };
-  }
-
-  /** The engine's input for a stored FAST run: its options, its content, and its model (fetched first if needed). */
-  private async stylizeParams(run: Run & { styleModel: StyleModel | null }, signal: AbortSignal): Promise<StylizeParams> {
-    if (!run.styleModel) throw new EngineError('MODEL_MISSING', `the style model of this run (${(run.params as { styleModel?: string }).styleModel}) has been deleted`);
-    const model = await modelSource(this.options.models, run.styleModel, (p) => this.publishDownload(run.id, p.receivedBytes, p.totalBytes), signal);
-    return { ...(run.params as object), content: await this.options.images.read(run.contentImageId), model };
+  /** The run stopped before its done event: requeued by a graceful stop, canceled, or failed with the reason. */
+  private async ended(runId: string, active: ActiveRun, error: unknown, progress: RunProgress): Promise<void> {
+    if (active.checkpoint.signal.aborted) {
+      // Stopped by a graceful shutdown (before its first step, a fast pass, or past the shutdown timeout too): back
+      // in the queue (same queuedAt, so same place), to resume from the checkpoint if one was saved, else to start
+      // again, on restart.
+      await this.transitions.requeue(runId, progress.checkpoint);
+    } else if (active.abort.signal.aborted) {
+      await this.transitions.finish(runId, 'CANCELED');
+    } else {
+      const known = error instanceof EngineError;
+      if (!known) this.options.log?.(`run ${runId} failed: ${(error as Error).stack ?? String(error)}`);
+      await this.transitions.finish(runId, 'FAILED', {
+        errorCode: known ? error.code : 'INTERNAL',
+        errorMessage: known ? error.message : 'the engine failed unexpectedly; see the server log',
+      });
+    }
   }
 
   /** Progress of a download the run waits for (weights or a style model): not stored, only shown. */
   private publishDownload(runId: string, receivedBytes: number, totalBytes?: number): void {
     this.options.topics.publish('run', runId, { kind: 'download', runId, receivedBytes, totalBytes: totalBytes ?? null });
   }
+}
 
-  /** Stores a final status, then tells subscribers; the run's own subscription completes on the end event. */
-  private async finish(runId: string, status: FinishedStatus, data: Prisma.RunUncheckedUpdateInput): Promise<void> {
-    await this.options.db.run.update({ where: { id: runId }, data: { ...data, status, finishedAt: new Date() } });
-    this.publishStatus(runId, status);
-    this.options.topics.publish('run', runId, { kind: 'end', runId, status });
-  }
-
-  private publishStatus(runId: string, status: RunStatus): void {
-    const { topics } = this.options;
-    topics.publish('run', runId, { kind: 'status', runId, status, queuePosition: this.position(runId) });
-    topics.publish('runs', { runId, status, queue: [...this.queue] });
-  }
-
-  /** Every queued run moved up: tell each its new place. */
-  private publishPositions(): void {
-    this.queue.forEach((runId, index) => {
-      this.options.topics.publish('run', runId, { kind: 'status', runId, status: 'QUEUED', queuePosition: index + 1 });
-    });
-  }
+/** What a run has saved so far that outlives its events: the checkpoint a graceful stop resumes from. */
+interface RunProgress {
+  checkpoint: { imageId: string; step: number } | undefined;
 }

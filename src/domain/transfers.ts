@@ -149,8 +149,10 @@ export async function startTransfer(services: TransferServices, input: StartTran
   if (kind === 'FAST' && preset?.engine === 'GATYS') throw new InputError('presetId', 'names a GATYS preset but the request is a fast transfer', 'a FAST preset, or none');
   const content = await contentOf(services, input);
   const data = kind === 'FAST' ? await fastRun(services, input, preset, content) : await gatysRun(services, input, preset, content);
-  const contentImageId = content.upload ? (await images.save(content.upload)).id : content.imageId!;
-  const run = await db.run.create({ data: { ...data, contentImageId } as Prisma.RunUncheckedCreateInput });
-  runs.enqueue(run.id);
-  return run;
+  // Checked again here, after the awaits above: a shutdown that began meanwhile refuses the run before anything
+  // is written; once writing begins, the run is accepted and shutdown waits for it.
+  return runs.admit(async () => {
+    const contentImageId = content.upload ? (await images.save(content.upload)).id : content.imageId!;
+    return db.run.create({ data: { ...data, contentImageId } as Prisma.RunUncheckedCreateInput });
+  });
 }

@@ -1,0 +1,82 @@
+// A run's status changes, each stored before it is published, and only from a status it may follow: a run that was
+// canceled or finished meanwhile is not moved again (the update matches no row, and nothing is published).
+import type { Db } from '../storage/db.js';
+import type { Prisma, Run, RunStyle, StyleModel } from '../storage/generated/client.ts';
+import type { FinishedStatus, RunStatus } from './run-status.js';
+import type { Topics } from './topics.js';
+
+/** For each status, the statuses a run may be in just before it. */
+const MAY_FOLLOW = {
+  QUEUED: ['RUNNING'],
+  RUNNING: ['QUEUED'],
+  SUCCEEDED: ['RUNNING'],
+  FAILED: ['QUEUED', 'RUNNING'],
+  CANCELED: ['QUEUED', 'RUNNING'],
+} as const satisfies Record<RunStatus, readonly RunStatus[]>;
+
+/** A stored run with what the engine needs to run it. */
+export type RunForJob = Run & { styles: RunStyle[]; styleModel: StyleModel | null };
+
+/** Where each queued run stands, as the run manager's queue says. */
+export interface QueueView {
+  position(runId: string): number | null;
+  queuedIds(): string[];
+}
+
+export class RunTransitions {
+  constructor(
+    private readonly db: Db,
+    private readonly topics: Topics,
+    private readonly queue: QueueView,
+  ) {}
+
+  /** QUEUED → RUNNING; the run with its styles and model, or null if it is no longer queued. */
+  async start(runId: string, backend: string): Promise<RunForJob | null> {
+    if (!(await this.move(runId, 'RUNNING', { startedAt: new Date(), backend }))) return null;
+    this.publishStatus(runId, 'RUNNING');
+    return this.db.run.findUniqueOrThrow({
+      where: { id: runId },
+      include: { styles: { orderBy: { position: 'asc' } }, styleModel: true },
+    });
+  }
+
+  /** RUNNING → QUEUED, keeping its place (same queuedAt) and the checkpoint to resume from, if one was saved. */
+  async requeue(runId: string, checkpoint: { imageId: string; step: number } | undefined): Promise<void> {
+    const data = { checkpointImageId: checkpoint?.imageId ?? null, checkpointStep: checkpoint?.step ?? null };
+    if (await this.move(runId, 'QUEUED', data)) this.publishStatus(runId, 'QUEUED');
+  }
+
+  /** A final status, stored, then told to subscribers; the run's own subscription completes on the end event. */
+  async finish(runId: string, status: FinishedStatus, data: Prisma.RunUncheckedUpdateManyInput = {}): Promise<boolean> {
+    if (!(await this.move(runId, status, { ...data, finishedAt: new Date() }))) return false;
+    this.publishStatus(runId, status);
+    this.topics.publish('run', runId, { kind: 'end', runId, status });
+    return true;
+  }
+
+  /** A run just stored as QUEUED. */
+  queued(runId: string): void {
+    this.publishStatus(runId, 'QUEUED');
+  }
+
+  /** Every queued run moved up: tell each its new place. */
+  publishPositions(): void {
+    this.queue.queuedIds().forEach((runId, index) => {
+      this.topics.publish('run', runId, { kind: 'status', runId, status: 'QUEUED', queuePosition: index + 1 });
+    });
+  }
+
+  private publishStatus(runId: string, status: RunStatus): void {
+    this.topics.publish('run', runId, { kind: 'status', runId, status, queuePosition: this.queue.position(runId) });
+    this.topics.publish('runs', { runId, status, queue: this.queue.queuedIds() });
+  }
+
+  /** Stores the new status if the run is in one it may follow; false when it is not (nothing written). */
+  private async move(runId: string, to: RunStatus, data: Prisma.RunUncheckedUpdateManyInput): Promise<boolean> {
+    const { count } = await this.db.run.updateMany({
+      where: { id: runId, status: { in: [...MAY_FOLLOW[to]] } },
+      data: { ...data, status: to },
+    });
+    return count === 1;
+  }
+}
