@@ -58,6 +58,21 @@ describe('style models', () => {
     expect(events.at(-1)).toMatchObject({ status: 'SUCCEEDED', run: { result: { width: 96 } } });
   });
 
+  it("tells what a preset's run would use, for a FAST preset as for a GATYS one", async () => {
+    const query = `{ presets { name effectiveParams { size steps } effectiveFastParams { styleModel size strength preserveColors } } }`;
+    const presets = (await gql(server.url, query)).data!.presets as { name: string }[];
+    expect(presets.find((p) => p.name === 'Fast mosaic')).toEqual({
+      name: 'Fast mosaic',
+      effectiveParams: null,
+      effectiveFastParams: { styleModel: 'mosaic', size: 768, strength: 1, preserveColors: false },
+    });
+    expect(presets.find((p) => p.name === 'Quick preview')).toEqual({
+      name: 'Quick preview',
+      effectiveParams: { size: 256, steps: 100 },
+      effectiveFastParams: null,
+    });
+  });
+
   it('imports a model from files with a preview, runs it, and deletes it; catalogue models stay', async () => {
     const imported = await gql(server.url, `mutation ($input: ImportStyleModelInput!) { importStyleModel(input: $input) { __typename ... on StyleModel { id name source architecture available preview { width height } } ... on Error { code message } } }`, {
       input: { name: 'my candy', path: `${SHARED_MODELS}/pytorch-fns-ncnn-fp16/candy9.param` },

@@ -1,6 +1,6 @@
 // Presets: named parameter sets, built-ins included.
 import { createPreset, deletePreset, givenParams, restoreBuiltInPresets, updatePreset, type EngineKind, type FastPresetParams, type PresetParams } from '../../domain/presets.js';
-import { resolveGatysOptions } from '../../engine/index.js';
+import { resolveFastOptions, resolveGatysOptions } from '../../engine/index.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
 import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef, PresetParamsRef } from './params.js';
@@ -37,6 +37,18 @@ builder.prismaNode('Preset', {
       nullable: true,
       description: 'The parameters a GATYS run with this preset and no overrides would use.',
       resolve: (preset) => (preset.engine === 'GATYS' ? resolveGatysOptions(preset.params as PresetParams) : null),
+    }),
+    effectiveFastParams: t.field({
+      type: FastParamsRef,
+      nullable: true,
+      description:
+        "The options a FAST run with this preset and no overrides would use (size null: the content's own, as " +
+        'large as the backend holds).',
+      resolve: (preset) => {
+        if (preset.engine !== 'FAST') return null;
+        const { styleModel, ...options } = preset.params as FastPresetParams;
+        return { ...resolveFastOptions(options), ...(styleModel !== undefined ? { styleModel } : {}) };
+      },
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
