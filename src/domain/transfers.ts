@@ -10,6 +10,7 @@ import {
   maxPixelsFor,
   resolveFastOptions,
   resolveGatysOptions,
+  scaleSizes,
 } from '../engine/index.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
@@ -72,6 +73,64 @@ function outputOf(content: Content, size: number, maxPixels: number): { width: n
   return output;
 }
 
+interface Dimensions {
+  width: number;
+  height: number;
+}
+
+/** The longest side of the coarsest scale a GATYS run works at. */
+function coarsestSide(size: number, scales: number): number {
+  return scaleSizes(size, scales)[0]!;
+}
+
+/** The short side of an image fitted to `longest`. */
+function shortSideAt(image: Dimensions, longest: number): number {
+  const fitted = fitLongestSide(image.width, image.height, longest);
+  return Math.min(fitted.width, fitted.height);
+}
+
+/*
+ * GATYS runs VGG19, whose relu5_x layers sit below four 2× poolings: at the coarsest scale, the content (and each
+ * style image, at its styleScale) needs a short side of LIMITS.minSide px, or the engine fails the stored run. These
+ * checks refuse it up front instead. A FAST run has no such bound: its networks take any image of 1 px a side or
+ * more, which fitLongestSide always gives.
+ */
+
+/** Refuses content too thin for the size, naming the smallest size that would do, or asking for a squarer image. */
+function checkContentSides(content: Dimensions, params: { size: number; scales: number }, maxPixels: number): void {
+  const shortAt = (size: number) => shortSideAt(content, coarsestSide(size, params.scales));
+  if (shortAt(params.size) >= LIMITS.minSide) return;
+  const problem =
+    `is ${content.width}×${content.height}: at size ${params.size} its short side is ${shortAt(params.size)} px ` +
+    `at the coarsest scale, below the ${LIMITS.minSide} px the network needs`;
+  const largest = Math.min(LIMITS.size.max, largestSideWithin(content.width, content.height, maxPixels));
+  let enough = params.size + 1;
+  while (enough <= largest && shortAt(enough) < LIMITS.minSide) enough++;
+  if (enough <= largest) {
+    const orFewerScales = params.scales > 1 ? ', or fewer scales' : '';
+    throw new InputError('params.size', problem, `size ≥ ${enough} for this image${orFewerScales}`);
+  }
+  const ratio = Math.floor(coarsestSide(largest, params.scales) / LIMITS.minSide);
+  throw new InputError('content', problem, `an image closer to square: at most ${ratio}:1 at size ${largest}`);
+}
+
+/** Refuses a style image too thin at the run's coarsest scale and styleScale. */
+function checkStyleSides(
+  styles: { name: string; image: Dimensions }[],
+  params: { size: number; scales: number; styleScale: number },
+): void {
+  const longest = Math.round(coarsestSide(params.size, params.scales) * params.styleScale);
+  styles.forEach((style, i) => {
+    if (shortSideAt(style.image, longest) >= LIMITS.minSide) return;
+    const { width, height } = style.image;
+    const problem =
+      `style "${style.name}" is ${width}×${height}: at styleScale ${params.styleScale} ` +
+      `its short side falls below ${LIMITS.minSide} px`;
+    const validValues = 'a larger params.styleScale or size, or a squarer style image';
+    throw new InputError(`styles[${i}].styleId`, problem, validValues);
+  });
+}
+
 /** GATYS: the styles with their weights, and the full parameter set after preset and overrides. */
 async function gatysRun(services: TransferServices, input: StartTransferInput, preset: Preset | null, content: Content): Promise<Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>> {
   const requested = input.styles ?? [];
@@ -84,7 +143,11 @@ async function gatysRun(services: TransferServices, input: StartTransferInput, p
     return weight;
   });
   if (weights.every((w) => w === 0)) throw new InputError('styles', 'all weights are 0', 'at least one weight > 0');
-  const styles = await services.db.style.findMany({ where: { id: { in: requested.map((s) => s.styleId) } } });
+  const styles = await services.db.style.findMany({
+    where: { id: { in: requested.map((s) => s.styleId) } },
+    // Their sizes, for checkStyleSides.
+    include: { image: { select: { width: true, height: true } } },
+  });
   const byId = new Map(styles.map((s) => [s.id, s]));
   const missing = requested.find((s) => !byId.has(s.styleId));
   if (missing) throw new NotFoundError('Style', missing.styleId);
@@ -92,6 +155,8 @@ async function gatysRun(services: TransferServices, input: StartTransferInput, p
   // validatePresetParams has checked them: this only fills in the defaults.
   const params = resolveGatysOptions(merged as PresetParams);
   const output = outputOf(content, params.size, maxPixelsFor(services.tfBackend));
+  checkContentSides(content, params, maxPixelsFor(services.tfBackend));
+  checkStyleSides(requested.map((s) => byId.get(s.styleId)!), params);
   return {
     status: 'QUEUED',
     engine: 'GATYS',

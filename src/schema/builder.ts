@@ -3,12 +3,48 @@
 import SchemaBuilder from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import PrismaPlugin from '@pothos/plugin-prisma';
-import RelayPlugin from '@pothos/plugin-relay';
+import RelayPlugin, { decodeGlobalID, resolveNodes } from '@pothos/plugin-relay';
 import ValidationPlugin, { InputValidationError } from '@pothos/plugin-validation';
+import type { GraphQLInterfaceType, GraphQLResolveInfo } from 'graphql';
 import { ConflictError, ImageTooLargeError, InputError, NotFoundError } from '../errors.js';
 import type PrismaTypes from '../storage/generated/pothos-types.ts';
 import { getDatamodel } from '../storage/generated/pothos-types.ts';
 import type { Context } from './context.js';
+
+interface GlobalId {
+  typename: string;
+  id: string;
+}
+
+/** A malformed id decodes to a typename no type has, so node lookups answer null for it instead of failing. */
+function decodeAnyGlobalID(globalID: string): GlobalId {
+  try {
+    return decodeGlobalID(globalID);
+  } catch {
+    return { typename: '', id: globalID };
+  }
+}
+
+/** Prisma's findUniqueOrThrow, which prismaNode loads with, on a row that does not exist. */
+function isRecordNotFound(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'P2025';
+}
+
+/**
+ * node(id:) and nodes(ids:) answer null for an id that names nothing, as run(id:) does: a malformed id, a type
+ * that does not exist or is not a Node, a row that does not exist.
+ */
+async function loadNode(context: Context, info: GraphQLResolveInfo, globalId: GlobalId): Promise<unknown> {
+  const nodeInterface = info.schema.getType('Node') as GraphQLInterfaceType;
+  if (!info.schema.getPossibleTypes(nodeInterface).some((type) => type.name === globalId.typename)) return null;
+  try {
+    const [node] = await resolveNodes(builder, context, info, [globalId]);
+    return node ?? null;
+  } catch (error) {
+    if (isRecordNotFound(error)) return null;
+    throw error;
+  }
+}
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -29,7 +65,11 @@ export const builder = new SchemaBuilder<{
     exposeDescriptions: true,
     filterConnectionTotalCount: true,
   },
-  relay: {},
+  relay: {
+    decodeGlobalID: decodeAnyGlobalID,
+    nodeQueryOptions: { resolve: (_root, { id }, context, info) => loadNode(context, info, id) },
+    nodesQueryOptions: { resolve: (_root, { ids }, context, info) => ids.map((id) => loadNode(context, info, id)) },
+  },
   errors: {
     // Every mutation can answer with these; fields add their own where they need more.
     defaultTypes: [InputError, ImageTooLargeError, NotFoundError, ConflictError, InputValidationError],

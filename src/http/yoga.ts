@@ -1,0 +1,38 @@
+// The GraphQL endpoint: graphql-yoga over the schema, with the query limits, typed refusals of unreadable multipart
+// requests, central error masking (mask-error.ts) and GraphiQL. The router holds request bodies to the body limit.
+import { createFetch } from '@whatwg-node/fetch';
+import { createYoga } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { schema } from '../schema/index.js';
+import type { Services } from '../schema/context.js';
+import { multipartErrorsPlugin } from './multipart-errors.js';
+import { queryLimitPlugins } from './query-limits.js';
+
+export interface YogaOptions {
+  /** The most bytes of a request body (see body-limit.ts), which the router enforces before Yoga reads it. */
+  bodyLimit: number;
+  maskError: (error: unknown) => Error;
+}
+
+export function createGraphQLEndpoint(services: Services, options: YogaOptions) {
+  const { config } = services;
+  return createYoga<object, Services>({
+    schema,
+    context: () => services,
+    graphqlEndpoint: '/graphql',
+    graphiql: { subscriptionsProtocol: 'WS', title: 'Gramian' },
+    // GraphiQL served from the package, not a CDN: it works offline and leaks nothing.
+    renderGraphiQL,
+    maskedErrors: { maskError: options.maskError },
+    logging: false,
+    // No file can be larger than the body the router lets through, so files of any size the body allows reach the
+    // resolvers, which refuse one over the upload limit with a typed ImageTooLargeError.
+    fetchAPI: createFetch({ formDataLimits: { fileSize: options.bodyLimit, files: 10, fieldSize: 1024 * 1024 } }),
+    plugins: [
+      multipartErrorsPlugin(),
+      ...queryLimitPlugins({ maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost }),
+    ],
+  });
+}
+
+export type GraphQLEndpoint = ReturnType<typeof createGraphQLEndpoint>;
