@@ -1,13 +1,23 @@
 // Errors a client can cause and should be told about, each with a stable code. The GraphQL layer returns them as
 // typed results (src/schema/types/errors.ts); anything else is masked as an internal error.
 
-export type ErrorCode =
-  | 'INVALID_INPUT'
-  | 'NOT_AN_IMAGE'
-  | 'IMAGE_TOO_LARGE'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'ENGINE_UNAVAILABLE';
+/** The codes of typed results: the GraphQL ErrorCode enum is built from this list. */
+export const ERROR_CODES = ['INVALID_INPUT', 'NOT_AN_IMAGE', 'IMAGE_TOO_LARGE', 'NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * The codes of top-level errors (`errors[].extensions.code`): a request refused as a whole before any resolver ran,
+ * or an unexpected failure masked as INTERNAL. GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED are Yoga's own.
+ */
+export const REQUEST_ERROR_CODES = [
+  'BAD_REQUEST',
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'IMAGE_TOO_LARGE',
+  'QUERY_TOO_COMPLEX',
+  'INTERNAL',
+] as const;
+export type RequestErrorCode = (typeof REQUEST_ERROR_CODES)[number];
 
 export class ClientError extends Error {
   constructor(
@@ -55,5 +65,12 @@ export class NotFoundError extends ClientError {
 export class ConflictError extends ClientError {
   constructor(message: string) {
     super('CONFLICT', message);
+  }
+}
+
+/** Valid, but something it needs cannot be had now: a style model that is not on disk and cannot be downloaded. */
+export class UnavailableError extends ClientError {
+  constructor(message: string) {
+    super('UNAVAILABLE', message);
   }
 }

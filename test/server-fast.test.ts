@@ -1,7 +1,10 @@
 // FAST runs over GraphQL: the catalogue of pretrained models, importing one from files, running through the same
 // queue, persistence and runEvents as Gatys runs, and the errors of a fast request.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RUN_EVENTS, START_TRANSFER, footprint, gql, gqlUpload, startTestServer, subscribeAll, wsClient, type TestServer } from './helpers/server.js';
 import { SHARED_MODELS, contentImage, readShared } from './helpers/shared.js';
 
@@ -112,5 +115,26 @@ describe('style models', () => {
     expect(response.data!.importStyleModel).toMatchObject({ __typename: 'InputError', field: 'path', code: 'INVALID_INPUT' });
     expect(await footprint(server)).toEqual(before);
     expect((await gql(server.url, MODELS)).data!.styleModels).toHaveLength(14);
+  });
+});
+
+describe('a style model that is not on disk', () => {
+  it('answers UnavailableError when it cannot be fetched (downloads off), writing nothing', async () => {
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'gramian-nomodels-'));
+    // Neither the models folder nor the cache holds it, and downloads are off.
+    vi.stubEnv('GRAMIAN_CACHE', empty);
+    const offline = await startTestServer({ GRAMIAN_MODELS: empty });
+    try {
+      const id = (await gql(offline.url, MODELS)).data!.styleModels.find((m: { name: string }) => m.name === 'mosaic').id;
+      const before = await footprint(offline);
+      const prepared = await gql(offline.url, `mutation ($id: ID!) { prepareStyleModel(id: $id) { __typename ... on Error { code message } } }`, { id });
+      expect(prepared.data!.prepareStyleModel).toMatchObject({ __typename: 'UnavailableError', code: 'UNAVAILABLE' });
+      expect(prepared.data!.prepareStyleModel.message).toContain('downloads are off');
+      expect(await footprint(offline)).toEqual(before);
+    } finally {
+      await offline.stop();
+      vi.unstubAllEnvs();
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 });

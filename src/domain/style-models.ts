@@ -10,11 +10,12 @@ import {
   copyModelFiles,
   detectModelFormat,
   ensureCatalogueModel,
+  ModelMissingError,
   type Engine,
   type DownloadProgress,
   type StyleModelSource,
 } from '../engine/index.js';
-import { ConflictError, InputError, NotFoundError } from '../errors.js';
+import { ConflictError, InputError, NotFoundError, UnavailableError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { StyleModel } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
@@ -64,7 +65,15 @@ export async function modelSource(
 export async function prepareStyleModel(services: StyleModelServices, id: string): Promise<StyleModel> {
   const model = await services.db.styleModel.findUnique({ where: { id } });
   if (!model) throw new NotFoundError('StyleModel', id);
-  const preview = await services.images.save(await stylizeSample(services.engine, await modelSource(services, model), PREVIEW_SIZE));
+  let source: StyleModelSource;
+  try {
+    source = await modelSource(services, model);
+  } catch (error) {
+    // Not on disk, and not downloadable now (offline, or downloads off): the request is fine, the files are missing.
+    if (error instanceof ModelMissingError) throw new UnavailableError(error.message);
+    throw error;
+  }
+  const preview = await services.images.save(await stylizeSample(services.engine, source, PREVIEW_SIZE));
   return services.db.styleModel.update({ where: { id }, data: { previewImageId: preview.id } });
 }
 

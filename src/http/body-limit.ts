@@ -3,6 +3,7 @@
 // refusal is a 413 with a typed JSON error, and the connection is closed after it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import type { RequestErrorCode } from '../errors.js';
 
 /**
  * The most bytes a GraphQL request may carry: room for the multipart overhead and the other fields around a file of
@@ -13,7 +14,8 @@ export function requestBodyLimit(maxUploadBytes: number): number {
 }
 
 function refuseTooLarge(request: IncomingMessage, response: ServerResponse, message: string): void {
-  const body = JSON.stringify({ errors: [{ message, extensions: { code: 'IMAGE_TOO_LARGE' } }] });
+  const code: RequestErrorCode = 'IMAGE_TOO_LARGE';
+  const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
   response.writeHead(413, { 'content-type': 'application/json', connection: 'close' }).end(body);
   // What is left of the body is discarded, not kept, until Node closes the connection once the answer is out.
   request.resume();

@@ -1,6 +1,6 @@
 // The one place that decides what a client sees of an error outside a typed result.
 import { GraphQLError } from 'graphql';
-import { ClientError } from '../errors.js';
+import { ClientError, type RequestErrorCode } from '../errors.js';
 import type { Log } from '../services.js';
 import { RequestError } from './request-error.js';
 
@@ -45,10 +45,10 @@ export function maskError(log: Log) {
         positions: graphqlError.positions,
         path: graphqlError.path,
         originalError: graphqlError.originalError,
-        extensions: { ...graphqlError.extensions, code: 'BAD_REQUEST' },
+        extensions: { ...graphqlError.extensions, code: 'BAD_REQUEST' satisfies RequestErrorCode },
       });
     }
     log(`internal error: ${original instanceof Error ? (original.stack ?? original.message) : String(original)}`);
-    return new GraphQLError('internal server error', { path, extensions: { code: 'INTERNAL' } });
+    return new GraphQLError('internal server error', { path, extensions: { code: 'INTERNAL' satisfies RequestErrorCode } });
   };
 }

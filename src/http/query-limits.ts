@@ -4,6 +4,7 @@ import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { GraphQLError, Lexer, Source, TokenKind } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import type { RequestErrorCode } from '../errors.js';
 
 /**
  * Tokens in one document. The largest operation of the example clients (with its fragments) and GraphiQL's
@@ -12,7 +13,7 @@ import type { Plugin } from 'graphql-yoga';
  */
 export const MAX_QUERY_TOKENS = 2000;
 
-const TOO_COMPLEX = 'QUERY_TOO_COMPLEX';
+const TOO_COMPLEX: RequestErrorCode = 'QUERY_TOO_COMPLEX';
 
 /** Depth and cost refusals get a code of their own. */
 function tagTooComplex(_context: unknown, error: GraphQLError): void {

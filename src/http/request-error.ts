@@ -1,7 +1,6 @@
 // Refusals of a request as a whole, before any resolver runs: the body is over the limit, or it cannot be read.
 // They reach the client as top-level errors with a code and an HTTP status (see mask-error.ts).
-
-export type RequestErrorCode = 'IMAGE_TOO_LARGE' | 'BAD_REQUEST';
+import type { RequestErrorCode } from '../errors.js';
 
 export class RequestError extends Error {
   constructor(

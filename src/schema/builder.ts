@@ -1,12 +1,10 @@
 // The Pothos schema builder and its plugins: Prisma-backed object types, Relay global ids and connections, typed
-// error results, and input validation.
+// error results.
 import SchemaBuilder from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin, { decodeGlobalID, resolveNodes } from '@pothos/plugin-relay';
-import ValidationPlugin, { InputValidationError } from '@pothos/plugin-validation';
 import type { GraphQLInterfaceType, GraphQLResolveInfo } from 'graphql';
-import { ConflictError, ImageTooLargeError, InputError, NotFoundError } from '../errors.js';
 import type PrismaTypes from '../storage/generated/pothos-types.ts';
 import { getDatamodel } from '../storage/generated/pothos-types.ts';
 import type { Context } from './context.js';
@@ -56,7 +54,7 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
   DefaultInputFieldRequiredness: true;
 }>({
-  plugins: [ErrorsPlugin, ValidationPlugin, PrismaPlugin, RelayPlugin],
+  plugins: [ErrorsPlugin, PrismaPlugin, RelayPlugin],
   defaultFieldNullability: false,
   defaultInputFieldRequiredness: true,
   prisma: {
@@ -71,11 +69,9 @@ export const builder = new SchemaBuilder<{
     nodesQueryOptions: { resolve: (_root, { ids }, context, info) => ids.map((id) => loadNode(context, info, id)) },
   },
   errors: {
-    // Every mutation can answer with these; fields add their own where they need more.
-    defaultTypes: [InputError, ImageTooLargeError, NotFoundError, ConflictError, InputValidationError],
+    // None by default: each mutation lists the error types it can return, and its result union holds only those.
+    defaultTypes: [],
     directResult: true,
-    // Validation failures come back as typed InputValidationError results rather than top-level errors.
-    unsafelyHandleInputErrors: true,
   },
 });
 

@@ -1,17 +1,23 @@
 // Typed errors: every expected failure is a result type with a code; clients can match on `... on Error`.
-import { InputValidationError } from '@pothos/plugin-validation';
-import { ClientError, ConflictError, ImageTooLargeError, InputError, NotFoundError, type ErrorCode } from '../../errors.js';
+// Each mutation's result union names only the error types that mutation can return (see its `errors.types`).
+import {
+  ClientError,
+  ConflictError,
+  ERROR_CODES,
+  ImageTooLargeError,
+  InputError,
+  NotFoundError,
+  UnavailableError,
+} from '../../errors.js';
 import { builder } from '../builder.js';
 
-export const ErrorCodeEnum = builder.enumType('ErrorCode', {
-  values: ['INVALID_INPUT', 'NOT_AN_IMAGE', 'IMAGE_TOO_LARGE', 'NOT_FOUND', 'CONFLICT', 'ENGINE_UNAVAILABLE'] as const satisfies readonly ErrorCode[],
-});
+export const ErrorCodeEnum = builder.enumType('ErrorCode', { values: ERROR_CODES });
 
-export const ErrorInterface = builder.interfaceRef<ClientError | InputValidationError>('Error').implement({
+export const ErrorInterface = builder.interfaceRef<ClientError>('Error').implement({
   description: 'An expected failure: nothing was changed.',
   fields: (t) => ({
     message: t.exposeString('message'),
-    code: t.field({ type: ErrorCodeEnum, resolve: (error) => (error instanceof ClientError ? error.code : 'INVALID_INPUT') }),
+    code: t.field({ type: ErrorCodeEnum, resolve: (error) => error.code }),
   }),
 });
 
@@ -57,19 +63,10 @@ builder.objectType(ConflictError, {
   fields: () => ({}),
 });
 
-const InputValidationIssue = builder.objectRef<InputValidationError['issues'][number]>('InputValidationIssue').implement({
-  fields: (t) => ({
-    message: t.exposeString('message'),
-    path: t.stringList({ resolve: (issue) => issue.path?.map((part) => String(typeof part === 'object' ? part.key : part)) ?? [] }),
-  }),
-});
-
-builder.objectType(InputValidationError, {
-  name: 'InputValidationError',
-  description: 'Arguments that failed validation before anything ran.',
+builder.objectType(UnavailableError, {
+  name: 'UnavailableError',
+  description: 'Valid, but something it needs cannot be had now: a style model not on disk that cannot be downloaded.',
   interfaces: [ErrorInterface],
-  isTypeOf: (value) => value instanceof InputValidationError,
-  fields: (t) => ({
-    issues: t.field({ type: [InputValidationIssue], resolve: (error) => error.issues }),
-  }),
+  isTypeOf: (value) => value instanceof UnavailableError,
+  fields: () => ({}),
 });

@@ -1,6 +1,7 @@
 // Presets: named parameter sets, built-ins included.
 import { createPreset, deletePreset, givenParams, restoreBuiltInPresets, updatePreset, type EngineKind, type FastPresetParams, type PresetParams } from '../../domain/presets.js';
 import { resolveFastOptions, resolveGatysOptions } from '../../engine/index.js';
+import { ConflictError, InputError, NotFoundError } from '../../errors.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
 import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef, PresetParamsRef } from './params.js';
@@ -92,7 +93,7 @@ const UpdatePresetInput = builder.inputType('UpdatePresetInput', {
 builder.mutationFields((t) => ({
   createPreset: t.prismaField({
     type: 'Preset',
-    errors: {},
+    errors: { types: [InputError, NotFoundError, ConflictError] },
     args: { input: t.arg({ type: CreatePresetInput }) },
     resolve: async (query, _root, { input }, { db }) => {
       const engine = input.engine ?? 'GATYS';
@@ -103,7 +104,7 @@ builder.mutationFields((t) => ({
   }),
   updatePreset: t.prismaField({
     type: 'Preset',
-    errors: {},
+    errors: { types: [InputError, NotFoundError, ConflictError] },
     args: { id: t.arg.id(), input: t.arg({ type: UpdatePresetInput }) },
     resolve: async (query, _root, { id, input }, { db }) => {
       const preset = await updatePreset(db, localId(String(id), 'Preset'), {
@@ -115,7 +116,7 @@ builder.mutationFields((t) => ({
   }),
   deletePreset: t.field({
     type: DeletedRef,
-    errors: {},
+    errors: { types: [NotFoundError] },
     description: 'Deletes a preset (built-ins too: restoreBuiltInPresets brings them back). Runs keep their parameters.',
     args: { id: t.arg.id() },
     resolve: async (_root, { id }, { db }) => {

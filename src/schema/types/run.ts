@@ -3,6 +3,7 @@ import { startTransfer } from '../../domain/transfers.js';
 import { RUN_STATUSES } from '../../domain/run-status.js';
 import { givenParams, type FastPresetParams, type PresetParams } from '../../domain/presets.js';
 import type { GatysOptions } from '../../engine/index.js';
+import { ConflictError, ImageTooLargeError, InputError, NotFoundError } from '../../errors.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
 import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef } from './params.js';
@@ -158,7 +159,7 @@ const StartTransferInput = builder.inputType('StartTransferInput', {
 builder.mutationFields((t) => ({
   startTransfer: t.prismaField({
     type: 'Run',
-    errors: {},
+    errors: { types: [InputError, ImageTooLargeError, NotFoundError, ConflictError] },
     description: 'Queues a transfer. Follow it with the runEvents subscription.',
     args: { input: t.arg({ type: StartTransferInput }) },
     resolve: async (query, _root, { input }, ctx) => {
@@ -179,7 +180,7 @@ builder.mutationFields((t) => ({
   }),
   cancelRun: t.prismaField({
     type: 'Run',
-    errors: {},
+    errors: { types: [NotFoundError, ConflictError] },
     description: 'A queued run leaves the queue at once; a running one stops within one step. Both keep their steps.',
     args: { id: t.arg.id() },
     resolve: async (query, _root, args, { db, runs }) => {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { deleteStyleModel, importStyleModel, prepareStyleModel } from '../../domain/style-models.js';
 import { catalogueModel, locateCatalogueModel, type Architecture, type ModelFormat } from '../../engine/index.js';
+import { ConflictError, InputError, NotFoundError, UnavailableError } from '../../errors.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
 import { DeletedRef } from './style.js';
@@ -73,7 +74,7 @@ const ImportStyleModelInput = builder.inputType('ImportStyleModelInput', {
 builder.mutationFields((t) => ({
   importStyleModel: t.prismaField({
     type: 'StyleModel',
-    errors: {},
+    errors: { types: [InputError, ConflictError] },
     description: 'Imports a trained model from files on the server; it must load and stylise the sample scene first.',
     args: { input: t.arg({ type: ImportStyleModelInput }) },
     resolve: async (query, _root, { input }, ctx) => {
@@ -83,7 +84,7 @@ builder.mutationFields((t) => ({
   }),
   prepareStyleModel: t.prismaField({
     type: 'StyleModel',
-    errors: {},
+    errors: { types: [NotFoundError, UnavailableError] },
     description: 'Fetches a catalogue model now (instead of on first use) and makes its preview.',
     args: { id: t.arg.id() },
     resolve: async (query, _root, args, ctx) => {
@@ -93,7 +94,7 @@ builder.mutationFields((t) => ({
   }),
   deleteStyleModel: t.field({
     type: DeletedRef,
-    errors: {},
+    errors: { types: [NotFoundError, ConflictError] },
     description: 'Deletes an imported model no queued or running run needs; past runs keep its name.',
     args: { id: t.arg.id() },
     resolve: async (_root, args, ctx) => {

@@ -1,5 +1,6 @@
 // Styles: uploaded once, used by many runs.
 import { deleteStyle, uploadStyle } from '../../domain/styles.js';
+import { ConflictError, ImageTooLargeError, InputError, NotFoundError } from '../../errors.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
 
@@ -53,7 +54,7 @@ builder.mutationFields((t) => ({
   uploadStyle: t.prismaField({
     type: 'Style',
     description: 'Stores a style image under a unique name.',
-    errors: {},
+    errors: { types: [InputError, ImageTooLargeError, NotFoundError, ConflictError] },
     args: { input: t.arg({ type: UploadStyleInput }) },
     resolve: async (query, _root, { input }, { db, images }) => {
       const style = await uploadStyle(db, images, {
@@ -68,7 +69,7 @@ builder.mutationFields((t) => ({
   deleteStyle: t.field({
     type: DeletedRef,
     description: 'Deletes a style that no queued or running run needs. Past runs keep its name and image.',
-    errors: {},
+    errors: { types: [NotFoundError, ConflictError] },
     args: { id: t.arg.id() },
     resolve: async (_root, args, { db }) => {
       await deleteStyle(db, localId(String(args.id), 'Style'));
