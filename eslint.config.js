@@ -1,0 +1,77 @@
+// ESLint for the whole repository: typescript-eslint with type information (floating promises, exhaustive switches
+// over unions), the engine's import boundaries, and Prettier's formatting left to Prettier.
+import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+/** Outside src/engine, the engine is imported through an index: src/engine/index.ts, or a subsystem's in tests. */
+const engineInternals = {
+  group: ['**/engine/*/*', '!**/engine/*/index.js', '**/engine/*.js', '!**/engine/index.js'],
+  message: 'Import the engine through src/engine/index.ts (tests and benches of tensor code: a subsystem index).',
+};
+
+export default tseslint.config(
+  {
+    ignores: [
+      'node_modules/',
+      'src/storage/generated/',
+      'client-example/web/dist/',
+      'client-example/graphql-env.d.ts',
+      'test-artifacts/',
+      'data/',
+      'bench/_*',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      globals: { ...globals.node },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true, requireDefaultForNonUnion: false },
+      ],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'max-len': ['error', { code: 120, ignoreUrls: true, ignoreRegExpLiterals: true }],
+    },
+  },
+  {
+    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', 'client-example/**/*.ts'],
+    ignores: ['src/engine/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [engineInternals] }] },
+  },
+  {
+    // The program itself reaches the engine only through its main index (no tensors in the importing thread).
+    files: ['src/**/*.ts'],
+    ignores: ['src/engine/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/engine/*/**'], message: 'Import the engine through src/engine/index.ts.' }] },
+      ],
+    },
+  },
+  {
+    // A fast-style network needs nothing from the Gatys optimiser.
+    files: ['src/engine/fast-style/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/gatys/**'], message: 'fast-style/ imports nothing from gatys/.' }] }],
+    },
+  },
+  {
+    files: ['client-example/web/src/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  prettier,
+);
