@@ -62,7 +62,10 @@ export default tseslint.config(
     // A fast-style network needs nothing from the Gatys optimiser.
     files: ['src/engine/fast-style/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/gatys/**'], message: 'fast-style/ imports nothing from gatys/.' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/gatys/**'], message: 'fast-style/ imports nothing from gatys/.' }] },
+      ],
     },
   },
   {

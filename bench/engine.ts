@@ -48,8 +48,16 @@ const FAST_WARMUP = 1;
 const FAST_RUNS = 5;
 /** One model of each architecture. */
 const FAST_MODELS: Record<string, StyleModelSource> = {
-  'ml5 udnie (Engstrom)': { architecture: 'engstrom', format: 'ml5-checkpoint', path: path.join(SHARED, 'models/fast-style-ml5/udnie') },
-  'ncnn mosaic-9 (PyTorch)': { architecture: 'pytorch', format: 'ncnn', path: path.join(SHARED, 'models/pytorch-fns-ncnn-fp16/mosaic-9.param') },
+  'ml5 udnie (Engstrom)': {
+    architecture: 'engstrom',
+    format: 'ml5-checkpoint',
+    path: path.join(SHARED, 'models/fast-style-ml5/udnie'),
+  },
+  'ncnn mosaic-9 (PyTorch)': {
+    architecture: 'pytorch',
+    format: 'ncnn',
+    path: path.join(SHARED, 'models/pytorch-fns-ncnn-fp16/mosaic-9.param'),
+  },
 };
 
 interface Options {
@@ -131,7 +139,9 @@ function parseOptions(argv: string[]): Options & { child: string | undefined } {
     skipFull: values['skip-full'] ?? false,
     skipFast: values['skip-fast'] ?? false,
     onlyFast: values['only-fast'] ?? false,
-    fastSizes: values['fast-sizes'] ? values['fast-sizes'].split(',').map((s) => positiveInt('fast-sizes', s.trim())) : DEFAULT_FAST_SIZES,
+    fastSizes: values['fast-sizes']
+      ? values['fast-sizes'].split(',').map((s) => positiveInt('fast-sizes', s.trim()))
+      : DEFAULT_FAST_SIZES,
     backend: values.backend ?? process.env.GRAMIAN_BACKEND,
     threads: values.threads ? positiveInt('threads', values.threads) : undefined,
     child: values.child,
@@ -144,7 +154,9 @@ function weightsDir(): string {
   const env = process.env.GRAMIAN_WEIGHTS;
   const folder = env ? path.resolve(env) : path.resolve(REPO_ROOT, '../shared/models/vgg19-uint8-neuralpixels');
   if (!findManifest(folder)) {
-    throw new Error(`VGG19 weights not found: ${folder} holds no TF.js weights manifest. Set GRAMIAN_WEIGHTS to a VGG19 weights folder (e.g. the one \`npx gramian weights\` creates).`);
+    throw new Error(
+      `VGG19 weights not found: ${folder} holds no TF.js weights manifest. Set GRAMIAN_WEIGHTS to a VGG19 weights folder (e.g. the one \`npx gramian weights\` creates).`,
+    );
   }
   return folder;
 }
@@ -157,7 +169,10 @@ function checkImages(): void {
 
 /** Tubingen cover-cropped to exactly N×N, so an "N²" row really is N×N pixels of work (the photo is 4:3). */
 async function squareContent(size: number): Promise<Uint8Array> {
-  return sharp(await readFile(CONTENT)).resize(size, size, { fit: 'cover' }).jpeg({ quality: 95 }).toBuffer();
+  return sharp(await readFile(CONTENT))
+    .resize(size, size, { fit: 'cover' })
+    .jpeg({ quality: 95 })
+    .toBuffer();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -192,7 +207,9 @@ async function measureSteps(options: Options, size: number): Promise<Omit<StepRe
   for await (const event of gatysTransfer(params, { vgg, backend: backend.backend })) {
     if (event.type === 'started') dims = { width: event.width, height: event.height };
     if (event.type !== 'step') continue;
-    console.error(`  ${size}²: step ${event.step}/${wanted} ${event.ms.toFixed(0)} ms${event.step <= WARMUP_STEPS ? ' (warm-up)' : ''}`);
+    console.error(
+      `  ${size}²: step ${event.step}/${wanted} ${event.ms.toFixed(0)} ms${event.step <= WARMUP_STEPS ? ' (warm-up)' : ''}`,
+    );
     if (event.step > WARMUP_STEPS) stepMs.push(event.ms);
     // Leaving the loop returns the generator, whose finally frees the run's tensors.
     if (event.step === wanted) break;
@@ -206,16 +223,27 @@ async function measureFullRun(options: Options): Promise<Omit<FullResult, keyof 
   const params = benchParams(await readFile(CONTENT), style, FULL_SIZE, FULL_STEPS);
   const began = performance.now();
   for await (const event of gatysTransfer(params, { vgg, backend: backend.backend })) {
-    if (event.type === 'step' && event.step % 10 === 0) console.error(`  full ${FULL_SIZE}: step ${event.step}/${FULL_STEPS}`);
+    if (event.type === 'step' && event.step % 10 === 0)
+      console.error(`  full ${FULL_SIZE}: step ${event.step}/${FULL_STEPS}`);
     if (event.type === 'done') {
-      return { kind: 'full', width: event.image.width, height: event.image.height, steps: event.steps, wallMs: performance.now() - began };
+      return {
+        kind: 'full',
+        width: event.image.width,
+        height: event.image.height,
+        steps: event.steps,
+        wallMs: performance.now() - began,
+      };
     }
   }
   throw new Error('the run ended without a done event');
 }
 
 /** One fast-style model at size², in a process of its own: 1 warm-up pass (profiled for peak memory), then 5 timed. */
-async function measureFast(options: Options, model: string, size: number): Promise<Omit<FastResult, keyof ChildCommon>> {
+async function measureFast(
+  options: Options,
+  model: string,
+  size: number,
+): Promise<Omit<FastResult, keyof ChildCommon>> {
   const source = FAST_MODELS[model];
   if (!source) throw new Error(`unknown fast model "${model}" (valid: ${Object.keys(FAST_MODELS).join(', ')})`);
   const backend = await initBackend({
@@ -257,8 +285,13 @@ async function measureFast(options: Options, model: string, size: number): Promi
 async function runChild(options: Options, which: string): Promise<void> {
   const size = Number(which);
   const fast = /^fast:(\d+):(.+)$/.exec(which);
-  if (!fast && which !== 'full' && !(Number.isInteger(size) && size > 0)) throw new Error(`--child takes a size, "full" or "fast:<size>:<model>", got "${which}"`);
-  const measured = fast ? await measureFast(options, fast[2]!, Number(fast[1])) : which === 'full' ? await measureFullRun(options) : await measureSteps(options, size);
+  if (!fast && which !== 'full' && !(Number.isInteger(size) && size > 0))
+    throw new Error(`--child takes a size, "full" or "fast:<size>:<model>", got "${which}"`);
+  const measured = fast
+    ? await measureFast(options, fast[2]!, Number(fast[1]))
+    : which === 'full'
+      ? await measureFullRun(options)
+      : await measureSteps(options, size);
   const info = await initBackend(); // already initialised: returns the same info
   const result = {
     ...measured,
@@ -289,14 +322,19 @@ function spawnChild(options: Options, which: string): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     // The weights folder goes over as an absolute path, so the child finds the same one whatever its cwd.
     const env = { ...process.env, ...(which.startsWith('fast:') ? {} : { GRAMIAN_WEIGHTS: weightsDir() }) };
-    const child = spawn(process.execPath, childArgs(options, which), { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, childArgs(options, which), {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARK));
       if (code === 0 && line) resolve(JSON.parse(line.slice(RESULT_MARK.length)) as ChildResult);
-      else reject(new Error(`benchmark child "${which}" failed (${signal ?? `exit code ${code}`}); its errors are above`));
+      else
+        reject(new Error(`benchmark child "${which}" failed (${signal ?? `exit code ${code}`}); its errors are above`));
     });
   });
 }
@@ -350,7 +388,13 @@ function fullTable(r: FullResult): string {
 }
 
 /** The committed source of the README numbers: small, rounded, and without the per-run noise of logs. */
-function resultsJson(options: Options, steps: StepResult[], full: FullResult | undefined, backend: ChildCommon['backend'], loadAverage: number[]) {
+function resultsJson(
+  options: Options,
+  steps: StepResult[],
+  full: FullResult | undefined,
+  backend: ChildCommon['backend'],
+  loadAverage: number[],
+) {
   return {
     ...machineInfo(loadAverage),
     backend,
@@ -365,7 +409,15 @@ function resultsJson(options: Options, steps: StepResult[], full: FullResult | u
       stepMs: r.stepMs.map(round1),
       peakRssMiB: mib(r.peakRssKiB),
     })),
-    full: full ? { width: full.width, height: full.height, steps: full.steps, wallMs: Math.round(full.wallMs), peakRssMiB: mib(full.peakRssKiB) } : null,
+    full: full
+      ? {
+          width: full.width,
+          height: full.height,
+          steps: full.steps,
+          wallMs: Math.round(full.wallMs),
+          peakRssMiB: mib(full.peakRssKiB),
+        }
+      : null,
   };
 }
 
@@ -443,7 +495,11 @@ async function runParent(options: Options): Promise<void> {
   }
   const backend = (steps[0] ?? full)?.backend;
   if (!backend) throw new Error('nothing to measure: give --sizes or drop --skip-full');
-  const report = [header(backend, loadAverage), ...(steps.length ? [stepTable(steps)] : []), ...(full ? [fullTable(full)] : [])];
+  const report = [
+    header(backend, loadAverage),
+    ...(steps.length ? [stepTable(steps)] : []),
+    ...(full ? [fullTable(full)] : []),
+  ];
   console.log(`\n${report.join('\n\n')}\n`);
   if (!options.skipFast) {
     const fast = await runFast(options, loadAverage);

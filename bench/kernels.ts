@@ -41,24 +41,47 @@ function row(name: string, tfjsDefault: number, engine: number): string {
 /** The layer shapes of a 256² VGG19 pass where each kernel matters most. */
 function kernelRows(): string[] {
   const rows: string[] = [];
-  for (const [side, channels] of [[256, 64], [128, 128], [64, 256]] as const) {
+  for (const [side, channels] of [
+    [256, 64],
+    [128, 128],
+    [64, 256],
+  ] as const) {
     const x = tf.randomNormal([1, side, side, channels]) as tf.Tensor4D;
     const kernel = tf.randomNormal([3, 3, channels, channels]) as tf.Tensor4D;
     const flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
     const shape = `${side}²×${channels}`;
-    rows.push(row(`conv input gradient, ${shape}: Conv2DBackpropInput vs conv2d(dy, flipped kernel)`,
-      time(() => tf.conv2dTranspose(x, kernel, [1, side, side, channels], 1, 'same')),
-      time(() => tf.conv2d(x, flipped, 1, 'same'))));
+    rows.push(
+      row(
+        `conv input gradient, ${shape}: Conv2DBackpropInput vs conv2d(dy, flipped kernel)`,
+        time(() => tf.conv2dTranspose(x, kernel, [1, side, side, channels], 1, 'same')),
+        time(() => tf.conv2d(x, flipped, 1, 'same')),
+      ),
+    );
     const flat = tf.reshape(x, [side * side, channels]) as tf.Tensor2D;
-    rows.push(row(`Gram FᵀF, ${shape}: matMul(F, F, transposeA) vs matMul(transpose(F), F)`,
-      time(() => tf.matMul(flat, flat, true, false)),
-      time(() => tf.matMul(tf.transpose(flat), flat))));
+    rows.push(
+      row(
+        `Gram FᵀF, ${shape}: matMul(F, F, transposeA) vs matMul(transpose(F), F)`,
+        time(() => tf.matMul(flat, flat, true, false)),
+        time(() => tf.matMul(tf.transpose(flat), flat)),
+      ),
+    );
     const activated = tf.relu(x) as tf.Tensor4D;
     const pooled = tf.maxPool(activated, 2, 2, 'valid');
     const dy = tf.randomNormal(pooled.shape) as tf.Tensor4D;
-    rows.push(row(`max-pool gradient, ${shape}: MaxPoolGrad vs upsample × equality mask`,
-      time(() => tf.grad((input: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(input as tf.Tensor4D, 2, 2, 'valid'), dy)))(activated)),
-      time(() => tf.mul(tf.cast(tf.equal(activated, tf.image.resizeNearestNeighbor(pooled, [side, side])), 'float32'), tf.image.resizeNearestNeighbor(dy, [side, side])))));
+    rows.push(
+      row(
+        `max-pool gradient, ${shape}: MaxPoolGrad vs upsample × equality mask`,
+        time(() =>
+          tf.grad((input: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(input as tf.Tensor4D, 2, 2, 'valid'), dy)))(activated),
+        ),
+        time(() =>
+          tf.mul(
+            tf.cast(tf.equal(activated, tf.image.resizeNearestNeighbor(pooled, [side, side])), 'float32'),
+            tf.image.resizeNearestNeighbor(dy, [side, side]),
+          ),
+        ),
+      ),
+    );
     tf.dispose([x, kernel, flipped, flat, activated, pooled, dy]);
   }
   return rows;
@@ -71,13 +94,26 @@ async function memoryRows(size: number): Promise<string[]> {
   const layers = [...styleLayers, 'relu4_2'];
   const image = tf.randomUniform([1, size, size, 3], -100, 100, 'float32', 1) as tf.Tensor4D;
   const features = vgg.features(image, layers);
-  const targets = { content: new Map([['relu4_2', features.get('relu4_2')!]]), styleGrams: new Map(styleLayers.map((l) => [l, gram(features.get(l)!)])) };
-  const weights = { content: 5, style: 100, tv: 100, contentLayers: new Map([['relu4_2', 1]]), styleLayers: new Map(styleLayers.map((l) => [l, 1])) };
+  const targets = {
+    content: new Map([['relu4_2', features.get('relu4_2')!]]),
+    styleGrams: new Map(styleLayers.map((l) => [l, gram(features.get(l)!)])),
+  };
+  const weights = {
+    content: 5,
+    style: 100,
+    tv: 100,
+    contentLayers: new Map([['relu4_2', 1]]),
+    styleLayers: new Map(styleLayers.map((l) => [l, 1])),
+  };
   const objective = (x: tf.Tensor4D, f: Map<string, tf.Tensor4D>) => weightedLosses(x, f, targets, weights);
   // tf.profile hands back one shared object, so each peak is read before the next profile.
   const autodiff = (
     await tf.profile(() => {
-      tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(objective(x as tf.Tensor4D, vgg.features(x as tf.Tensor4D, layers))))(image).dataSync());
+      tf.tidy(() =>
+        tf
+          .grad((x: tf.Tensor) => tf.sum(objective(x as tf.Tensor4D, vgg.features(x as tf.Tensor4D, layers))))(image)
+          .dataSync(),
+      );
     })
   ).peakBytes;
   const byHand = (
@@ -88,16 +124,22 @@ async function memoryRows(size: number): Promise<string[]> {
     })
   ).peakBytes;
   const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
-  return [`| peak tensor memory of one step at ${size}² (MiB, includes 160 MiB of weights) | ${mib(autodiff)} | ${mib(byHand)} | ${(autodiff / byHand).toFixed(1)}× |`];
+  return [
+    `| peak tensor memory of one step at ${size}² (MiB, includes 160 MiB of weights) | ${mib(autodiff)} | ${mib(byHand)} | ${(autodiff / byHand).toFixed(1)}× |`,
+  ];
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { backend: { type: 'string' }, threads: { type: 'string' }, 'memory-size': { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { backend: { type: 'string' }, threads: { type: 'string' }, 'memory-size': { type: 'string' } },
+  });
   const info = await initBackend({
     backend: parseBackendChoice(values.backend ?? process.env.GRAMIAN_BACKEND),
     ...(values.threads ? { threads: Number(values.threads) } : {}),
   });
-  console.log(`Backend ${info.backend}, ${info.threads} thread(s), SIMD ${info.simd ? 'yes' : 'no'}; ms are medians of 5.\n`);
+  console.log(
+    `Backend ${info.backend}, ${info.threads} thread(s), SIMD ${info.simd ? 'yes' : 'no'}; ms are medians of 5.\n`,
+  );
   console.log('| Operation: tfjs default vs engine | tfjs default (ms) | engine (ms) | ratio |');
   console.log('| --- | ---: | ---: | ---: |');
   for (const line of kernelRows()) console.log(line);

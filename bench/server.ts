@@ -59,11 +59,52 @@ const SUBSCRIPTION = /* GraphQL */ `
   subscription RunEvents($runId: ID!) {
     runEvents(runId: $runId) {
       __typename
-      ... on RunSnapshot { status queuePosition lastStep { step } run { id totalSteps } }
-      ... on RunStatusChanged { status queuePosition }
-      ... on RunStepAdded { totalSteps step { step scale contentLoss styleLoss tvLoss totalLoss ms } }
-      ... on RunPreviewAdded { dataUrl preview { step image { id width height } } }
-      ... on RunEnded { status run { id status lastStep } }
+      ... on RunSnapshot {
+        status
+        queuePosition
+        lastStep {
+          step
+        }
+        run {
+          id
+          totalSteps
+        }
+      }
+      ... on RunStatusChanged {
+        status
+        queuePosition
+      }
+      ... on RunStepAdded {
+        totalSteps
+        step {
+          step
+          scale
+          contentLoss
+          styleLoss
+          tvLoss
+          totalLoss
+          ms
+        }
+      }
+      ... on RunPreviewAdded {
+        dataUrl
+        preview {
+          step
+          image {
+            id
+            width
+            height
+          }
+        }
+      }
+      ... on RunEnded {
+        status
+        run {
+          id
+          status
+          lastStep
+        }
+      }
     }
   }
 `;
@@ -112,12 +153,20 @@ function describe(error: unknown): string {
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)),
+  );
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 type EventData =
-  | { __typename: 'RunSnapshot'; status: string; queuePosition: number | null; lastStep: { step: number } | null; run: { id: string; totalSteps: number } }
+  | {
+      __typename: 'RunSnapshot';
+      status: string;
+      queuePosition: number | null;
+      lastStep: { step: number } | null;
+      run: { id: string; totalSteps: number };
+    }
   | { __typename: 'RunStatusChanged'; status: string; queuePosition: number | null }
   | { __typename: 'RunStepAdded'; totalSteps: number; step: { step: number; ms: number } }
   | { __typename: 'RunPreviewAdded'; dataUrl: string; preview: { step: number; image: { id: string } } }
@@ -144,7 +193,16 @@ class ClientPool implements Clients {
   }
 
   private open(index: number): Promise<void> {
-    const record: ClientRecord = { index, snapshot: null, keys: [], at: [], totalSteps: null, completed: false, errors: [], closes: [] };
+    const record: ClientRecord = {
+      index,
+      snapshot: null,
+      keys: [],
+      at: [],
+      totalSteps: null,
+      completed: false,
+      errors: [],
+      closes: [],
+    };
     this.records[index] = record;
     return new Promise((resolve, reject) => {
       this.clients[index] = createClient({
@@ -202,7 +260,12 @@ class ClientPool implements Clients {
             switch (event.__typename) {
               case 'RunSnapshot':
                 if (record.snapshot) record.errors.push('second snapshot');
-                record.snapshot = { status: event.status, lastStep: event.lastStep?.step ?? null, queuePosition: event.queuePosition, at };
+                record.snapshot = {
+                  status: event.status,
+                  lastStep: event.lastStep?.step ?? null,
+                  queuePosition: event.queuePosition,
+                  at,
+                };
                 if (++snapshots === this.n) allSnapshots();
                 return;
               case 'RunStatusChanged':
@@ -214,7 +277,8 @@ class ClientPool implements Clients {
                 break;
               case 'RunPreviewAdded':
                 record.keys.push(`preview:${event.preview.step}`);
-                if (!event.dataUrl.startsWith('data:image/')) record.errors.push(`preview ${event.preview.step}: no data URL`);
+                if (!event.dataUrl.startsWith('data:image/'))
+                  record.errors.push(`preview ${event.preview.step}: no data URL`);
                 break;
               case 'RunEnded':
                 record.keys.push(`end:${event.status}`);
@@ -255,7 +319,11 @@ class ClientPool implements Clients {
   }
 }
 
-type Call = { op: 'connect' } | { op: 'subscribe'; runId: string; timeoutMs: number } | { op: 'finished'; timeoutMs: number } | { op: 'close' };
+type Call =
+  | { op: 'connect' }
+  | { op: 'subscribe'; runId: string; timeoutMs: number }
+  | { op: 'finished'; timeoutMs: number }
+  | { op: 'close' };
 type Request = Call & { id: number };
 type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
@@ -266,7 +334,10 @@ class WorkerClients implements Clients {
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
 
   constructor(url: string, n: number) {
-    this.worker = new Worker(WORKER_BOOTSTRAP, { argv: [import.meta.url], workerData: { role: 'bench-clients', url, n } });
+    this.worker = new Worker(WORKER_BOOTSTRAP, {
+      argv: [import.meta.url],
+      workerData: { role: 'bench-clients', url, n },
+    });
     this.worker.on('message', (reply: Reply) => {
       const waiter = this.pending.get(reply.id);
       this.pending.delete(reply.id);
@@ -299,7 +370,9 @@ class WorkerClients implements Clients {
     return this.call({ op: 'finished', timeoutMs });
   }
   utilization(previous?: EventLoopUtilization): EventLoopUtilization {
-    return previous ? this.worker.performance.eventLoopUtilization(previous) : this.worker.performance.eventLoopUtilization();
+    return previous
+      ? this.worker.performance.eventLoopUtilization(previous)
+      : this.worker.performance.eventLoopUtilization();
   }
   async close(): Promise<void> {
     await this.call({ op: 'close' }).catch(() => {});
@@ -348,10 +421,15 @@ async function graphql<T>(url: string, query: string, variables: Record<string, 
     form.append('0', new Blob([await readFile(upload.file)], { type: 'image/jpeg' }), path.basename(upload.file));
     response = await fetch(`${url}/graphql`, { method: 'POST', body: form });
   } else {
-    response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+    response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query, variables }),
+    });
   }
   const body = (await response.json()) as { data?: T; errors?: { message: string }[] };
-  if (body.errors?.length || !body.data) throw new Error(`GraphQL (HTTP ${response.status}): ${body.errors?.map((e) => e.message).join('; ') ?? 'no data'}`);
+  if (body.errors?.length || !body.data)
+    throw new Error(`GraphQL (HTTP ${response.status}): ${body.errors?.map((e) => e.message).join('; ') ?? 'no data'}`);
   return body.data;
 }
 
@@ -368,9 +446,21 @@ function unwrap<T>(result: Result<T>, typename: string): T {
 async function uploadStyle(url: string): Promise<string> {
   const data = await graphql<{ uploadStyle: Result<{ id: string }> }>(
     url,
-    `mutation ($input: UploadStyleInput!) {
-      uploadStyle(input: $input) { __typename ... on Style { id name } ... on Error { code message } }
-    }`,
+    `
+      mutation ($input: UploadStyleInput!) {
+        uploadStyle(input: $input) {
+          __typename
+          ... on Style {
+            id
+            name
+          }
+          ... on Error {
+            code
+            message
+          }
+        }
+      }
+    `,
     { input: { name: `the_scream ${randomUUID().slice(0, 8)}`, image: null, tags: ['bench'] } },
     { path: 'variables.input.image', file: STYLE },
   );
@@ -386,9 +476,22 @@ interface StartedRun {
 async function startRun(url: string, styleId: string, params: Record<string, number>): Promise<StartedRun> {
   const data = await graphql<{ startTransfer: Result<StartedRun> }>(
     url,
-    `mutation ($input: StartTransferInput!) {
-      startTransfer(input: $input) { __typename ... on Run { id status queuePosition } ... on Error { code message } }
-    }`,
+    `
+      mutation ($input: StartTransferInput!) {
+        startTransfer(input: $input) {
+          __typename
+          ... on Run {
+            id
+            status
+            queuePosition
+          }
+          ... on Error {
+            code
+            message
+          }
+        }
+      }
+    `,
     { input: { content: null, styles: [{ styleId, weight: 1 }], params } },
     { path: 'variables.input.content', file: CONTENT },
   );
@@ -398,7 +501,20 @@ async function startRun(url: string, styleId: string, params: Record<string, num
 async function cancelRun(url: string, id: string): Promise<string> {
   const data = await graphql<{ cancelRun: Result<{ status: string }> }>(
     url,
-    `mutation ($id: ID!) { cancelRun(id: $id) { __typename ... on Run { status } ... on Error { code message } } }`,
+    `
+      mutation ($id: ID!) {
+        cancelRun(id: $id) {
+          __typename
+          ... on Run {
+            status
+          }
+          ... on Error {
+            code
+            message
+          }
+        }
+      }
+    `,
     { id },
   );
   return unwrap(data.cancelRun, 'Run').status;
@@ -416,7 +532,21 @@ interface RunState {
 async function queryRun(url: string, id: string): Promise<RunState> {
   const data = await graphql<{ run: RunState | null }>(
     url,
-    `query ($id: ID!) { run(id: $id) { status lastStep totalSteps width height error { code message } } }`,
+    `
+      query ($id: ID!) {
+        run(id: $id) {
+          status
+          lastStep
+          totalSteps
+          width
+          height
+          error {
+            code
+            message
+          }
+        }
+      }
+    `,
     { id },
   );
   if (!data.run) throw new Error(`run ${id} not found`);
@@ -451,8 +581,21 @@ class PublishLog {
   private note(event: RunEvent): void {
     const at = now();
     const key =
-      event.kind === 'status' ? `status:${event.status}` : event.kind === 'step' ? `step:${event.step.step}` : event.kind === 'preview' ? `preview:${event.step}` : event.kind === 'download' ? 'download' : `end:${event.status}`;
-    const published: Published = { runId: event.runId, key, at, ...(event.kind === 'step' ? { stepMs: event.step.ms } : {}) };
+      event.kind === 'status'
+        ? `status:${event.status}`
+        : event.kind === 'step'
+          ? `step:${event.step.step}`
+          : event.kind === 'preview'
+            ? `preview:${event.step}`
+            : event.kind === 'download'
+              ? 'download'
+              : `end:${event.status}`;
+    const published: Published = {
+      runId: event.runId,
+      key,
+      at,
+      ...(event.kind === 'step' ? { stepMs: event.step.ms } : {}),
+    };
     this.events.push(published);
     for (const waiter of [...this.waiters]) {
       if (waiter.test(published)) {
@@ -493,7 +636,13 @@ function percentile(sorted: number[], p: number): number {
 function spread(values: number[]): Spread {
   const sorted = [...values].sort((a, b) => a - b);
   const mean = sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : NaN;
-  return { count: sorted.length, p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? NaN), mean: round(mean) };
+  return {
+    count: sorted.length,
+    p50: round(percentile(sorted, 50)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted.at(-1) ?? NaN),
+    mean: round(mean),
+  };
 }
 
 function round(value: number, digits = 2): number {
@@ -560,7 +709,10 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min}, got ${raw}`);
     return value;
   };
-  const subscribers = values.subscribers === undefined ? DEFAULT_SUBSCRIBERS : values.subscribers.split(',').map((s) => int(s.trim(), 0, 'subscribers', 0));
+  const subscribers =
+    values.subscribers === undefined
+      ? DEFAULT_SUBSCRIBERS
+      : values.subscribers.split(',').map((s) => int(s.trim(), 0, 'subscribers', 0));
   return {
     subscribers,
     size: int(values.size, 48, 'size', 32),
@@ -572,7 +724,13 @@ function parseOptions(argv: string[]): Options {
 
 const progress = (message: string) => console.error(`[bench] ${message}`);
 
-async function runRound(server: GramianServer, published: PublishLog, styleId: string, n: number, options: Options): Promise<RoundResult> {
+async function runRound(
+  server: GramianServer,
+  published: PublishLog,
+  styleId: string,
+  n: number,
+  options: Options,
+): Promise<RoundResult> {
   const { url } = server;
   const params = { size: options.size, steps: options.steps, previewEvery: options.previewEvery };
   const clients: Clients = options.inlineClients ? new ClientPool(url, n) : new WorkerClients(url, n);
@@ -582,24 +740,30 @@ async function runRound(server: GramianServer, published: PublishLog, styleId: s
 
     const gate = await startRun(url, styleId, GATE_PARAMS);
     const run = await startRun(url, styleId, params);
-    if (run.status !== 'QUEUED') throw new Error(`the measured run is ${run.status}, not QUEUED behind the gate run (is GRAMIAN_WORKERS 1?)`);
+    if (run.status !== 'QUEUED')
+      throw new Error(`the measured run is ${run.status}, not QUEUED behind the gate run (is GRAMIAN_WORKERS 1?)`);
     const queuedAt = now();
 
     const subscribeMs = await clients.subscribe(run.id, 120_000);
     const subscribedAt = now();
     progress(`N=${n}: every client has its snapshot (${subscribeMs.toFixed(0)} ms)`);
     const measured = decodeGlobalID(run.id).id;
-    const publishedBeforeSubscribed = published.of(measured, queuedAt).filter((e) => e.at < subscribedAt).map((e) => e.key);
+    const publishedBeforeSubscribed = published
+      .of(measured, queuedAt)
+      .filter((e) => e.at < subscribedAt)
+      .map((e) => e.key);
 
     const histogram = monitorEventLoopDelay({ resolution: 1 });
     let mainElu = performance.eventLoopUtilization();
     let clientsElu = clients.utilization();
-    const running = published.when((e) => e.runId === measured && e.key === 'status:RUNNING', false).then((e) => {
-      histogram.reset();
-      mainElu = performance.eventLoopUtilization();
-      clientsElu = clients.utilization();
-      return e.at;
-    });
+    const running = published
+      .when((e) => e.runId === measured && e.key === 'status:RUNNING', false)
+      .then((e) => {
+        histogram.reset();
+        mainElu = performance.eventLoopUtilization();
+        clientsElu = clients.utilization();
+        return e.at;
+      });
     const ended = published.when((e) => e.runId === measured && e.key.startsWith('end:'), false);
     histogram.enable();
     const gateStatus = await cancelRun(url, gate.id);
@@ -614,7 +778,9 @@ async function runRound(server: GramianServer, published: PublishLog, styleId: s
     const mainUtilization = performance.eventLoopUtilization(mainElu).utilization;
     const clientsUtilization = clientsElu ? (clients.utilization(clientsElu)?.utilization ?? NaN) : NaN;
     const state = await queryRun(url, run.id);
-    progress(`N=${n}: run ${state.status} in ${(end.at - startedAt).toFixed(0)} ms; all subscriptions done ${(now() - end.at).toFixed(0)} ms after the end`);
+    progress(
+      `N=${n}: run ${state.status} in ${(end.at - startedAt).toFixed(0)} ms; all subscriptions done ${(now() - end.at).toFixed(0)} ms after the end`,
+    );
 
     // What every client had to get: everything published for the run after the last snapshot.
     const expectedEvents = published.of(measured, subscribedAt);
@@ -624,7 +790,10 @@ async function runRound(server: GramianServer, published: PublishLog, styleId: s
     const totalSteps = state.totalSteps;
     const wantSteps = Array.from({ length: totalSteps }, (_, i) => `step:${i + 1}`);
     const problems: string[] = [];
-    if (stepKeys.join() !== wantSteps.join()) problems.push(`server published steps ${stepKeys.length} (${stepKeys.slice(0, 3).join(',')}…), expected 1..${totalSteps} once each`);
+    if (stepKeys.join() !== wantSteps.join())
+      problems.push(
+        `server published steps ${stepKeys.length} (${stepKeys.slice(0, 3).join(',')}…), expected 1..${totalSteps} once each`,
+      );
 
     let delivered = 0;
     let duplicates = 0;
@@ -650,10 +819,19 @@ async function runRound(server: GramianServer, published: PublishLog, styleId: s
       perClient.push(record.keys.length + (record.snapshot ? 1 : 0));
       const steps = record.keys.filter((k) => k.startsWith('step:'));
       if (!record.snapshot) issues.push('no snapshot');
-      else if (record.snapshot.lastStep !== null && record.snapshot.lastStep > 0) issues.push(`subscribed late (snapshot at step ${record.snapshot.lastStep})`);
-      if (got < expectedKeys.length) issues.push(`missed ${expectedKeys.filter((k) => !seen.has(k)).slice(0, 5).join(', ')}${expectedKeys.length - got > 5 ? ` and ${expectedKeys.length - got - 5} more` : ''}`);
-      if (steps.join() !== wantSteps.join()) issues.push(`steps not exactly 1..${totalSteps} in order (${steps.length} received)`);
-      if (record.keys.join() !== expectedKeys.join() && got === expectedKeys.length) issues.push('events out of publish order or extra events');
+      else if (record.snapshot.lastStep !== null && record.snapshot.lastStep > 0)
+        issues.push(`subscribed late (snapshot at step ${record.snapshot.lastStep})`);
+      if (got < expectedKeys.length)
+        issues.push(
+          `missed ${expectedKeys
+            .filter((k) => !seen.has(k))
+            .slice(0, 5)
+            .join(', ')}${expectedKeys.length - got > 5 ? ` and ${expectedKeys.length - got - 5} more` : ''}`,
+        );
+      if (steps.join() !== wantSteps.join())
+        issues.push(`steps not exactly 1..${totalSteps} in order (${steps.length} received)`);
+      if (record.keys.join() !== expectedKeys.join() && got === expectedKeys.length)
+        issues.push('events out of publish order or extra events');
       if (!record.completed) issues.push('subscription did not complete');
       if (!record.keys.at(-1)?.startsWith('end:')) issues.push('the end was not the last event');
       if (record.errors.length) issues.push(`errors: ${record.errors.slice(0, 3).join(' | ')}`);
@@ -687,8 +865,16 @@ async function runRound(server: GramianServer, published: PublishLog, styleId: s
       latencyMs: { step: spread(latency.step), preview: spread(latency.preview), end: spread(latency.end) },
       fanOutMs: spread([...lastReceipt.values()]),
       stepMs: { ...stepSpread, median: stepSpread.p50, all: stepMs.map((ms) => round(ms, 1)) },
-      eventLoopDelayMs: { p50: ns(histogram.percentile(50)), p99: ns(histogram.percentile(99)), max: ns(histogram.max), mean: ns(histogram.mean) },
-      eventLoopUtilization: { main: round(mainUtilization, 3), clients: Number.isNaN(clientsUtilization) ? null : round(clientsUtilization, 3) },
+      eventLoopDelayMs: {
+        p50: ns(histogram.percentile(50)),
+        p99: ns(histogram.percentile(99)),
+        max: ns(histogram.max),
+        mean: ns(histogram.mean),
+      },
+      eventLoopUtilization: {
+        main: round(mainUtilization, 3),
+        clients: Number.isNaN(clientsUtilization) ? null : round(clientsUtilization, 3),
+      },
       publishedBeforeSubscribed,
     };
   } finally {
@@ -706,7 +892,12 @@ function table(rounds: RoundResult[]): string {
     '|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rounds) {
-    const events = r.subscribers === 0 ? '–' : r.eventsPerClient.min === r.eventsPerClient.max ? `${r.eventsPerClient.min}` : `${r.eventsPerClient.min}–${r.eventsPerClient.max}`;
+    const events =
+      r.subscribers === 0
+        ? '–'
+        : r.eventsPerClient.min === r.eventsPerClient.max
+          ? `${r.eventsPerClient.min}`
+          : `${r.eventsPerClient.min}–${r.eventsPerClient.max}`;
     const l = r.latencyMs.step;
     lines.push(
       `| ${r.subscribers} | ${events} | ${r.delivered} / ${r.expected} | ${r.missing} | ${fmt(l.p50)} / ${fmt(l.p99)} / ${fmt(l.max)} | ${fmt(r.stepMs.median)} | ${fmt(r.eventLoopDelayMs.p99)} / ${fmt(r.eventLoopDelayMs.max)} |`,
@@ -731,7 +922,8 @@ async function main(): Promise<void> {
       .slice(0, 400);
     const count = (serverLog.get(condensed) ?? 0) + 1;
     serverLog.set(condensed, count);
-    if (count <= 2) console.error(`[gramian] ${count === 2 ? '(again, further repeats counted silently) ' : ''}${condensed}`);
+    if (count <= 2)
+      console.error(`[gramian] ${count === 2 ? '(again, further repeats counted silently) ' : ''}${condensed}`);
   };
   const warnings: string[] = [];
   process.on('warning', (warning) => warnings.push(`${warning.name}: ${warning.message}`));
@@ -752,13 +944,19 @@ async function main(): Promise<void> {
     progress(`starting the server (data in ${dataDir})`);
     server = await startServer(config, log);
     const published = new PublishLog(server);
-    progress(`server at ${server.url}; backend ${server.services.engineInfo.backend}, ${server.services.engineInfo.threads ?? '?'} threads`);
+    progress(
+      `server at ${server.url}; backend ${server.services.engineInfo.backend}, ${server.services.engineInfo.threads ?? '?'} threads`,
+    );
     const styleId = await uploadStyle(server.url);
 
     // Warm-up: weights, kernels and the style's Gram matrices, so the first round's steps are not slower.
     const warmup = await startRun(server.url, styleId, { size: options.size, steps: WARMUP_STEPS, previewEvery: 0 });
     const warmupId = decodeGlobalID(warmup.id).id;
-    const warmupEnd = await withTimeout(published.when((e) => e.runId === warmupId && e.key.startsWith('end:')), 300_000, 'the warm-up run');
+    const warmupEnd = await withTimeout(
+      published.when((e) => e.runId === warmupId && e.key.startsWith('end:')),
+      300_000,
+      'the warm-up run',
+    );
     progress(`warm-up run ${warmup.id} ${warmupEnd.key}`);
 
     const rounds: RoundResult[] = [];
@@ -768,7 +966,9 @@ async function main(): Promise<void> {
     }
 
     const output = table(rounds);
-    console.log(`\nSubscription fan-out: ${options.size} px, ${options.steps} steps, a preview every ${options.previewEvery}, clients ${options.inlineClients ? 'on the main thread' : 'in a worker thread'}, load average at start ${loadAtStart.join(' ')}; latency is publish → receipt of step events over all (client, step) pairs\n`);
+    console.log(
+      `\nSubscription fan-out: ${options.size} px, ${options.steps} steps, a preview every ${options.previewEvery}, clients ${options.inlineClients ? 'on the main thread' : 'in a worker thread'}, load average at start ${loadAtStart.join(' ')}; latency is publish → receipt of step events over all (client, step) pairs\n`,
+    );
     console.log(output);
     for (const r of rounds) {
       const extra = [
@@ -785,7 +985,8 @@ async function main(): Promise<void> {
       ];
       console.log(`\n- ${extra.join('; ')}`);
       for (const problem of r.problems) console.log(`  - ${problem}`);
-      if (r.publishedBeforeSubscribed.length) console.log(`  - published before every client had its snapshot: ${r.publishedBeforeSubscribed.join(', ')}`);
+      if (r.publishedBeforeSubscribed.length)
+        console.log(`  - published before every client had its snapshot: ${r.publishedBeforeSubscribed.join(', ')}`);
     }
     for (const warning of warnings) console.log(`\nProcess warning: ${warning}`);
     if (serverLog.size) {
@@ -801,7 +1002,13 @@ async function main(): Promise<void> {
         {
           ...machineInfo(loadAtStart),
           loadAverageAtEnd: os.loadavg().map((l) => round(l)),
-          engine: { backend: info.backend, tfBackend: info.tfBackend, threads: info.threads, simd: info.simd, workers: info.workers },
+          engine: {
+            backend: info.backend,
+            tfBackend: info.tfBackend,
+            threads: info.threads,
+            simd: info.simd,
+            workers: info.workers,
+          },
           weights: path.relative(REPO_ROOT, WEIGHTS),
           images: { content: path.relative(REPO_ROOT, CONTENT), style: path.relative(REPO_ROOT, STYLE) },
           params: { size: options.size, steps: options.steps, previewEvery: options.previewEvery },
@@ -820,7 +1027,10 @@ async function main(): Promise<void> {
     exitCode = 1;
     console.error(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   } finally {
-    if (server) await withTimeout(server.close(), 60_000, 'closing the server').catch((error: unknown) => progress(describe(error)));
+    if (server)
+      await withTimeout(server.close(), 60_000, 'closing the server').catch((error: unknown) =>
+        progress(describe(error)),
+      );
     await rm(dataDir, { recursive: true, force: true }).catch(() => {});
   }
   // The wasm backend's worker threads keep the process alive.

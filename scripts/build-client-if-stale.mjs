@@ -16,7 +16,9 @@ const sources = [
   path.join(web, 'vite.config.ts'),
   path.join(web, 'src'),
   path.join(web, 'public'),
-  ...readdirSync(shared).filter((name) => name.endsWith('.ts')).map((name) => path.join(shared, name)),
+  ...readdirSync(shared)
+    .filter((name) => name.endsWith('.ts'))
+    .map((name) => path.join(shared, name)),
 ];
 
 function newestChange(file) {

@@ -10,5 +10,8 @@ const env = {
   // The Pothos generator is a bin of @pothos/plugin-prisma.
   PATH: `${path.resolve('node_modules/.bin')}${path.delimiter}${process.env.PATH}`,
 };
-const result = spawnSync(process.execPath, ['node_modules/prisma/build/index.js', 'generate'], { stdio: 'inherit', env });
+const result = spawnSync(process.execPath, ['node_modules/prisma/build/index.js', 'generate'], {
+  stdio: 'inherit',
+  env,
+});
 process.exit(result.status ?? 1);

@@ -23,7 +23,8 @@ const { values: options } = parseArgs({
     chromium: { type: 'string', default: '/usr/bin/chromium' },
   },
 });
-if (!existsSync(options.chromium)) throw new Error(`no Chromium at ${options.chromium} (apt-get install chromium, or --chromium PATH)`);
+if (!existsSync(options.chromium))
+  throw new Error(`no Chromium at ${options.chromium} (apt-get install chromium, or --chromium PATH)`);
 const afterSteps = Number(options['after-steps']);
 // A run is minutes long at 256 px on wasm: wait for conditions, never for a fixed time.
 const WAIT = { timeout: 15 * 60_000 };
@@ -32,7 +33,16 @@ const context = await chromium.launchPersistentContext(await mkdtemp(path.join(o
   executablePath: options.chromium,
   headless: true,
   viewport: { width: 1280, height: 860 },
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 try {
   const page = context.pages()[0] ?? (await context.newPage());
@@ -54,14 +64,18 @@ try {
   await page.locator('select[name=preset]').selectOption({ label: options.preset });
   await page.getByRole('button', { name: 'Start transfer' }).click();
   await page.waitForFunction(
-    (steps) => Number(document.querySelector('.run-view [data-role=loss-chart]')?.getAttribute('data-points')) >= steps && document.querySelector<HTMLImageElement>('.run-view [data-role=main-image]')?.dataset.kind === 'preview',
+    (steps) =>
+      Number(document.querySelector('.run-view [data-role=loss-chart]')?.getAttribute('data-points')) >= steps &&
+      document.querySelector<HTMLImageElement>('.run-view [data-role=main-image]')?.dataset.kind === 'preview',
     afterSteps,
     WAIT,
   );
   // Let the full-size preview replace its inline thumbnail.
   await page.waitForLoadState('networkidle');
   await page.screenshot({ path: options.out });
-  console.log(`${options.out}: run ${await page.locator('.run-view').getAttribute('data-run-id')} at step ${await page.locator('.run-view').getAttribute('data-steps')}`);
+  console.log(
+    `${options.out}: run ${await page.locator('.run-view').getAttribute('data-run-id')} at step ${await page.locator('.run-view').getAttribute('data-steps')}`,
+  );
 } finally {
   await context.close();
 }

@@ -62,13 +62,15 @@ export function loadConfig(env: Env = process.env): Config {
   };
   const dataDir = path.resolve(env.DATA_DIR || 'data');
   const databaseUrl = env.DATABASE_URL || `file:${path.join(dataDir, 'gramian.db')}`;
-  if (!databaseUrl.startsWith('file:')) problems.push(`DATABASE_URL=${databaseUrl} must be a SQLite file URL such as file:./data/gramian.db`);
+  if (!databaseUrl.startsWith('file:'))
+    problems.push(`DATABASE_URL=${databaseUrl} must be a SQLite file URL such as file:./data/gramian.db`);
   const backend = env.GRAMIAN_BACKEND || 'auto';
   if (backend !== 'auto' && !(BACKEND_CHOICES as readonly string[]).includes(backend)) {
     problems.push(`GRAMIAN_BACKEND=${backend} is not one of auto, ${BACKEND_CHOICES.join(', ')}`);
   }
   const download = env.GRAMIAN_WEIGHTS_DOWNLOAD ?? 'true';
-  if (!['true', 'false'].includes(download)) problems.push(`GRAMIAN_WEIGHTS_DOWNLOAD=${download} must be true or false`);
+  if (!['true', 'false'].includes(download))
+    problems.push(`GRAMIAN_WEIGHTS_DOWNLOAD=${download} must be true or false`);
   const config: Config = {
     port: integer('PORT', 4000, 0, 65535),
     host: env.HOST || '0.0.0.0',

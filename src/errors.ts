@@ -2,7 +2,14 @@
 // typed results (src/schema/types/errors.ts); anything else is masked as an internal error.
 
 /** The codes of typed results: the GraphQL ErrorCode enum is built from this list. */
-export const ERROR_CODES = ['INVALID_INPUT', 'NOT_AN_IMAGE', 'IMAGE_TOO_LARGE', 'NOT_FOUND', 'CONFLICT', 'UNAVAILABLE'] as const;
+export const ERROR_CODES = [
+  'INVALID_INPUT',
+  'NOT_AN_IMAGE',
+  'IMAGE_TOO_LARGE',
+  'NOT_FOUND',
+  'CONFLICT',
+  'UNAVAILABLE',
+] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /**

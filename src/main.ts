@@ -14,8 +14,14 @@ try {
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   // A failure in one request must not take the server down with it.
-  process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`));
+  process.on('unhandledRejection', (reason) =>
+    log(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`),
+  );
 } catch (error) {
-  log(error instanceof ConfigError ? error.message : `could not start: ${error instanceof Error ? error.stack : String(error)}`);
+  log(
+    error instanceof ConfigError
+      ? error.message
+      : `could not start: ${error instanceof Error ? error.stack : String(error)}`,
+  );
   process.exit(1);
 }

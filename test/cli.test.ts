@@ -20,7 +20,12 @@ afterAll(async () => {
 });
 
 function gramian(args: string[]) {
-  const env = { ...process.env, GRAMIAN_WEIGHTS: VGG19_UINT8, GRAMIAN_MODELS: SHARED_MODELS, GRAMIAN_CACHE: path.join(dir, 'cache') };
+  const env = {
+    ...process.env,
+    GRAMIAN_WEIGHTS: VGG19_UINT8,
+    GRAMIAN_MODELS: SHARED_MODELS,
+    GRAMIAN_CACHE: path.join(dir, 'cache'),
+  };
   return run(process.execPath, [BIN, ...args], { env, cwd: REPO_ROOT }).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
@@ -32,8 +37,26 @@ describe('gramian CLI', () => {
     const out = path.join(dir, 'out.jpg');
     const previews = path.join(dir, 'previews');
     const result = await gramian([
-      'stylize', '--content', contentImage('tubingen.jpg'), '--style', styleImage('starry_night.jpg'), '--style', styleImage('the_scream.jpg'),
-      '--style-weights', '0.7,0.3', '--size', '64', '--steps', '4', '--preserve-colors', '--preview-every', '2', '--preview-dir', previews, '--out', out,
+      'stylize',
+      '--content',
+      contentImage('tubingen.jpg'),
+      '--style',
+      styleImage('starry_night.jpg'),
+      '--style',
+      styleImage('the_scream.jpg'),
+      '--style-weights',
+      '0.7,0.3',
+      '--size',
+      '64',
+      '--steps',
+      '4',
+      '--preserve-colors',
+      '--preview-every',
+      '2',
+      '--preview-dir',
+      previews,
+      '--out',
+      out,
     ]);
     expect(result.stderr).toMatch(/step 1\/4 content [\d.e+-]+ style [\d.e+-]+ tv [\d.e+-]+ total/);
     expect(result.code).toBe(0);
@@ -44,7 +67,17 @@ describe('gramian CLI', () => {
 
   it('stylizes with a pretrained model in one pass (--model)', async () => {
     const out = path.join(dir, 'mosaic.png');
-    const result = await gramian(['stylize', '--model', 'mosaic', '--content', contentImage('amber.jpg'), '--size', '200', '--out', out]);
+    const result = await gramian([
+      'stylize',
+      '--model',
+      'mosaic',
+      '--content',
+      contentImage('amber.jpg'),
+      '--size',
+      '200',
+      '--out',
+      out,
+    ]);
     expect(result.stderr).toContain('one pass of mosaic');
     expect(result.code).toBe(0);
     const stats = await sharp(out).stats();
@@ -53,23 +86,85 @@ describe('gramian CLI', () => {
   });
 
   it('imports a model and then uses it by name', async () => {
-    const imported = await gramian(['models', 'import', path.join(SHARED_MODELS, 'fast-style-ml5/wave'), '--name', 'my-wave']);
+    const imported = await gramian([
+      'models',
+      'import',
+      path.join(SHARED_MODELS, 'fast-style-ml5/wave'),
+      '--name',
+      'my-wave',
+    ]);
     expect(imported.code).toBe(0);
     const list = await gramian(['models']);
     expect(list.stdout).toMatch(/^my-wave\s+imported/m);
     expect(list.stdout).toMatch(/^scream\s+engstrom\s+The Scream/m);
     const out = path.join(dir, 'wave.jpg');
-    expect((await gramian(['stylize', '--model', 'my-wave', '--content', contentImage('golden_gate.jpg'), '--size', '96', '--out', out])).code).toBe(0);
+    expect(
+      (
+        await gramian([
+          'stylize',
+          '--model',
+          'my-wave',
+          '--content',
+          contentImage('golden_gate.jpg'),
+          '--size',
+          '96',
+          '--out',
+          out,
+        ])
+      ).code,
+    ).toBe(0);
     expect((await sharp(out).metadata()).format).toBe('jpeg');
   });
 
   it.each([
     [['stylize', '--content', 'x.jpg', '--out', 'o.png'], '--style'],
-    [['stylize', '--content', contentImage('amber.jpg'), '--model', 'mosaic', '--style', styleImage('udnie.jpg'), '--out', 'o.png'], '--model'],
+    [
+      [
+        'stylize',
+        '--content',
+        contentImage('amber.jpg'),
+        '--model',
+        'mosaic',
+        '--style',
+        styleImage('udnie.jpg'),
+        '--out',
+        'o.png',
+      ],
+      '--model',
+    ],
     [['stylize', '--content', contentImage('amber.jpg'), '--model', 'no-such-model', '--out', 'o.png'], 'mosaic'],
-    [['stylize', '--content', contentImage('amber.jpg'), '--model', 'mosaic', '--strength', '3', '--out', 'o.png'], 'strength'],
-    [['stylize', '--content', contentImage('tubingen.jpg'), '--style', styleImage('udnie.jpg'), '--out', 'o.png', '--size', '9999'], 'size'],
-    [['stylize', '--content', contentImage('tubingen.jpg'), '--style', styleImage('udnie.jpg'), '--out', 'o.png', '--style-layers', 'relu6_1'], 'relu5_4'],
+    [
+      ['stylize', '--content', contentImage('amber.jpg'), '--model', 'mosaic', '--strength', '3', '--out', 'o.png'],
+      'strength',
+    ],
+    [
+      [
+        'stylize',
+        '--content',
+        contentImage('tubingen.jpg'),
+        '--style',
+        styleImage('udnie.jpg'),
+        '--out',
+        'o.png',
+        '--size',
+        '9999',
+      ],
+      'size',
+    ],
+    [
+      [
+        'stylize',
+        '--content',
+        contentImage('tubingen.jpg'),
+        '--style',
+        styleImage('udnie.jpg'),
+        '--out',
+        'o.png',
+        '--style-layers',
+        'relu6_1',
+      ],
+      'relu5_4',
+    ],
     [['stylize', '--content', '/nonexistent.jpg', '--style', styleImage('udnie.jpg'), '--out', 'o.png'], 'cannot read'],
     [['stylize', '--bogus'], 'bogus'],
   ])('exits 2 with a message for %j', async (args, message) => {

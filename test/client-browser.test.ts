@@ -18,7 +18,8 @@ import { REPO_ROOT, contentImage, styleImage } from './helpers/shared.js';
 const CHROMIUM = '/usr/bin/chromium';
 // Skipped on a machine without Chromium, except in CI (.ci/run sets GRAMIAN_REQUIRE_BROWSER), where it must run.
 const RUN_BROWSER = existsSync(CHROMIUM) || process.env.GRAMIAN_REQUIRE_BROWSER === '1';
-if (!RUN_BROWSER) console.warn(`client-browser: skipped, ${CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)`);
+if (!RUN_BROWSER)
+  console.warn(`client-browser: skipped, ${CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)`);
 
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
 /** Generous: a condition, never a duration, is what the test waits for. */
@@ -33,13 +34,21 @@ let presetId: string;
 
 beforeAll(async () => {
   distDir = await mkdtemp(path.join(os.tmpdir(), 'gramian-client-'));
-  await build({ configFile: path.join(REPO_ROOT, 'client-example/web/vite.config.ts'), build: { outDir: distDir, emptyOutDir: true, sourcemap: false }, logLevel: 'warn' });
+  await build({
+    configFile: path.join(REPO_ROOT, 'client-example/web/vite.config.ts'),
+    build: { outDir: distDir, emptyOutDir: true, sourcemap: false },
+    logLevel: 'warn',
+  });
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'gramian-client-data-'));
   server = await startTestServer({ CLIENT_DIR: distDir }, dataDir);
   // A preset small enough for ~0.1 s steps, so the runs below take seconds.
-  const preset = await gql(server.url, `mutation ($input: CreatePresetInput!) { createPreset(input: $input) { __typename ... on Preset { id } } }`, {
-    input: { name: 'tiny-browser', params: { size: 48, steps: 40, previewEvery: 5 } },
-  });
+  const preset = await gql(
+    server.url,
+    `mutation ($input: CreatePresetInput!) { createPreset(input: $input) { __typename ... on Preset { id } } }`,
+    {
+      input: { name: 'tiny-browser', params: { size: 48, steps: 40, previewEvery: 5 } },
+    },
+  );
   expect(preset.data?.createPreset.__typename).toBe('Preset');
   presetId = preset.data!.createPreset.id;
   if (RUN_BROWSER) {
@@ -48,7 +57,16 @@ beforeAll(async () => {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1280, height: 800 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
@@ -63,7 +81,11 @@ afterAll(async () => {
 });
 
 /** GET with the path sent exactly as given (fetch would normalise "..").  */
-function rawGet(url: string, pathname: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function rawGet(
+  url: string,
+  pathname: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const { hostname, port } = new URL(url);
     const request = http.get({ hostname, port, path: pathname, headers }, (response) => {
@@ -90,8 +112,18 @@ describe('the page served at /', () => {
     expect(asset.status).toBe(200);
     expect(asset.headers['content-type']).toBe('text/javascript; charset=utf-8');
     expect(asset.headers['cache-control']).toBe('public, max-age=31536000, immutable');
-    expect((await rawGet(server.url, `/assets/${assets.find((name) => name.endsWith('.css'))}`)).headers['content-type']).toBe('text/css; charset=utf-8');
-    for (const missing of ['/nope.js', '/assets/', '/../package.json', '/%2e%2e/%2e%2e/etc/passwd', '/assets/..%2f..%2fpackage.json', '/.env', '/a%00b']) {
+    expect(
+      (await rawGet(server.url, `/assets/${assets.find((name) => name.endsWith('.css'))}`)).headers['content-type'],
+    ).toBe('text/css; charset=utf-8');
+    for (const missing of [
+      '/nope.js',
+      '/assets/',
+      '/../package.json',
+      '/%2e%2e/%2e%2e/etc/passwd',
+      '/assets/..%2f..%2fpackage.json',
+      '/.env',
+      '/a%00b',
+    ]) {
       expect([missing, (await rawGet(server.url, missing)).status]).toEqual([missing, 404]);
     }
     // The API is still where it was: GraphiQL at /graphql, images at /images.
@@ -138,7 +170,11 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
       () => {
         const chart = document.querySelector('.run-view [data-role=loss-chart]');
         const image = document.querySelector<HTMLImageElement>('.run-view [data-role=main-image]');
-        return Number(chart?.getAttribute('data-points')) >= 5 && ['preview', 'result'].includes(image?.dataset.kind ?? '') && !!image?.getAttribute('src');
+        return (
+          Number(chart?.getAttribute('data-points')) >= 5 &&
+          ['preview', 'result'].includes(image?.dataset.kind ?? '') &&
+          !!image?.getAttribute('src')
+        );
       },
       undefined,
       WAIT,
@@ -149,7 +185,11 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
 
     await page.locator('.run-view[data-status=SUCCEEDED]').waitFor(WAIT);
     // Every step exactly once, and the result in the preview's place.
-    await page.waitForFunction(() => document.querySelector('.run-view [data-role=loss-chart]')?.getAttribute('data-points') === '40', undefined, WAIT);
+    await page.waitForFunction(
+      () => document.querySelector('.run-view [data-role=loss-chart]')?.getAttribute('data-points') === '40',
+      undefined,
+      WAIT,
+    );
     const image = page.locator('.run-view [data-role=main-image]');
     expect(await image.getAttribute('data-kind')).toBe('result');
     expect(await image.getAttribute('src')).toMatch(/^\/images\/[0-9a-f]{64}$/);
@@ -191,13 +231,19 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
   it('lists the runs in the history, opens one and compares two', async () => {
     await page.getByRole('link', { name: 'History', exact: true }).click();
     await page.locator('.history-row').nth(2).waitFor(WAIT);
-    const statuses = await page.locator('.history-row').evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.status));
+    const statuses = await page
+      .locator('.history-row')
+      .evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.status));
     expect(statuses).toEqual(['CANCELED', 'CANCELED', 'SUCCEEDED']);
     expect(await page.locator('.history-row[data-status=SUCCEEDED] svg.sparkline polyline').count()).toBe(1);
 
     await page.locator('.history-row[data-status=SUCCEEDED] .history-title').click();
     await page.locator('.run-view[data-status=SUCCEEDED]').waitFor(WAIT);
-    await page.waitForFunction(() => document.querySelector('.run-view [data-role=loss-chart]')?.getAttribute('data-points') === '40', undefined, WAIT);
+    await page.waitForFunction(
+      () => document.querySelector('.run-view [data-role=loss-chart]')?.getAttribute('data-points') === '40',
+      undefined,
+      WAIT,
+    );
     expect(await page.locator('.run-view .parameters').textContent()).toContain('tiny-browser');
 
     await page.getByRole('link', { name: '← History' }).click();
@@ -218,7 +264,11 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
     await page.locator('input[name=steps]').fill('80');
     await page.getByRole('button', { name: 'Start transfer' }).click();
     await page.locator('.run-view[data-status=RUNNING]').waitFor(WAIT);
-    await page.waitForFunction(() => Number(document.querySelector('.run-view [data-role=loss-chart]')?.getAttribute('data-points')) >= 10, undefined, WAIT);
+    await page.waitForFunction(
+      () => Number(document.querySelector('.run-view [data-role=loss-chart]')?.getAttribute('data-points')) >= 10,
+      undefined,
+      WAIT,
+    );
 
     // A graceful stop checkpoints the run; on the same port and data, it resumes where it stopped.
     const port = new URL(server.url).port;
@@ -228,7 +278,11 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
     await page.locator('#connection[data-state=connected]').waitFor(WAIT);
 
     await page.locator('.run-view[data-status=SUCCEEDED]').waitFor(WAIT);
-    await page.waitForFunction(() => document.querySelector('.run-view [data-role=loss-chart]')?.getAttribute('data-points') === '80', undefined, WAIT);
+    await page.waitForFunction(
+      () => document.querySelector('.run-view [data-role=loss-chart]')?.getAttribute('data-points') === '80',
+      undefined,
+      WAIT,
+    );
     expect(await points()).toBe(80);
     expect(await page.locator('.run-view .stats').textContent()).toContain('step 80 / 80');
   });
@@ -242,13 +296,25 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
     await page.getByRole('button', { name: 'Start transfer' }).click();
     await page.locator(`.run-view:not([data-run-id="${before}"])[data-status=SUCCEEDED]`).waitFor(WAIT);
     const image = page.locator('.run-view [data-role=main-image]');
-    await page.waitForFunction(() => document.querySelector<HTMLImageElement>('.run-view [data-role=main-image]')?.dataset.kind === 'result', undefined, WAIT);
+    await page.waitForFunction(
+      () => document.querySelector<HTMLImageElement>('.run-view [data-role=main-image]')?.dataset.kind === 'result',
+      undefined,
+      WAIT,
+    );
     expect(await image.getAttribute('src')).toMatch(/^\/images\/[0-9a-f]{64}$/);
     expect(await page.locator('.run-view [data-role=loss-chart]').isHidden()).toBe(true);
     expect(await page.locator('.run-view .parameters').textContent()).toContain('Mosaic (mosaic)');
     const runId = await runView().getAttribute('data-run-id');
-    const stored = await gql(server.url, `query ($id: ID!) { run(id: $id) { engine status width height fastParams { styleModel } } }`, { id: runId });
-    expect(stored.data!.run).toMatchObject({ engine: 'FAST', status: 'SUCCEEDED', fastParams: { styleModel: 'mosaic' } });
+    const stored = await gql(
+      server.url,
+      `query ($id: ID!) { run(id: $id) { engine status width height fastParams { styleModel } } }`,
+      { id: runId },
+    );
+    expect(stored.data!.run).toMatchObject({
+      engine: 'FAST',
+      status: 'SUCCEEDED',
+      fastParams: { styleModel: 'mosaic' },
+    });
     expect(Math.max(stored.data!.run.width, stored.data!.run.height)).toBe(96);
   });
 });

@@ -28,8 +28,14 @@ describe('client contract', () => {
 
   it('client-example/graphql-env.d.ts is derived from schema.graphql', async () => {
     const generated = path.join(dir, 'graphql-env.d.ts');
-    await run(bin('gql.tada'), ['generate', 'output', '--tsconfig', 'client-example/tsconfig.json', '--output', generated], { cwd: REPO_ROOT });
-    expect(await readFile(generated, 'utf8')).toBe(await readFile(path.join(REPO_ROOT, 'client-example/graphql-env.d.ts'), 'utf8'));
+    await run(
+      bin('gql.tada'),
+      ['generate', 'output', '--tsconfig', 'client-example/tsconfig.json', '--output', generated],
+      { cwd: REPO_ROOT },
+    );
+    expect(await readFile(generated, 'utf8')).toBe(
+      await readFile(path.join(REPO_ROOT, 'client-example/graphql-env.d.ts'), 'utf8'),
+    );
   });
 
   it('every typed operation of the web page and the scripts type-checks against it', async () => {

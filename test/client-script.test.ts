@@ -34,7 +34,11 @@ interface Exit {
 
 function batch(...args: string[]): Promise<Exit> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'client-example/scripts/batch.ts', '--server', server.url, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'client-example/scripts/batch.ts', '--server', server.url, ...args],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
@@ -50,24 +54,46 @@ async function writePresets(name: string, presets: unknown): Promise<string> {
   return file;
 }
 
-async function serverPresets(): Promise<{ name: string; createdAt: string; updatedAt: string; params: { steps: number | null } | null; fastParams: { size: number | null } | null }[]> {
-  return (await gql(server.url, `{ presets { name createdAt updatedAt params { steps } fastParams { size } } }`)).data!.presets;
+async function serverPresets(): Promise<
+  {
+    name: string;
+    createdAt: string;
+    updatedAt: string;
+    params: { steps: number | null } | null;
+    fastParams: { size: number | null } | null;
+  }[]
+> {
+  return (await gql(server.url, `{ presets { name createdAt updatedAt params { steps } fastParams { size } } }`)).data!
+    .presets;
 }
 
 /** Every file of a folder with its decoded size. */
 async function images(folder: string): Promise<{ file: string; width?: number; height?: number; format?: string }[]> {
   const files = (await readdir(folder)).sort();
-  return Promise.all(files.map(async (file) => {
-    const { width, height, format } = await sharp(path.join(folder, file)).metadata();
-    return { file, width, height, format };
-  }));
+  return Promise.all(
+    files.map(async (file) => {
+      const { width, height, format } = await sharp(path.join(folder, file)).metadata();
+      return { file, width, height, format };
+    }),
+  );
 }
 
 describe('batch script', () => {
   it('creates the presets, uploads the style and stylises each content image with a GATYS preset', async () => {
     const presets = await writePresets('presets.json', [GATYS, FAST]);
     const out = path.join(dir, 'out-gatys');
-    const run = await batch('--presets', presets, '--preset', GATYS.name, '--style', styleImage('the_scream.jpg'), '--out', out, contentImage('amber.jpg'), contentImage('tubingen.jpg'));
+    const run = await batch(
+      '--presets',
+      presets,
+      '--preset',
+      GATYS.name,
+      '--style',
+      styleImage('the_scream.jpg'),
+      '--out',
+      out,
+      contentImage('amber.jpg'),
+      contentImage('tubingen.jpg'),
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`preset "${GATYS.name}" (GATYS): created`);
     expect(run.stdout).toContain(`preset "${FAST.name}" (FAST): created`);
@@ -113,14 +139,32 @@ describe('batch script', () => {
 
   it('refuses a bad presets file with the typed error and its field, exit code 2, creating nothing', async () => {
     const presets = await writePresets('bad.json', [{ name: 'Script bad', params: { size: 40, styleWeight: -1 } }]);
-    const run = await batch('--presets', presets, '--preset', 'Script bad', '--style', 'the_scream', '--out', path.join(dir, 'out-bad'), contentImage('amber.jpg'));
+    const run = await batch(
+      '--presets',
+      presets,
+      '--preset',
+      'Script bad',
+      '--style',
+      'the_scream',
+      '--out',
+      path.join(dir, 'out-bad'),
+      contentImage('amber.jpg'),
+    );
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('preset "Script bad": INVALID_INPUT params.styleWeight');
     expect((await serverPresets()).some((p) => p.name === 'Script bad')).toBe(false);
   });
 
   it('reports a run the server refuses with its code and field, and exits 1', async () => {
-    const run = await batch('--preset', FAST.name, '--set', 'size=4000', '--out', path.join(dir, 'out-refused'), contentImage('amber.jpg'));
+    const run = await batch(
+      '--preset',
+      FAST.name,
+      '--set',
+      'size=4000',
+      '--out',
+      path.join(dir, 'out-refused'),
+      contentImage('amber.jpg'),
+    );
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('✗ amber.jpg: FAILED INVALID_INPUT: params.size');
     expect(run.stdout).toContain('0 succeeded, 1 failed, 0 canceled');

@@ -3,7 +3,13 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { BackendUnavailableError, Engine, parseBackendChoice, type StepEvent, type TransferEvent } from '../src/engine/index.js';
+import {
+  BackendUnavailableError,
+  Engine,
+  parseBackendChoice,
+  type StepEvent,
+  type TransferEvent,
+} from '../src/engine/index.js';
 import { VGG19_UINT8, contentImage, readShared, styleImage } from './helpers/shared.js';
 
 async function firstSteps(engine: Engine): Promise<StepEvent[]> {
@@ -19,7 +25,10 @@ async function firstSteps(engine: Engine): Promise<StepEvent[]> {
   return events.filter((e): e is StepEvent => e.type === 'step');
 }
 
-async function withEngine<T>(options: Parameters<typeof Engine.start>[0], use: (engine: Engine) => Promise<T>): Promise<T> {
+async function withEngine<T>(
+  options: Parameters<typeof Engine.start>[0],
+  use: (engine: Engine) => Promise<T>,
+): Promise<T> {
   const engine = await Engine.start({ weightsDir: VGG19_UINT8, allowDownload: false, ...options });
   try {
     return await use(engine);
@@ -52,7 +61,9 @@ describe('backend selection', () => {
     expect(single[0]).toMatchObject({ backend: 'wasm', threads: 1 });
     expect(cpu[0]).toMatchObject({ backend: 'cpu', skipped: [] });
     for (const other of [single[1], cpu[1]]) {
-      threaded[1].forEach((step, i) => expect(Math.abs(step.totalLoss - other[i]!.totalLoss) / other[i]!.totalLoss).toBeLessThan(1e-3));
+      threaded[1].forEach((step, i) =>
+        expect(Math.abs(step.totalLoss - other[i]!.totalLoss) / other[i]!.totalLoss).toBeLessThan(1e-3),
+      );
     }
   });
 

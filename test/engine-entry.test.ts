@@ -11,7 +11,9 @@ const run = promisify(execFile);
 async function loadsTensorflow(module: string): Promise<boolean> {
   // tfjs-core registers its engine on the global object when it is first imported.
   const script = `await import(${JSON.stringify(module)}); console.log(globalThis._tfengine !== undefined);`;
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT });
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: REPO_ROOT,
+  });
   return stdout.trim() === 'true';
 }
 

@@ -18,11 +18,27 @@ const NCNN = path.join(SHARED, 'models/pytorch-fns-ncnn-fp16');
 const SIZE = 256;
 const OUTPUT_DIR = path.join(os.tmpdir(), 'gramian-fast-style-real');
 
-const ML5_STYLES = ['la_muse', 'mathura', 'matilde_perez', 'matta', 'rain_princess', 'scream', 'udnie', 'wave', 'wreck'];
+const ML5_STYLES = [
+  'la_muse',
+  'mathura',
+  'matilde_perez',
+  'matta',
+  'rain_princess',
+  'scream',
+  'udnie',
+  'wave',
+  'wreck',
+];
 const NCNN_STYLES = ['candy9', 'mosaic-9', 'pointilism-9', 'rain-princess-9', 'udnie-9'];
 const MODELS: { name: string; source: StyleModelSource }[] = [
-  ...ML5_STYLES.map((name) => ({ name: `ml5-${name}`, source: { architecture: 'engstrom', format: 'ml5-checkpoint', path: path.join(ML5, name) } as StyleModelSource })),
-  ...NCNN_STYLES.map((name) => ({ name: `ncnn-${name}`, source: { architecture: 'pytorch', format: 'ncnn', path: path.join(NCNN, `${name}.param`) } as StyleModelSource })),
+  ...ML5_STYLES.map((name) => ({
+    name: `ml5-${name}`,
+    source: { architecture: 'engstrom', format: 'ml5-checkpoint', path: path.join(ML5, name) } as StyleModelSource,
+  })),
+  ...NCNN_STYLES.map((name) => ({
+    name: `ncnn-${name}`,
+    source: { architecture: 'pytorch', format: 'ncnn', path: path.join(NCNN, `${name}.param`) } as StyleModelSource,
+  })),
 ];
 
 let amber: Uint8Array;
@@ -31,7 +47,11 @@ let contentPixels: Buffer;
 
 beforeAll(async () => {
   amber = await readShared(contentImage('amber.jpg'));
-  contentPixels = await sharp(amber).resize(SIZE, SIZE, { fit: 'fill', kernel: 'lanczos3' }).removeAlpha().raw().toBuffer();
+  contentPixels = await sharp(amber)
+    .resize(SIZE, SIZE, { fit: 'fill', kernel: 'lanczos3' })
+    .removeAlpha()
+    .raw()
+    .toBuffer();
   await rm(OUTPUT_DIR, { recursive: true, force: true });
   await mkdir(OUTPUT_DIR, { recursive: true });
 });
@@ -46,20 +66,27 @@ describe('the 14 published models on amber.jpg at 256 px', () => {
   afterAll(async () => {
     if (outputs.size === 0) return;
     // Contact sheet: the content, then every style, 5 to a row, each labelled.
-    const tiles = [['content', await sharp(amber).resize(SIZE, SIZE).png().toBuffer()] as const, ...[...outputs].map(([name, png]) => [name, Buffer.from(png)] as const)];
+    const tiles = [
+      ['content', await sharp(amber).resize(SIZE, SIZE).png().toBuffer()] as const,
+      ...[...outputs].map(([name, png]) => [name, Buffer.from(png)] as const),
+    ];
     const columns = 5;
     const label = 20;
     const rows = Math.ceil(tiles.length / columns);
     const composites = tiles.flatMap(([name, png], i) => {
       const left = (i % columns) * SIZE;
       const top = Math.floor(i / columns) * (SIZE + label);
-      const text = Buffer.from(`<svg width="${SIZE}" height="${label}"><rect width="100%" height="100%" fill="white"/><text x="4" y="15" font-family="sans-serif" font-size="14">${name}</text></svg>`);
+      const text = Buffer.from(
+        `<svg width="${SIZE}" height="${label}"><rect width="100%" height="100%" fill="white"/><text x="4" y="15" font-family="sans-serif" font-size="14">${name}</text></svg>`,
+      );
       return [
         { input: png, left, top },
         { input: text, left, top: top + SIZE },
       ];
     });
-    await sharp({ create: { width: columns * SIZE, height: rows * (SIZE + label), channels: 3, background: '#ffffff' } })
+    await sharp({
+      create: { width: columns * SIZE, height: rows * (SIZE + label), channels: 3, background: '#ffffff' },
+    })
       .composite(composites)
       .png()
       .toFile(path.join(OUTPUT_DIR, 'contact-sheet.png'));
@@ -128,18 +155,32 @@ describe('Engine.stylize (worker)', () => {
     const withModel = stats.numTensors;
     expect(withModel).toBeGreaterThan(baseline);
     // A second run reuses the loaded model and leaves no tensor behind.
-    await drain(engine.run({ kind: 'FAST', params: { model: udnie, content: amber, size: 64, preserveColors: true, strength: 0.7 } }));
+    await drain(
+      engine.run({
+        kind: 'FAST',
+        params: { model: udnie, content: amber, size: 64, preserveColors: true, strength: 0.7 },
+      }),
+    );
     await drain(engine.run({ kind: 'FAST', params: { model: mosaic, content: amber, size: 64 } }));
     expect((await engine.stats()).styleModelEntries).toBe(2);
   });
 
   it('checks parameters and the model description before queueing', async () => {
-    await expect(drain(engine.run({ kind: 'FAST', params: { model: mosaic, content: amber, strength: 2 } }))).rejects.toBeInstanceOf(EngineInputError);
-    await expect(drain(engine.run({ kind: 'FAST', params: { model: { ...mosaic, architecture: 'engstrom' }, content: amber } }))).rejects.toThrow(/does not come in the ncnn format/);
+    await expect(
+      drain(engine.run({ kind: 'FAST', params: { model: mosaic, content: amber, strength: 2 } })),
+    ).rejects.toBeInstanceOf(EngineInputError);
+    await expect(
+      drain(engine.run({ kind: 'FAST', params: { model: { ...mosaic, architecture: 'engstrom' }, content: amber } })),
+    ).rejects.toThrow(/does not come in the ncnn format/);
   });
 
   it('reports a bad model from the worker as StyleModelError, and the worker carries on', async () => {
-    const error = await drain(engine.run({ kind: 'FAST', params: { model: { ...udnie, path: path.join(ML5, 'no-such-style') }, content: amber, size: 64 } })).catch((e: unknown) => e);
+    const error = await drain(
+      engine.run({
+        kind: 'FAST',
+        params: { model: { ...udnie, path: path.join(ML5, 'no-such-style') }, content: amber, size: 64 },
+      }),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StyleModelError);
     expect((error as StyleModelError).code).toBe('MODEL_INVALID');
     expect((error as Error).message).toMatch(/no readable manifest\.json/);
@@ -151,15 +192,21 @@ describe('Engine.stylize (worker)', () => {
     const before = (await engine.stats()).numTensors;
     const controller = new AbortController();
     let abortedAt = 0;
-    const run = drain(engine.run({ kind: 'FAST', params: { model: mosaic, content: amber, size: 1024 } }, { signal: controller.signal }), (event) => {
-      if (event.type === 'started') {
-        // Give the worker time to be inside the forward pass.
-        setTimeout(() => {
-          abortedAt = performance.now();
-          controller.abort();
-        }, 300);
-      }
-    });
+    const run = drain(
+      engine.run(
+        { kind: 'FAST', params: { model: mosaic, content: amber, size: 1024 } },
+        { signal: controller.signal },
+      ),
+      (event) => {
+        if (event.type === 'started') {
+          // Give the worker time to be inside the forward pass.
+          setTimeout(() => {
+            abortedAt = performance.now();
+            controller.abort();
+          }, 300);
+        }
+      },
+    );
     await expect(run).rejects.toBeInstanceOf(TransferAbortedError);
     const latency = performance.now() - abortedAt;
     expect(latency).toBeLessThan(2500);

@@ -9,7 +9,15 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/runtime/index.js';
 import { EngineInputError, StyleModelError, TransferAbortedError, type TransferEvent } from '../src/engine/index.js';
-import { detectModelFormat, fastTransfer, type FastTransferParams, loadStyleModel, type StyleModel, StyleModelCache, type StyleModelSource } from '../src/engine/fast-style/index.js';
+import {
+  detectModelFormat,
+  fastTransfer,
+  type FastTransferParams,
+  loadStyleModel,
+  type StyleModel,
+  StyleModelCache,
+  type StyleModelSource,
+} from '../src/engine/fast-style/index.js';
 import { drain } from './helpers/events.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -26,7 +34,18 @@ const img = (h: number, w: number, c: number): Img => ({ h, w, c, d: new Float64
 const at = (x: Img, y: number, i: number, k: number) => x.d[(y * x.w + i) * x.c + k]!;
 
 /** Zero-padded convolution; kernel in TF layout [kh][kw][in][out]. */
-function conv(x: Img, k: Float64Array, size: number, out: number, stride: number, outH: number, outW: number, padTop: number, padLeft: number, bias?: Float64Array): Img {
+function conv(
+  x: Img,
+  k: Float64Array,
+  size: number,
+  out: number,
+  stride: number,
+  outH: number,
+  outW: number,
+  padTop: number,
+  padLeft: number,
+  bias?: Float64Array,
+): Img {
   const y = img(outH, outW, out);
   for (let oy = 0; oy < outH; oy++) {
     for (let ox = 0; ox < outW; ox++) {
@@ -102,7 +121,8 @@ const add = (a: Img, b: Img): Img => ({ ...a, d: a.d.map((v, i) => v + b.d[i]!) 
 
 function crop(x: Img, h: number, w: number): Img {
   const y = img(h, w, x.c);
-  for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let k = 0; k < x.c; k++) y.d[(i * w + j) * x.c + k] = at(x, i, j, k);
+  for (let i = 0; i < h; i++)
+    for (let j = 0; j < w; j++) for (let k = 0; k < x.c; k++) y.d[(i * w + j) * x.c + k] = at(x, i, j, k);
   return y;
 }
 
@@ -121,13 +141,16 @@ function reflectPad(x: Img, p: number): Img {
 /** Replicates the last row and column up to a minimum size. */
 function edgePad(x: Img, minH: number, minW: number): Img {
   const y = img(Math.max(x.h, minH), Math.max(x.w, minW), x.c);
-  for (let i = 0; i < y.h; i++) for (let j = 0; j < y.w; j++) for (let k = 0; k < x.c; k++) y.d[(i * y.w + j) * x.c + k] = at(x, Math.min(i, x.h - 1), Math.min(j, x.w - 1), k);
+  for (let i = 0; i < y.h; i++)
+    for (let j = 0; j < y.w; j++)
+      for (let k = 0; k < x.c; k++) y.d[(i * y.w + j) * x.c + k] = at(x, Math.min(i, x.h - 1), Math.min(j, x.w - 1), k);
   return y;
 }
 
 function upsampleNearest2(x: Img): Img {
   const y = img(2 * x.h, 2 * x.w, x.c);
-  for (let i = 0; i < y.h; i++) for (let j = 0; j < y.w; j++) for (let k = 0; k < x.c; k++) y.d[(i * y.w + j) * x.c + k] = at(x, i >> 1, j >> 1, k);
+  for (let i = 0; i < y.h; i++)
+    for (let j = 0; j < y.w; j++) for (let k = 0; k < x.c; k++) y.d[(i * y.w + j) * x.c + k] = at(x, i >> 1, j >> 1, k);
   return y;
 }
 
@@ -192,14 +215,22 @@ function engstromReference(x: Img, model: EngstromTiny): Img {
   const v = (id: number) => model.vars.get(id)!;
   const k = (id: number) => v(id).shape[0]!;
   const convLayer = (input: Img, id: number, stride: number, withRelu: boolean) => {
-    const y = instanceNorm(convSame(input, v(id).data, k(id), v(id).shape[3]!, stride), v(id + 2).data, v(id + 1).data, 1e-3);
+    const y = instanceNorm(
+      convSame(input, v(id).data, k(id), v(id).shape[3]!, stride),
+      v(id + 2).data,
+      v(id + 1).data,
+      1e-3,
+    );
     return withRelu ? relu(y) : y;
   };
   let y = convLayer(x, 0, 1, true);
   y = convLayer(y, 3, 2, true);
   y = convLayer(y, 6, 2, true);
   for (const id of [9, 15, 21, 27, 33]) y = add(convLayer(convLayer(y, id, 1, true), id + 3, 1, false), y);
-  for (const id of [39, 42]) y = relu(instanceNorm(convTransposeSame(y, v(id).data, k(id), v(id).shape[2]!), v(id + 2).data, v(id + 1).data, 1e-3));
+  for (const id of [39, 42])
+    y = relu(
+      instanceNorm(convTransposeSame(y, v(id).data, k(id), v(id).shape[2]!), v(id + 2).data, v(id + 1).data, 1e-3),
+    );
   y = convLayer(y, 45, 1, false);
   return crop(
     map(y, (t) => Math.min(255, Math.max(0, Math.tanh(t) * 150 + 127.5))),
@@ -268,12 +299,19 @@ async function writePytorchNcnn(file: string, seed: number): Promise<PytorchTiny
   const blobNames = new Set([blob]);
   const emit = (type: string, name: string, bottoms: string[], tops: string[], params: string) => {
     tops.forEach((t) => blobNames.add(t));
-    lines.push(`${type.padEnd(24)} ${name.padEnd(24)} ${bottoms.length} ${tops.length} ${[...bottoms, ...tops].join(' ')}${params ? ` ${params}` : ''}`);
+    lines.push(
+      `${type.padEnd(24)} ${name.padEnd(24)} ${bottoms.length} ${tops.length} ${[...bottoms, ...tops].join(' ')}${params ? ` ${params}` : ''}`,
+    );
   };
   const next = () => `b${++blobs}`;
   lines.push('Input                    input1                   0 1 input1');
   let channels = 3;
-  const convLayer = (k: number, stride: number, out: number, opts: { upsample?: boolean; norm: boolean; relu: boolean; last?: boolean; source?: string }) => {
+  const convLayer = (
+    k: number,
+    stride: number,
+    out: number,
+    opts: { upsample?: boolean; norm: boolean; relu: boolean; last?: boolean; source?: string },
+  ) => {
     if (opts.upsample) {
       const top = next();
       emit('Interp', `up${blobs}`, [blob], [top], '0=1 1=2.000000e+00 2=2.000000e+00');
@@ -284,16 +322,31 @@ async function writePytorchNcnn(file: string, seed: number): Promise<PytorchTiny
     emit('Padding', `pad${blobs}`, [opts.source ?? blob], [top], `0=${p} 1=${p} 2=${p} 3=${p} 4=2`);
     blob = top;
     const count = out * channels * k * k;
-    const halves = Uint16Array.from({ length: count }, () => toHalf((opts.last ? uniform(-2, 2) : uniform(-1, 1)) / Math.sqrt(channels * k * k)));
+    const halves = Uint16Array.from({ length: count }, () =>
+      toHalf((opts.last ? uniform(-2, 2) : uniform(-1, 1)) / Math.sqrt(channels * k * k)),
+    );
     const bias = Float32Array.from({ length: out }, () => (opts.last ? 127 + uniform(-20, 20) : uniform(-0.5, 0.5)));
-    const layer: TorchConv = { k, stride, inputs: channels, outputs: out, w: Float64Array.from(halves, fromHalf), b: Float64Array.from(bias) };
+    const layer: TorchConv = {
+      k,
+      stride,
+      inputs: channels,
+      outputs: out,
+      w: Float64Array.from(halves, fromHalf),
+      b: Float64Array.from(bias),
+    };
     const tag = Buffer.alloc(4);
     tag.writeUInt32LE(FP16_TAG);
     const weightBytes = Buffer.alloc(Math.ceil((count * 2) / 4) * 4);
     halves.forEach((h, i) => weightBytes.writeUInt16LE(h, i * 2));
     bin.push(tag, weightBytes, Buffer.from(bias.buffer));
     top = next();
-    emit('Convolution', `conv${blobs}`, [blob], [top], `0=${out} 1=${k}${stride > 1 ? ` 3=${stride}` : ''} 5=1 6=${count}`);
+    emit(
+      'Convolution',
+      `conv${blobs}`,
+      [blob],
+      [top],
+      `0=${out} 1=${k}${stride > 1 ? ` 3=${stride}` : ''} 5=1 6=${count}`,
+    );
     blob = top;
     if (opts.norm) {
       const gamma = Float32Array.from({ length: out }, () => uniform(0.5, 1.5));
@@ -347,7 +400,10 @@ function torchConv(x: Img, layer: TorchConv): Img {
         let sum = layer.b[o]!;
         for (let c = 0; c < layer.inputs; c++) {
           for (let i = 0; i < layer.k; i++) {
-            for (let j = 0; j < layer.k; j++) sum += layer.w[((o * layer.inputs + c) * layer.k + i) * layer.k + j]! * at(padded, oy * layer.stride + i, ox * layer.stride + j, c);
+            for (let j = 0; j < layer.k; j++)
+              sum +=
+                layer.w[((o * layer.inputs + c) * layer.k + i) * layer.k + j]! *
+                at(padded, oy * layer.stride + i, ox * layer.stride + j, c);
           }
         }
         y.d[(oy * outW + ox) * layer.outputs + o] = sum;
@@ -383,7 +439,11 @@ function pytorchReference(input: Img, model: PytorchTiny): Img {
 let dir: string;
 let engstrom: EngstromTiny;
 let pytorch: PytorchTiny;
-const engstromSource = (): StyleModelSource => ({ architecture: 'engstrom', format: 'ml5-checkpoint', path: engstrom.folder });
+const engstromSource = (): StyleModelSource => ({
+  architecture: 'engstrom',
+  format: 'ml5-checkpoint',
+  path: engstrom.folder,
+});
 const pytorchSource = (): StyleModelSource => ({ architecture: 'pytorch', format: 'ncnn', path: pytorch.param });
 
 function randomImage(h: number, w: number, seed: number): Img {
@@ -430,7 +490,10 @@ describe('Engstrom TransformNet (ml5 checkpoint)', () => {
     const x = randomImage(7, 9, 3);
     const expected = engstromReference(x, engstrom);
     expect(unsaturated(expected)).toBeGreaterThan(0.9);
-    for (const [transposed, finalConv] of [['subpixel', 'phases'], ['native', 'direct']] as const) {
+    for (const [transposed, finalConv] of [
+      ['subpixel', 'phases'],
+      ['native', 'direct'],
+    ] as const) {
       const model = await loadStyleModel(engstromSource(), { transposed, finalConv });
       expect(model.channels).toEqual([ENG.c1, ENG.c2, ...Array<number>(11).fill(ENG.c3), ENG.u1, ENG.u2, 3]);
       expect(maxAbsDiff(run(model, x), expected), transposed).toBeLessThan(0.02);
@@ -440,7 +503,13 @@ describe('Engstrom TransformNet (ml5 checkpoint)', () => {
 
   it('keeps any input size, down to 1×1', async () => {
     const model = await loadStyleModel(engstromSource());
-    for (const [h, w] of [[1, 1], [2, 3], [4, 4], [5, 11], [16, 3]] as const) {
+    for (const [h, w] of [
+      [1, 1],
+      [2, 3],
+      [4, 4],
+      [5, 11],
+      [16, 3],
+    ] as const) {
       const x = randomImage(h, w, h * 31 + w);
       expect(maxAbsDiff(run(model, x), engstromReference(x, engstrom)), `${h}×${w}`).toBeLessThan(0.02);
     }
@@ -453,7 +522,10 @@ describe('PyTorch TransformerNet (ncnn, fp16 weights)', () => {
     const x = randomImage(7, 9, 4);
     const expected = pytorchReference(x, pytorch);
     expect(unsaturated(expected)).toBeGreaterThan(0.9);
-    for (const [upsample, finalConv] of [['subpixel', 'phases'], ['native', 'direct']] as const) {
+    for (const [upsample, finalConv] of [
+      ['subpixel', 'phases'],
+      ['native', 'direct'],
+    ] as const) {
       const model = await loadStyleModel(pytorchSource(), { upsample, finalConv });
       expect(model.channels).toEqual([PT.c1, PT.c2, ...Array<number>(11).fill(PT.c3), PT.u1, PT.u2, 3]);
       expect(maxAbsDiff(run(model, x), expected), upsample).toBeLessThan(0.02);
@@ -463,7 +535,14 @@ describe('PyTorch TransformerNet (ncnn, fp16 weights)', () => {
 
   it('keeps any input size: inputs too small for the reflect padding are edge-padded and cropped back', async () => {
     const model = await loadStyleModel(pytorchSource());
-    for (const [h, w] of [[1, 1], [2, 3], [4, 4], [5, 11], [16, 3], [12, 12]] as const) {
+    for (const [h, w] of [
+      [1, 1],
+      [2, 3],
+      [4, 4],
+      [5, 11],
+      [16, 3],
+      [12, 12],
+    ] as const) {
       const x = randomImage(h, w, h * 17 + w);
       expect(maxAbsDiff(run(model, x), pytorchReference(x, pytorch)), `${h}×${w}`).toBeLessThan(0.02);
     }
@@ -530,9 +609,18 @@ describe('loading errors', () => {
   };
 
   it('names the valid architectures, formats and pairs', async () => {
-    await expectModelError(loadStyleModel({ architecture: 'johnson' as never, format: 'ncnn', path: pytorch.param }), /unknown architecture "johnson".*engstrom, pytorch/);
-    await expectModelError(loadStyleModel({ architecture: 'pytorch', format: 'onnx' as never, path: pytorch.param }), /unknown model format "onnx".*ml5-checkpoint, ncnn/);
-    await expectModelError(loadStyleModel({ architecture: 'engstrom', format: 'ncnn', path: pytorch.param }), /does not come in the ncnn format.*engstrom \+ ml5-checkpoint, pytorch \+ ncnn/);
+    await expectModelError(
+      loadStyleModel({ architecture: 'johnson' as never, format: 'ncnn', path: pytorch.param }),
+      /unknown architecture "johnson".*engstrom, pytorch/,
+    );
+    await expectModelError(
+      loadStyleModel({ architecture: 'pytorch', format: 'onnx' as never, path: pytorch.param }),
+      /unknown model format "onnx".*ml5-checkpoint, ncnn/,
+    );
+    await expectModelError(
+      loadStyleModel({ architecture: 'engstrom', format: 'ncnn', path: pytorch.param }),
+      /does not come in the ncnn format.*engstrom \+ ml5-checkpoint, pytorch \+ ncnn/,
+    );
     await expectModelError(loadStyleModel({ architecture: 'pytorch', format: 'ncnn', path: '' }), /path is empty/);
   });
 
@@ -542,11 +630,20 @@ describe('loading errors', () => {
     const bin = param.replace(/\.param$/, '.bin');
     const full = await readFile(bin);
     await truncate(bin, full.byteLength - 10);
-    await expectModelError(loadStyleModel({ architecture: 'pytorch', format: 'ncnn', path: param }), /cut\.bin: truncated: the 3 biases of Convolution "conv\d+" \(\.param line \d+\) needs 12 bytes/);
+    await expectModelError(
+      loadStyleModel({ architecture: 'pytorch', format: 'ncnn', path: param }),
+      /cut\.bin: truncated: the 3 biases of Convolution "conv\d+" \(\.param line \d+\) needs 12 bytes/,
+    );
     await writeFile(bin, Buffer.concat([full, Buffer.alloc(8)]));
-    await expectModelError(loadStyleModel({ architecture: 'pytorch', format: 'ncnn', path: param }), /8 bytes more than the \.param describes/);
+    await expectModelError(
+      loadStyleModel({ architecture: 'pytorch', format: 'ncnn', path: param }),
+      /8 bytes more than the \.param describes/,
+    );
     await unlink(bin);
-    await expectModelError(loadStyleModel({ architecture: 'pytorch', format: 'ncnn', path: param }), /cut\.bin: cannot read the weights.*ENOENT/);
+    await expectModelError(
+      loadStyleModel({ architecture: 'pytorch', format: 'ncnn', path: param }),
+      /cut\.bin: cannot read the weights.*ENOENT/,
+    );
   });
 
   it('reports an ncnn graph that is not TransformerNet, with its line', async () => {
@@ -559,29 +656,53 @@ describe('loading errors', () => {
     const broken = lines.filter((_, i) => i !== relu);
     broken[1] = `${Number(broken[1]!.split(' ')[0]) - 1} ${broken[1]!.split(' ')[1]}`;
     await writeFile(param, broken.join('\n'));
-    await expectModelError(loadStyleModel({ architecture: 'pytorch', format: 'ncnn', path: param }), /not a PyTorch TransformerNet: at line \d+ \(Padding .*expected ReLU/);
+    await expectModelError(
+      loadStyleModel({ architecture: 'pytorch', format: 'ncnn', path: param }),
+      /not a PyTorch TransformerNet: at line \d+ \(Padding .*expected ReLU/,
+    );
     await writeFile(param, text.replace('7767517', '1234'));
-    await expectModelError(loadStyleModel({ architecture: 'pytorch', format: 'ncnn', path: param }), /not an ncnn \.param file/);
+    await expectModelError(
+      loadStyleModel({ architecture: 'pytorch', format: 'ncnn', path: param }),
+      /not an ncnn \.param file/,
+    );
   });
 
   it('reports a missing or short Variable file and wrong shapes', async () => {
     const folder = path.join(dir, 'broken-ckpt');
     await writeEngstromCheckpoint(folder, 7);
     await unlink(path.join(folder, 'Variable_12'));
-    await expectModelError(loadStyleModel({ architecture: 'engstrom', format: 'ml5-checkpoint', path: folder }), /Variable_12: variable "Variable_12" is listed in manifest\.json but its file cannot be read \(ENOENT\)/);
+    await expectModelError(
+      loadStyleModel({ architecture: 'engstrom', format: 'ml5-checkpoint', path: folder }),
+      /Variable_12: variable "Variable_12" is listed in manifest\.json but its file cannot be read \(ENOENT\)/,
+    );
     await writeFile(path.join(folder, 'Variable_12'), new Uint8Array(100));
-    await expectModelError(loadStyleModel({ architecture: 'engstrom', format: 'ml5-checkpoint', path: folder }), /needs \d+ bytes \(float32\), the file has 100 \(truncated\)/);
+    await expectModelError(
+      loadStyleModel({ architecture: 'engstrom', format: 'ml5-checkpoint', path: folder }),
+      /needs \d+ bytes \(float32\), the file has 100 \(truncated\)/,
+    );
     // A manifest whose shapes are consistent with the files but not with the architecture.
     const manifestFile = path.join(folder, 'manifest.json');
-    const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as Record<string, { filename: string; shape: number[] }>;
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as Record<
+      string,
+      { filename: string; shape: number[] }
+    >;
     manifest.Variable_12 = { filename: 'Variable_12', shape: [5, 5] };
     await writeFile(path.join(folder, 'Variable_12'), new Uint8Array(100));
     await writeFile(manifestFile, JSON.stringify(manifest));
-    await expectModelError(loadStyleModel({ architecture: 'engstrom', format: 'ml5-checkpoint', path: folder }), /Variable_12 has shape \[5, 5\], expected \[k, k, 6, out\]/);
+    await expectModelError(
+      loadStyleModel({ architecture: 'engstrom', format: 'ml5-checkpoint', path: folder }),
+      /Variable_12 has shape \[5, 5\], expected \[k, k, 6, out\]/,
+    );
     delete manifest.Variable_47;
     await writeFile(manifestFile, JSON.stringify(manifest));
-    await expectModelError(loadStyleModel({ architecture: 'engstrom', format: 'ml5-checkpoint', path: folder }), /not an Engstrom TransformNet checkpoint \(missing Variable_47\)/);
-    await expectModelError(loadStyleModel({ architecture: 'engstrom', format: 'ml5-checkpoint', path: path.join(dir, 'nowhere') }), /no readable manifest\.json/);
+    await expectModelError(
+      loadStyleModel({ architecture: 'engstrom', format: 'ml5-checkpoint', path: folder }),
+      /not an Engstrom TransformNet checkpoint \(missing Variable_47\)/,
+    );
+    await expectModelError(
+      loadStyleModel({ architecture: 'engstrom', format: 'ml5-checkpoint', path: path.join(dir, 'nowhere') }),
+      /no readable manifest\.json/,
+    );
   });
 
   it('detects the format from a path', async () => {
@@ -604,12 +725,19 @@ describe('fastTransfer', () => {
     // A 40×30 gradient with colour, as a PNG.
     const data = Buffer.alloc(40 * 30 * 3);
     for (let y = 0; y < 30; y++) for (let x = 0; x < 40; x++) data.set([x * 6, y * 8, 200 - x * 3], (y * 40 + x) * 3);
-    content = new Uint8Array(await sharp(data, { raw: { width: 40, height: 30, channels: 3 } }).png().toBuffer());
+    content = new Uint8Array(
+      await sharp(data, { raw: { width: 40, height: 30, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
   });
 
   afterAll(() => model.dispose());
 
-  async function collect(params: Partial<FastTransferParams>, context: Partial<Parameters<typeof fastTransfer>[1]> = {}): Promise<TransferEvent[]> {
+  async function collect(
+    params: Partial<FastTransferParams>,
+    context: Partial<Parameters<typeof fastTransfer>[1]> = {},
+  ): Promise<TransferEvent[]> {
     return drain(fastTransfer({ content, ...params }, { model, ...context }));
   }
 
@@ -618,10 +746,22 @@ describe('fastTransfer', () => {
     const events = await collect({ size: 21 });
     expect(events.map((e) => e.type)).toEqual(['started', 'step', 'done']);
     expect(events[0]).toMatchObject({ type: 'started', width: 21, height: 16, totalSteps: 1, scaleSizes: [21] });
-    expect(events[1]).toMatchObject({ type: 'step', step: 1, totalSteps: 1, contentLoss: 0, styleLoss: 0, tvLoss: 0, totalLoss: 0 });
+    expect(events[1]).toMatchObject({
+      type: 'step',
+      step: 1,
+      totalSteps: 1,
+      contentLoss: 0,
+      styleLoss: 0,
+      tvLoss: 0,
+      totalLoss: 0,
+    });
     const done = events[2]!;
     if (done.type !== 'done') throw new Error('no done event');
-    expect(done).toMatchObject({ image: { mime: 'image/png', width: 21, height: 16 }, steps: 1, losses: { content: 0, style: 0, tv: 0, total: 0 } });
+    expect(done).toMatchObject({
+      image: { mime: 'image/png', width: 21, height: 16 },
+      steps: 1,
+      losses: { content: 0, style: 0, tv: 0, total: 0 },
+    });
     expect(await sharp(done.image.bytes).metadata()).toMatchObject({ format: 'png', width: 21, height: 16 });
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -685,7 +825,9 @@ describe('fastTransfer', () => {
     const before = tf.memory().numTensors;
     await expect(collect({}, { stop: () => 'abort' })).rejects.toBeInstanceOf(TransferAbortedError);
     let polls = 0;
-    await expect(collect({}, { stop: () => (++polls > 5 ? 'abort' : undefined) })).rejects.toBeInstanceOf(TransferAbortedError);
+    await expect(collect({}, { stop: () => (++polls > 5 ? 'abort' : undefined) })).rejects.toBeInstanceOf(
+      TransferAbortedError,
+    );
     expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -3,7 +3,18 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/runtime/index.js';
-import { contentLoss, CONV_LAYERS, gram, type LossTargets, type LossWeights, RELU_LAYERS, styleLoss, totalVariationLoss, type Vgg19, weightedLosses } from '../src/engine/gatys/index.js';
+import {
+  contentLoss,
+  CONV_LAYERS,
+  gram,
+  type LossTargets,
+  type LossWeights,
+  RELU_LAYERS,
+  styleLoss,
+  totalVariationLoss,
+  type Vgg19,
+  weightedLosses,
+} from '../src/engine/gatys/index.js';
 import { tinyVgg, tinyVggTensors } from './helpers/tiny-vgg.js';
 
 beforeAll(async () => {
@@ -76,7 +87,8 @@ describe('image gradient', () => {
   const ours = (x: tf.Tensor4D) => vgg.features(x, layers);
   /** The engine's hand-written backward pass. */
   const handGradient = (x: tf.Tensor4D, pooling: 'max' | 'avg' = 'max') =>
-    vgg.valueAndGradient(x, layers, pooling, (input, features) => weightedLosses(input, features, targets, weights)).gradient;
+    vgg.valueAndGradient(x, layers, pooling, (input, features) => weightedLosses(input, features, targets, weights))
+      .gradient;
 
   it('matches central finite differences', () => {
     const analytic = handGradient(image).dataSync();
@@ -121,9 +133,19 @@ describe('image gradient', () => {
     // Reference objective written out with tfjs built-ins only.
     const referenceObjective = (x: tf.Tensor4D) => {
       const features = reference(x);
-      const content = tf.mul(tf.mean(tf.squaredDifference(features.get('relu4_2')!, targets.content.get('relu4_2')!)), weights.content);
+      const content = tf.mul(
+        tf.mean(tf.squaredDifference(features.get('relu4_2')!, targets.content.get('relu4_2')!)),
+        weights.content,
+      );
       const style = tf.mul(
-        tf.addN(styleLayers.map((l) => tf.mul(tf.mean(tf.squaredDifference(plainGram(features.get(l)!), targets.styleGrams.get(l)!)), weights.styleLayers.get(l)!))),
+        tf.addN(
+          styleLayers.map((l) =>
+            tf.mul(
+              tf.mean(tf.squaredDifference(plainGram(features.get(l)!), targets.styleGrams.get(l)!)),
+              weights.styleLayers.get(l)!,
+            ),
+          ),
+        ),
         weights.style,
       );
       return tf.add(tf.add(content, style), tf.mul(totalVariationLoss(x), weights.tv)) as tf.Scalar;
@@ -139,8 +161,14 @@ describe('image gradient', () => {
   it.each(['max', 'avg'] as const)('matches tfjs autodiff at odd sizes with %s pooling', (pooling) => {
     const odd = tf.randomUniform([1, 37, 45, 3], -100, 100, 'float32', 9) as tf.Tensor4D;
     const single = (input: tf.Tensor4D, features: Map<string, tf.Tensor4D>) =>
-      tf.stack([tf.mean(tf.square(features.get('relu3_1')!)), tf.mean(tf.square(features.get('relu5_1')!)), tf.mul(tf.mean(input), 0)]) as tf.Tensor1D;
-    const expected = tf.grad((x: tf.Tensor) => tf.sum(single(x as tf.Tensor4D, vgg.features(x as tf.Tensor4D, ['relu3_1', 'relu5_1'], pooling))))(odd);
+      tf.stack([
+        tf.mean(tf.square(features.get('relu3_1')!)),
+        tf.mean(tf.square(features.get('relu5_1')!)),
+        tf.mul(tf.mean(input), 0),
+      ]) as tf.Tensor1D;
+    const expected = tf.grad((x: tf.Tensor) =>
+      tf.sum(single(x as tf.Tensor4D, vgg.features(x as tf.Tensor4D, ['relu3_1', 'relu5_1'], pooling))),
+    )(odd);
     const { terms, gradient } = vgg.valueAndGradient(odd, ['relu3_1', 'relu5_1'], pooling, single);
     expect(gradient.shape).toEqual([1, 37, 45, 3]);
     expect(terms.shape).toEqual([3]);
@@ -150,7 +178,9 @@ describe('image gradient', () => {
 
   it('releases every intermediate tensor of the backward pass', () => {
     const before = tf.memory().numTensors;
-    const { terms, gradient } = vgg.valueAndGradient(image, layers, 'max', (input, features) => weightedLosses(input, features, targets, weights));
+    const { terms, gradient } = vgg.valueAndGradient(image, layers, 'max', (input, features) =>
+      weightedLosses(input, features, targets, weights),
+    );
     expect(tf.memory().numTensors).toBe(before + 2);
     tf.dispose([terms, gradient]);
   });

@@ -7,7 +7,15 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { catalogueModel, ensureCatalogueModel, fetchCatalogueModel, locateCatalogueModel, MODEL_CATALOGUE, ModelMissingError, verifyCatalogueModel } from '../src/engine/index.js';
+import {
+  catalogueModel,
+  ensureCatalogueModel,
+  fetchCatalogueModel,
+  locateCatalogueModel,
+  MODEL_CATALOGUE,
+  ModelMissingError,
+  verifyCatalogueModel,
+} from '../src/engine/index.js';
 import { SHARED } from './helpers/shared.js';
 
 const MODELS = path.join(SHARED, 'models');
@@ -49,9 +57,15 @@ describe('model catalogue', () => {
 
   it.each(['mosaic', 'scream'])('fetches %s into the cache on first use, then finds it there', async (name) => {
     const entry = catalogueModel(name)!;
-    const published = { ...entry, baseUrl: `${baseUrl}/${entry.format === 'ncnn' ? path.dirname(entry.location) : entry.location}` };
+    const published = {
+      ...entry,
+      baseUrl: `${baseUrl}/${entry.format === 'ncnn' ? path.dirname(entry.location) : entry.location}`,
+    };
     const progress: number[] = [];
-    const location = await fetchCatalogueModel(published, { env: env(), onProgress: (p) => progress.push(p.receivedBytes) });
+    const location = await fetchCatalogueModel(published, {
+      env: env(),
+      onProgress: (p) => progress.push(p.receivedBytes),
+    });
     expect(location).toBe(path.join(cache, 'style-models', entry.location));
     expect(progress.at(-1)).toBe(entry.bytes);
     expect(await verifyCatalogueModel(entry, location)).toBe(true);
@@ -70,10 +84,14 @@ describe('model catalogue', () => {
 
   it('says where to put the files when it cannot download them', async () => {
     const entry = catalogueModel('wave')!;
-    const error = await fetchCatalogueModel({ ...entry, baseUrl: 'http://127.0.0.1:9/none' }, { env: env() }).catch((e: unknown) => e);
+    const error = await fetchCatalogueModel({ ...entry, baseUrl: 'http://127.0.0.1:9/none' }, { env: env() }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ModelMissingError);
     expect((error as Error).message).toContain(path.join(cache, 'style-models', 'fast-style-ml5'));
     expect((error as Error).message).toContain('GRAMIAN_MODELS');
-    await expect(ensureCatalogueModel(entry, { env: env(), allowDownload: false })).rejects.toThrow(/downloads are off/);
+    await expect(ensureCatalogueModel(entry, { env: env(), allowDownload: false })).rejects.toThrow(
+      /downloads are off/,
+    );
   });
 });

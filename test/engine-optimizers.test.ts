@@ -14,10 +14,16 @@ function quadratic(n: number) {
 /** The 2-D Rosenbrock function, minimum 0 at (1, 1). */
 const rosenbrock = {
   value: (x: Float32Array) => (1 - x[0]!) ** 2 + 100 * (x[1]! - x[0]! ** 2) ** 2,
-  gradient: (x: Float32Array) => Float32Array.from([-2 * (1 - x[0]!) - 400 * x[0]! * (x[1]! - x[0]! ** 2), 200 * (x[1]! - x[0]! ** 2)]),
+  gradient: (x: Float32Array) =>
+    Float32Array.from([-2 * (1 - x[0]!) - 400 * x[0]! * (x[1]! - x[0]! ** 2), 200 * (x[1]! - x[0]! ** 2)]),
 };
 
-function run(optimizer: PixelOptimizer, problem: { value: (x: Float32Array) => number; gradient: (x: Float32Array) => Float32Array }, start: Float32Array, steps: number): number {
+function run(
+  optimizer: PixelOptimizer,
+  problem: { value: (x: Float32Array) => number; gradient: (x: Float32Array) => Float32Array },
+  start: Float32Array,
+  steps: number,
+): number {
   const x = Float32Array.from(start);
   for (let i = 0; i < steps; i++) optimizer.step(x, problem.gradient(x));
   return problem.value(x);
@@ -40,13 +46,18 @@ describe('L-BFGS', () => {
 
   it('is deterministic', () => {
     const problem = quadratic(50);
-    expect(run(new Lbfgs(5), problem, new Float32Array(50), 30)).toBe(run(new Lbfgs(5), problem, new Float32Array(50), 30));
+    expect(run(new Lbfgs(5), problem, new Float32Array(50), 30)).toBe(
+      run(new Lbfgs(5), problem, new Float32Array(50), 30),
+    );
   });
 });
 
 describe('Adam', () => {
   it('reaches the minimum of a well-conditioned quadratic', () => {
-    const problem = { value: (x: Float32Array) => x.reduce((s, v) => s + (v - 3) ** 2, 0), gradient: (x: Float32Array) => x.map((v) => 2 * (v - 3)) };
+    const problem = {
+      value: (x: Float32Array) => x.reduce((s, v) => s + (v - 3) ** 2, 0),
+      gradient: (x: Float32Array) => x.map((v) => 2 * (v - 3)),
+    };
     expect(run(new Adam(0.1), problem, new Float32Array(10), 500)).toBeLessThan(1e-3);
   });
 });

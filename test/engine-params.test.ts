@@ -1,6 +1,12 @@
 // Bad parameters are refused before any work, with the field and the valid values in the error.
 import { describe, expect, it } from 'vitest';
-import { EngineInputError, GATYS_DEFAULTS, resolveTransferParams, scaleSizes, type TransferParams } from '../src/engine/index.js';
+import {
+  EngineInputError,
+  GATYS_DEFAULTS,
+  resolveTransferParams,
+  scaleSizes,
+  type TransferParams,
+} from '../src/engine/index.js';
 
 const image = new Uint8Array([1, 2, 3]);
 const base: TransferParams = { content: image, styles: [{ image }] };

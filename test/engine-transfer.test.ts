@@ -3,7 +3,13 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../src/engine/runtime/index.js';
-import { type DoneEvent, EngineInputError, TransferAbortedError, type TransferEvent, type TransferParams } from '../src/engine/index.js';
+import {
+  type DoneEvent,
+  EngineInputError,
+  TransferAbortedError,
+  type TransferEvent,
+  type TransferParams,
+} from '../src/engine/index.js';
 import { type GatysContext, gatysTransfer, GramCache, loadVgg19, type Vgg19 } from '../src/engine/gatys/index.js';
 import { VGG19_UINT8, contentImage, readShared, styleImage } from './helpers/shared.js';
 import { drain } from './helpers/events.js';
@@ -22,14 +28,23 @@ beforeAll(async () => {
 });
 
 async function collect(params: Partial<TransferParams>, context: Partial<GatysContext> = {}): Promise<TransferEvent[]> {
-  return drain(gatysTransfer({ content, styles: [{ image: starryNight }], size: 48, steps: 4, previewEvery: 0, ...params }, { vgg, ...context }));
+  return drain(
+    gatysTransfer(
+      { content, styles: [{ image: starryNight }], size: 48, steps: 4, previewEvery: 0, ...params },
+      { vgg, ...context },
+    ),
+  );
 }
 
 const doneOf = (events: TransferEvent[]) => events.find((e): e is DoneEvent => e.type === 'done')!;
 
 /** Mean YIQ chroma (I, Q) of an encoded image. */
 async function meanChroma(bytes: Uint8Array): Promise<[number, number]> {
-  const { data } = await sharp(bytes).resize(48, 36, { fit: 'fill' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { data } = await sharp(bytes)
+    .resize(48, 36, { fit: 'fill' })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   let i = 0;
   let q = 0;
   for (let p = 0; p < data.length; p += 3) {
@@ -45,7 +60,10 @@ describe('gatysTransfer', () => {
     const baseline = tf.memory().numTensors;
     const perStep: number[] = [];
     const events: TransferEvent[] = [];
-    for await (const event of gatysTransfer({ content, styles: [{ image: starryNight }], size: 64, steps: 20, previewEvery: 5, previewSize: 32 }, { vgg })) {
+    for await (const event of gatysTransfer(
+      { content, styles: [{ image: starryNight }], size: 64, steps: 20, previewEvery: 5, previewSize: 32 },
+      { vgg },
+    )) {
       events.push(event);
       if (event.type === 'step') perStep.push(tf.memory().numTensors);
     }
@@ -77,7 +95,10 @@ describe('gatysTransfer', () => {
     const baseline = tf.memory().numTensors;
     let steps = 0;
     const counting = (async () => {
-      for await (const event of gatysTransfer({ content, styles: [{ image: starryNight }], size: 48, steps: 50 }, { vgg, stop: () => (steps >= 3 ? 'abort' : undefined) })) {
+      for await (const event of gatysTransfer(
+        { content, styles: [{ image: starryNight }], size: 48, steps: 50 },
+        { vgg, stop: () => (steps >= 3 ? 'abort' : undefined) },
+      )) {
         if (event.type === 'step') steps += 1;
       }
     })();
@@ -92,7 +113,10 @@ describe('gatysTransfer', () => {
     let steps = 0;
     const stopped: TransferEvent[] = [];
     const run = (async () => {
-      for await (const event of gatysTransfer({ content, styles: [{ image: starryNight }], previewEvery: 0, ...params }, { vgg, stop: () => (steps >= 5 ? 'checkpoint' : undefined) })) {
+      for await (const event of gatysTransfer(
+        { content, styles: [{ image: starryNight }], previewEvery: 0, ...params },
+        { vgg, stop: () => (steps >= 5 ? 'checkpoint' : undefined) },
+      )) {
         stopped.push(event);
         if (event.type === 'step') steps += 1;
       }
@@ -101,9 +125,16 @@ describe('gatysTransfer', () => {
     expect(tf.memory().numTensors).toBe(baseline);
     const checkpoint = stopped.at(-1)!;
     expect(checkpoint).toMatchObject({ type: 'checkpoint', step: 5, image: { width: 64, height: 48 } });
-    const resumed = await collect({ ...params, resume: { image: checkpoint.type === 'checkpoint' ? checkpoint.image.bytes : new Uint8Array(), step: 5 } });
+    const resumed = await collect({
+      ...params,
+      resume: { image: checkpoint.type === 'checkpoint' ? checkpoint.image.bytes : new Uint8Array(), step: 5 },
+    });
     const resumedSteps = resumed.filter((e) => e.type === 'step');
-    expect(resumedSteps.map((s) => [s.step, s.scale])).toEqual([[6, 2], [7, 2], [8, 2]]);
+    expect(resumedSteps.map((s) => [s.step, s.scale])).toEqual([
+      [6, 2],
+      [7, 2],
+      [8, 2],
+    ]);
     // The resumed run continues from the checkpoint's loss level, not from a fresh start.
     const stoppedLast = stopped.filter((e) => e.type === 'step').at(-1)!;
     expect(resumedSteps[0]!.totalLoss).toBeLessThan(1.5 * stoppedLast.totalLoss);
@@ -121,8 +152,22 @@ describe('gatysTransfer', () => {
 
   it('blends style images by weight', async () => {
     const single = doneOf(await collect({ styles: [{ image: starryNight }] })).image.bytes;
-    const withZero = doneOf(await collect({ styles: [{ image: starryNight, weight: 2 }, { image: scream, weight: 0 }] })).image.bytes;
-    const blended = doneOf(await collect({ styles: [{ image: starryNight, weight: 0.5 }, { image: scream, weight: 0.5 }] })).image.bytes;
+    const withZero = doneOf(
+      await collect({
+        styles: [
+          { image: starryNight, weight: 2 },
+          { image: scream, weight: 0 },
+        ],
+      }),
+    ).image.bytes;
+    const blended = doneOf(
+      await collect({
+        styles: [
+          { image: starryNight, weight: 0.5 },
+          { image: scream, weight: 0.5 },
+        ],
+      }),
+    ).image.bytes;
     expect(Buffer.compare(single, withZero)).toBe(0);
     expect(Buffer.compare(single, blended)).not.toBe(0);
   });
@@ -131,7 +176,12 @@ describe('gatysTransfer', () => {
     const events = await collect({ size: 96, scales: 2, steps: 3 });
     const steps = events.filter((e) => e.type === 'step');
     expect(steps.map((s) => [s.step, s.scale, s.totalSteps])).toEqual([
-      [1, 1, 6], [2, 1, 6], [3, 1, 6], [4, 2, 6], [5, 2, 6], [6, 2, 6],
+      [1, 1, 6],
+      [2, 1, 6],
+      [3, 1, 6],
+      [4, 2, 6],
+      [5, 2, 6],
+      [6, 2, 6],
     ]);
     // The second scale starts from the upsampled first result, so its first loss is far below a fresh start's.
     const fresh = (await collect({ size: 96, steps: 1 })).find((e) => e.type === 'step')!;
@@ -176,7 +226,9 @@ describe('gatysTransfer', () => {
   ])('refuses %s before any tensor work', async (_, params, field) => {
     const resolved = { ...params } as Partial<TransferParams>;
     if ((resolved.content as unknown) === 'sliver') {
-      resolved.content = await sharp({ create: { width: 600, height: 8, channels: 3, background: '#888' } }).png().toBuffer();
+      resolved.content = await sharp({ create: { width: 600, height: 8, channels: 3, background: '#888' } })
+        .png()
+        .toBuffer();
     }
     const baseline = tf.memory().numTensors;
     const error = await collect(resolved).catch((e: unknown) => e);

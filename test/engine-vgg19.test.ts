@@ -9,7 +9,16 @@ import { initBackend } from '../src/engine/runtime/index.js';
 import { loadVgg19, RELU_LAYERS, toVggSpace, type Vgg19 } from '../src/engine/gatys/index.js';
 import { VGG19_KERAS_F32, VGG19_UINT8, contentImage } from './helpers/shared.js';
 
-const KERAS_LAYERS = ['block1_conv1', 'block1_conv2', 'block2_conv1', 'block2_conv2', 'block3_conv1', 'block3_conv2', 'block3_conv3', 'block3_conv4'];
+const KERAS_LAYERS = [
+  'block1_conv1',
+  'block1_conv2',
+  'block2_conv1',
+  'block2_conv2',
+  'block3_conv1',
+  'block3_conv2',
+  'block3_conv3',
+  'block3_conv4',
+];
 
 /** Keras relu activations block1_conv1…block3_conv4 for a BGR−mean input, from the float32 shards. */
 async function kerasFeatures(rgb: tf.Tensor4D): Promise<tf.Tensor4D[]> {
@@ -19,12 +28,17 @@ async function kerasFeatures(rgb: tf.Tensor4D): Promise<tf.Tensor4D[]> {
   const weights: tf.NamedTensorMap = {};
   for (const group of model.weightsManifest.slice(0, KERAS_LAYERS.length)) {
     const buffer = await readFile(path.join(VGG19_KERAS_F32, group.paths[0]!));
-    Object.assign(weights, tf.io.decodeWeights(buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength), group.weights));
+    Object.assign(
+      weights,
+      tf.io.decodeWeights(buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength), group.weights),
+    );
   }
   const out: tf.Tensor4D[] = [];
   let x = tf.sub(tf.reverse(rgb, 3), tf.tensor1d([103.939, 116.779, 123.68])) as tf.Tensor4D;
   for (const [i, name] of KERAS_LAYERS.entries()) {
-    x = tf.relu(tf.add(tf.conv2d(x, weights[`${name}/kernel`] as tf.Tensor4D, 1, 'same'), weights[`${name}/bias`]!)) as tf.Tensor4D;
+    x = tf.relu(
+      tf.add(tf.conv2d(x, weights[`${name}/kernel`] as tf.Tensor4D, 1, 'same'), weights[`${name}/bias`]!),
+    ) as tf.Tensor4D;
     out.push(x);
     if (i === 1 || i === 3) x = tf.maxPool(x, 2, 2, 'valid');
   }
@@ -42,14 +56,20 @@ describe('VGG19 from the shared uint8 weights', () => {
   beforeAll(async () => {
     await initBackend();
     vgg = await loadVgg19(VGG19_UINT8);
-    const { data, info } = await sharp(contentImage('tubingen.jpg')).resize(128, 128, { fit: 'cover' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(contentImage('tubingen.jpg'))
+      .resize(128, 128, { fit: 'cover' })
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     image = tf.tensor4d(Float32Array.from(data), [1, info.height, info.width, 3]);
   });
 
   it('matches the float32 Keras features through relu3_4 within quantisation error', async () => {
     const reference = await kerasFeatures(image);
     const ours = vgg.features(toVggSpace(image), RELU_LAYERS.slice(0, KERAS_LAYERS.length));
-    const errors = RELU_LAYERS.slice(0, KERAS_LAYERS.length).map((layer, i) => relativeL2(ours.get(layer)!, reference[i]!));
+    const errors = RELU_LAYERS.slice(0, KERAS_LAYERS.length).map((layer, i) =>
+      relativeL2(ours.get(layer)!, reference[i]!),
+    );
     for (const error of errors) expect(error).toBeLessThan(0.05);
     // A wrong convention (BGR input or untransposed kernels) gives errors near 100%; make sure we are far from that.
     expect(Math.max(...errors)).toBeLessThan(0.04);

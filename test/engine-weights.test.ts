@@ -9,7 +9,17 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertKerasVgg19, ensureVggWeights, fetchVggWeights, KERAS_VGG19, MANIFEST_NAMES, TransferAbortedError, type DownloadProgress, WeightsInvalidError, WeightsMissingError } from '../src/engine/index.js';
+import {
+  convertKerasVgg19,
+  ensureVggWeights,
+  fetchVggWeights,
+  KERAS_VGG19,
+  MANIFEST_NAMES,
+  TransferAbortedError,
+  type DownloadProgress,
+  WeightsInvalidError,
+  WeightsMissingError,
+} from '../src/engine/index.js';
 import { CONV_LAYERS, readWeightsFolder } from '../src/engine/gatys/index.js';
 
 const SLOW = { timeout: 20_000 };
@@ -45,7 +55,12 @@ type Naming = 'old' | 'new';
  * fchollet naming (block1_conv1_W_1:0), `new` the Keras 2 one (block1_conv1/kernel:0, a nested group).
  * `shapes` overrides kernel shapes by Keras layer name, to build broken files.
  */
-async function writeKerasH5(file: string, naming: Naming, layers = CONV_LAYERS.length, shapes: Record<string, Shape4> = {}): Promise<void> {
+async function writeKerasH5(
+  file: string,
+  naming: Naming,
+  layers = CONV_LAYERS.length,
+  shapes: Record<string, Shape4> = {},
+): Promise<void> {
   await h5wasm.ready;
   const h5 = new h5wasm.File(file, 'w');
   try {
@@ -54,16 +69,23 @@ async function writeKerasH5(file: string, naming: Naming, layers = CONV_LAYERS.l
     const fixedLength = (names: string[]) => `S${Math.max(...names.map((n) => n.length))}`;
     h5.create_attribute('layer_names', layerNames, [layerNames.length], fixedLength(layerNames));
     h5.create_attribute('backend', 'tensorflow');
-    for (const empty of ['input_1', 'block1_pool']) h5.create_group(empty).create_attribute('weight_names', new Float64Array(0), [0]);
+    for (const empty of ['input_1', 'block1_pool'])
+      h5.create_group(empty).create_attribute('weight_names', new Float64Array(0), [0]);
     convNames.forEach((layer, l) => {
       const group = h5.create_group(layer);
-      const weightNames = naming === 'old' ? [`${layer}_W_1:0`, `${layer}_b_1:0`] : [`${layer}/kernel:0`, `${layer}/bias:0`];
+      const weightNames =
+        naming === 'old' ? [`${layer}_W_1:0`, `${layer}_b_1:0`] : [`${layer}/kernel:0`, `${layer}/bias:0`];
       group.create_attribute('weight_names', weightNames, [2], fixedLength(weightNames));
       // h5wasm's create_dataset does not create intermediate groups (and fails silently), so make them.
       if (naming === 'new') group.create_group(layer);
       const shape = shapes[layer] ?? hwioShape(l);
       h5.create_dataset({ name: `${layer}/${weightNames[0]}`, data: kernelPattern(shape), shape, dtype: '<f' });
-      h5.create_dataset({ name: `${layer}/${weightNames[1]}`, data: biasPattern(l), shape: [CHANNELS[l]!], dtype: '<f' });
+      h5.create_dataset({
+        name: `${layer}/${weightNames[1]}`,
+        data: biasPattern(l),
+        shape: [CHANNELS[l]!],
+        dtype: '<f',
+      });
     });
   } finally {
     h5.close();
@@ -71,7 +93,9 @@ async function writeKerasH5(file: string, naming: Naming, layers = CONV_LAYERS.l
 }
 
 async function md5Of(file: string): Promise<string> {
-  return createHash('md5').update(await readFile(file)).digest('hex');
+  return createHash('md5')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 /** Checks every kernel element of a converted folder against the pattern: HWIO [h,w,i,o] lands at [w,h,i,o]. */
@@ -149,30 +173,45 @@ async function freshDirs(): Promise<{ cacheDir: string; downloadsDir: string }> 
 }
 
 describe('convertKerasVgg19', () => {
-  it('converts the old fchollet naming: kernels [W,H,in,out], conv1_1 RGB, readable manifest, SOURCE.json', SLOW, async () => {
-    const outDir = path.join(root, 'convert-old', 'vgg19');
-    const progress: DownloadProgress[] = [];
-    await convertKerasVgg19(oldH5, outDir, { sourceUrl: 'https://example.invalid/vgg19.h5', onProgress: (p) => progress.push(p) });
+  it(
+    'converts the old fchollet naming: kernels [W,H,in,out], conv1_1 RGB, readable manifest, SOURCE.json',
+    SLOW,
+    async () => {
+      const outDir = path.join(root, 'convert-old', 'vgg19');
+      const progress: DownloadProgress[] = [];
+      await convertKerasVgg19(oldH5, outDir, {
+        sourceUrl: 'https://example.invalid/vgg19.h5',
+        onProgress: (p) => progress.push(p),
+      });
 
-    expect(await readdir(path.dirname(outDir))).toEqual(['vgg19']);
-    expect(existsSync(path.join(outDir, MANIFEST_NAMES[0]))).toBe(true);
-    const manifest = JSON.parse(await readFile(path.join(outDir, MANIFEST_NAMES[0]), 'utf8')) as { weights: { dtype: string; quantization?: unknown }[] }[];
-    expect(manifest.flatMap((g) => g.weights).every((w) => w.dtype === 'float32' && w.quantization === undefined)).toBe(true);
-    await expectConverted(outDir);
+      expect(await readdir(path.dirname(outDir))).toEqual(['vgg19']);
+      expect(existsSync(path.join(outDir, MANIFEST_NAMES[0]))).toBe(true);
+      const manifest = JSON.parse(await readFile(path.join(outDir, MANIFEST_NAMES[0]), 'utf8')) as {
+        weights: { dtype: string; quantization?: unknown }[];
+      }[];
+      expect(
+        manifest.flatMap((g) => g.weights).every((w) => w.dtype === 'float32' && w.quantization === undefined),
+      ).toBe(true);
+      await expectConverted(outDir);
 
-    // One element spelled out: conv3_2 HWIO [h=2,w=0,i=17,o=200] is at [w,h,i,o] = [0,2,17,200].
-    const tensors = await readWeightsFolder(outDir);
-    const conv32 = tensors['conv3_2/kernel']!;
-    expect(conv32.bufferSync().get(0, 2, 17, 200)).toBe(hwioIndex(hwioShape(CONV_LAYERS.indexOf('conv3_2')), 2, 0, 17, 200));
-    // conv1_1: the R input (index 0 here) is the Keras B input (index 2).
-    expect(tensors['conv1_1/kernel']!.bufferSync().get(1, 0, 0, 5)).toBe(hwioIndex(hwioShape(0), 0, 1, 2, 5));
-    Object.values(tensors).forEach((t) => t.dispose());
+      // One element spelled out: conv3_2 HWIO [h=2,w=0,i=17,o=200] is at [w,h,i,o] = [0,2,17,200].
+      const tensors = await readWeightsFolder(outDir);
+      const conv32 = tensors['conv3_2/kernel']!;
+      expect(conv32.bufferSync().get(0, 2, 17, 200)).toBe(
+        hwioIndex(hwioShape(CONV_LAYERS.indexOf('conv3_2')), 2, 0, 17, 200),
+      );
+      // conv1_1: the R input (index 0 here) is the Keras B input (index 2).
+      expect(tensors['conv1_1/kernel']!.bufferSync().get(1, 0, 0, 5)).toBe(hwioIndex(hwioShape(0), 0, 1, 2, 5));
+      Object.values(tensors).forEach((t) => t.dispose());
 
-    const source = JSON.parse(await readFile(path.join(outDir, 'SOURCE.json'), 'utf8')) as { source: { md5: string; url: string; file: string } };
-    expect(source.source).toEqual({ file: 'keras-old.h5', url: 'https://example.invalid/vgg19.h5', md5: oldMd5 });
-    expect(progress.every((p) => p.stage === 'convert')).toBe(true);
-    expect(progress.at(-1)!.receivedBytes).toBe(progress.at(-1)!.totalBytes);
-  });
+      const source = JSON.parse(await readFile(path.join(outDir, 'SOURCE.json'), 'utf8')) as {
+        source: { md5: string; url: string; file: string };
+      };
+      expect(source.source).toEqual({ file: 'keras-old.h5', url: 'https://example.invalid/vgg19.h5', md5: oldMd5 });
+      expect(progress.every((p) => p.stage === 'convert')).toBe(true);
+      expect(progress.at(-1)!.receivedBytes).toBe(progress.at(-1)!.totalBytes);
+    },
+  );
 
   it('converts the Keras 2 naming (block1_conv1/kernel:0) and replaces an existing folder whole', SLOW, async () => {
     const newH5 = path.join(root, 'keras-new.h5');
@@ -206,7 +245,9 @@ describe('convertKerasVgg19', () => {
   it('rejects a file that is not HDF5', async () => {
     const notH5 = path.join(root, 'not.h5');
     await writeFile(notH5, '<html>captive portal</html>');
-    await expect(convertKerasVgg19(notH5, path.join(root, 'convert-bad', 'vgg19'))).rejects.toThrow(/is not an HDF5 file/);
+    await expect(convertKerasVgg19(notH5, path.join(root, 'convert-bad', 'vgg19'))).rejects.toThrow(
+      /is not an HDF5 file/,
+    );
   });
 });
 
@@ -216,7 +257,13 @@ describe('fetchVggWeights', () => {
     const progress: DownloadProgress[] = [];
     const before = requests;
 
-    const folder = await fetchVggWeights({ url: `${baseUrl}/vgg19.h5`, md5: oldMd5, cacheDir, downloadsDir, onProgress: (p) => progress.push(p) });
+    const folder = await fetchVggWeights({
+      url: `${baseUrl}/vgg19.h5`,
+      md5: oldMd5,
+      cacheDir,
+      downloadsDir,
+      onProgress: (p) => progress.push(p),
+    });
 
     expect(folder).toBe(cacheDir);
     expect(requests - before).toBe(1);
@@ -246,14 +293,18 @@ describe('fetchVggWeights', () => {
     const { cacheDir, downloadsDir } = await freshDirs();
     await mkdir(downloadsDir, { recursive: true });
     await writeFile(path.join(downloadsDir, KERAS_VGG19.file), 'truncated');
-    await expect(fetchVggWeights({ url: `${baseUrl}/vgg19.h5`, md5: oldMd5, cacheDir, downloadsDir })).rejects.toThrow(WeightsInvalidError);
+    await expect(fetchVggWeights({ url: `${baseUrl}/vgg19.h5`, md5: oldMd5, cacheDir, downloadsDir })).rejects.toThrow(
+      WeightsInvalidError,
+    );
   });
 
   it('rejects a download with the wrong md5, stating both hashes, and deletes the .part file', SLOW, async () => {
     const { cacheDir, downloadsDir } = await freshDirs();
     const wrongMd5 = '0'.repeat(32);
 
-    const error = await fetchVggWeights({ url: `${baseUrl}/vgg19.h5`, md5: wrongMd5, cacheDir, downloadsDir }).catch((e: unknown) => e);
+    const error = await fetchVggWeights({ url: `${baseUrl}/vgg19.h5`, md5: wrongMd5, cacheDir, downloadsDir }).catch(
+      (e: unknown) => e,
+    );
 
     expect(error).toBeInstanceOf(WeightsInvalidError);
     expect((error as Error).message).toContain(wrongMd5);
@@ -275,7 +326,17 @@ describe('fetchVggWeights', () => {
     expect(error).toBeInstanceOf(WeightsMissingError);
     const { message, folder } = error as WeightsMissingError;
     expect(folder).toBe(cacheDir);
-    for (const part of [url, 'ECONNREFUSED', 'offline?', cacheDir, downloadsDir, KERAS_VGG19.file, KERAS_VGG19.md5, 'npx gramian weights']) expect(message).toContain(part);
+    for (const part of [
+      url,
+      'ECONNREFUSED',
+      'offline?',
+      cacheDir,
+      downloadsDir,
+      KERAS_VGG19.file,
+      KERAS_VGG19.md5,
+      'npx gramian weights',
+    ])
+      expect(message).toContain(part);
     expect(existsSync(downloadsDir) ? await readdir(downloadsDir) : []).toEqual([]);
   });
 
@@ -287,7 +348,13 @@ describe('fetchVggWeights', () => {
   it('stops with TransferAbortedError when aborted mid-download, and deletes the .part file', async () => {
     const { cacheDir, downloadsDir } = await freshDirs();
     const controller = new AbortController();
-    const download = fetchVggWeights({ url: `${baseUrl}/stalls.h5`, cacheDir, downloadsDir, signal: controller.signal, onProgress: () => controller.abort() });
+    const download = fetchVggWeights({
+      url: `${baseUrl}/stalls.h5`,
+      cacheDir,
+      downloadsDir,
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    });
     await expect(download).rejects.toThrow(TransferAbortedError);
     expect(await readdir(downloadsDir)).toEqual([]);
   });
@@ -295,14 +362,19 @@ describe('fetchVggWeights', () => {
   it('stops with TransferAbortedError when the signal is aborted, before any request', async () => {
     const { cacheDir, downloadsDir } = await freshDirs();
     const before = requests;
-    await expect(fetchVggWeights({ url: `${baseUrl}/vgg19.h5`, cacheDir, downloadsDir, signal: AbortSignal.abort() })).rejects.toThrow(TransferAbortedError);
+    await expect(
+      fetchVggWeights({ url: `${baseUrl}/vgg19.h5`, cacheDir, downloadsDir, signal: AbortSignal.abort() }),
+    ).rejects.toThrow(TransferAbortedError);
     expect(requests).toBe(before);
   });
 });
 
 describe('ensureVggWeights', () => {
   /** Runs fn with GRAMIAN_CACHE at a fresh folder (so the real ~/.cache is never touched) and env overrides. */
-  async function withCacheEnv<T>(overrides: Record<string, string | undefined>, fn: (cacheRoot: string) => Promise<T>): Promise<T> {
+  async function withCacheEnv<T>(
+    overrides: Record<string, string | undefined>,
+    fn: (cacheRoot: string) => Promise<T>,
+  ): Promise<T> {
     const cacheRoot = await mkdtemp(path.join(root, 'env-cache-'));
     const vars = { GRAMIAN_CACHE: cacheRoot, GRAMIAN_WEIGHTS: undefined, GRAMIAN_VGG19_URL: undefined, ...overrides };
     const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
@@ -352,7 +424,7 @@ describe('ensureVggWeights', () => {
     });
   });
 
-  it('downloads from GRAMIAN_VGG19_URL into the cache when nothing is found, checking Keras\'s md5', SLOW, async () => {
+  it("downloads from GRAMIAN_VGG19_URL into the cache when nothing is found, checking Keras's md5", SLOW, async () => {
     // ensureVggWeights always checks the real Keras md5, which the synthetic file fails: that proves the download
     // went to GRAMIAN_VGG19_URL and was verified (the success path is covered by fetchVggWeights above).
     await withCacheEnv({ GRAMIAN_VGG19_URL: `${baseUrl}/vgg19.h5` }, async (cacheRoot) => {

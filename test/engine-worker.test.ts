@@ -67,11 +67,14 @@ describe('Engine', () => {
   it('stops a running job within one step of the abort', async () => {
     const controller = new AbortController();
     let stepsAfterAbort = 0;
-    const run = drain(engine.run({ kind: 'GATYS', params: { ...small, size: 96, steps: 200 } }, { signal: controller.signal }), (event) => {
-      if (event.type !== 'step') return;
-      if (controller.signal.aborted) stepsAfterAbort += 1;
-      else if (event.step === 2) controller.abort();
-    });
+    const run = drain(
+      engine.run({ kind: 'GATYS', params: { ...small, size: 96, steps: 200 } }, { signal: controller.signal }),
+      (event) => {
+        if (event.type !== 'step') return;
+        if (controller.signal.aborted) stepsAfterAbort += 1;
+        else if (event.step === 2) controller.abort();
+      },
+    );
     await expect(run).rejects.toBeInstanceOf(TransferAbortedError);
     expect(stepsAfterAbort).toBeLessThanOrEqual(1);
     expect(engine.info().running).toBe(0);
@@ -84,7 +87,10 @@ describe('Engine', () => {
     };
     const controller = new AbortController();
     const first = drain(engine.run({ kind: 'GATYS', params: { ...small, steps: 4 } }), record('first'));
-    const dropped = drain(engine.run({ kind: 'GATYS', params: small }, { signal: controller.signal }), record('dropped'));
+    const dropped = drain(
+      engine.run({ kind: 'GATYS', params: small }, { signal: controller.signal }),
+      record('dropped'),
+    );
     const second = drain(engine.run({ kind: 'GATYS', params: small }), record('second'));
     expect(engine.queued).toBe(2);
     controller.abort();
@@ -94,9 +100,13 @@ describe('Engine', () => {
   });
 
   it('refuses bad parameters before queueing and bad images from the worker, then keeps working', async () => {
-    await expect(drain(engine.run({ kind: 'GATYS', params: { ...small, steps: 0 } }))).rejects.toMatchObject({ field: 'steps' });
+    await expect(drain(engine.run({ kind: 'GATYS', params: { ...small, steps: 0 } }))).rejects.toMatchObject({
+      field: 'steps',
+    });
     expect(engine.queued).toBe(0);
-    const error = await drain(engine.run({ kind: 'GATYS', params: { ...small, content: new Uint8Array([0xff, 0xd8, 0xff, 0x00]) } })).catch((e: unknown) => e);
+    const error = await drain(
+      engine.run({ kind: 'GATYS', params: { ...small, content: new Uint8Array([0xff, 0xd8, 0xff, 0x00]) } }),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EngineInputError);
     expect((error as EngineInputError).field).toBe('content');
     expect((await drain(engine.run({ kind: 'GATYS', params: small }))).at(-1)?.type).toBe('done');
@@ -115,9 +125,9 @@ describe('Engine', () => {
 
   it('reports a diverged optimisation as DIVERGED across the worker boundary, not as an input error', async () => {
     // L-BFGS with a huge step and style weight overflows float32 within a few steps.
-    const error = await drain(engine.run({ kind: 'GATYS', params: { ...small, size: 32, steps: 30, learningRate: 1e4, styleWeight: 1e12 } })).catch(
-      (e: unknown) => e,
-    );
+    const error = await drain(
+      engine.run({ kind: 'GATYS', params: { ...small, size: 32, steps: 30, learningRate: 1e4, styleWeight: 1e12 } }),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransferDivergedError);
     expect(error).not.toBeInstanceOf(EngineInputError);
     expect((error as TransferDivergedError).code).toBe('DIVERGED');

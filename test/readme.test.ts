@@ -10,20 +10,25 @@ import { REPO_ROOT } from './helpers/shared.js';
 const schema = buildSchema(await readFile(path.join(REPO_ROOT, 'schema.graphql'), 'utf8'));
 const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8');
 // Blocks may be indented (inside list items); the indentation is stripped with the fence's own.
-const blocks = [...readme.matchAll(/^( *)```graphql\n([\s\S]*?)^\1```/gm)].map((match) => match[2]!.replace(new RegExp(`^${match[1]}`, 'gm'), ''));
+const blocks = [...readme.matchAll(/^( *)```graphql\n([\s\S]*?)^\1```/gm)].map((match) =>
+  match[2]!.replace(new RegExp(`^${match[1]}`, 'gm'), ''),
+);
 
 describe('README', () => {
   it('has GraphQL examples', () => {
     expect(blocks.length).toBeGreaterThanOrEqual(5);
   });
 
-  it.each(blocks.map((block, i) => [i + 1, block] as const))('example %i is valid against the schema', (_index, block) => {
-    const definitions = parse(block).definitions;
-    const fragments = definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION);
-    // A block may hold several anonymous operations (one per line, to paste one at a time): check each alone.
-    for (const operation of definitions.filter((d): d is DefinitionNode => d.kind === Kind.OPERATION_DEFINITION)) {
-      const errors = validate(schema, { kind: Kind.DOCUMENT, definitions: [operation, ...fragments] });
-      expect(errors.map((e) => e.message)).toEqual([]);
-    }
-  });
+  it.each(blocks.map((block, i) => [i + 1, block] as const))(
+    'example %i is valid against the schema',
+    (_index, block) => {
+      const definitions = parse(block).definitions;
+      const fragments = definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION);
+      // A block may hold several anonymous operations (one per line, to paste one at a time): check each alone.
+      for (const operation of definitions.filter((d): d is DefinitionNode => d.kind === Kind.OPERATION_DEFINITION)) {
+        const errors = validate(schema, { kind: Kind.DOCUMENT, definitions: [operation, ...fragments] });
+        expect(errors.map((e) => e.message)).toEqual([]);
+      }
+    },
+  );
 });

@@ -12,9 +12,14 @@ let content: Uint8Array;
 
 beforeEach(async () => {
   server = await startTestServer();
-  const style = await gqlUpload(server.url, UPLOAD_STYLE, { input: { name: 'Scream', image: null } }, {
-    'input.image': { bytes: await readShared(styleImage('the_scream.jpg')) },
-  });
+  const style = await gqlUpload(
+    server.url,
+    UPLOAD_STYLE,
+    { input: { name: 'Scream', image: null } },
+    {
+      'input.image': { bytes: await readShared(styleImage('the_scream.jpg')) },
+    },
+  );
   styleId = localId(style.data!.uploadStyle.id as string, 'Style');
   content = await readShared(contentImage('golden_gate.jpg'));
 });

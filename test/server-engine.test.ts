@@ -1,7 +1,16 @@
 // The engine query while the engine is busy: backend facts come from the main thread, so the web page's catalogue
 // query (engine, style models) is answered at once, not after the step the worker is computing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CANCEL_RUN, START_TRANSFER, UPLOAD_STYLE, gql, gqlUpload, startTestServer, wsClient, type TestServer } from './helpers/server.js';
+import {
+  CANCEL_RUN,
+  START_TRANSFER,
+  UPLOAD_STYLE,
+  gql,
+  gqlUpload,
+  startTestServer,
+  wsClient,
+  type TestServer,
+} from './helpers/server.js';
 import { contentImage, readShared, styleImage } from './helpers/shared.js';
 
 let server: TestServer;
@@ -15,18 +24,40 @@ afterAll(async () => {
 });
 
 const CATALOGUE = /* GraphQL */ `
-  { engine { backend threads workers maxOutputPixels running } styleModels { name } }
+  {
+    engine {
+      backend
+      threads
+      workers
+      maxOutputPixels
+      running
+    }
+    styleModels {
+      name
+    }
+  }
 `;
 
 describe('engine query', () => {
   it('answers while a step runs, before the worker could (a question asked of the worker waits for the step)', async () => {
-    const style = await gqlUpload(server.url, UPLOAD_STYLE, { input: { name: 'Scream', image: null } }, {
-      'input.image': { bytes: await readShared(styleImage('the_scream.jpg')) },
-    });
+    const style = await gqlUpload(
+      server.url,
+      UPLOAD_STYLE,
+      { input: { name: 'Scream', image: null } },
+      {
+        'input.image': { bytes: await readShared(styleImage('the_scream.jpg')) },
+      },
+    );
     const started = await gqlUpload(
       server.url,
       START_TRANSFER,
-      { input: { content: null, styles: [{ styleId: style.data!.uploadStyle.id }], params: { size: 256, steps: 20, previewEvery: 0 } } },
+      {
+        input: {
+          content: null,
+          styles: [{ styleId: style.data!.uploadStyle.id }],
+          params: { size: 256, steps: 20, previewEvery: 0 },
+        },
+      },
       { 'input.content': { bytes: await readShared(contentImage('golden_gate.jpg')) } },
     );
     const runId = started.data!.startTransfer.id as string;

@@ -43,20 +43,30 @@ async function startProcess(): Promise<ChildProcess> {
 }
 
 function exited(proc: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => (proc.exitCode !== null ? resolve(proc.exitCode) : proc.once('exit', (code) => resolve(code))));
+  return new Promise((resolve) =>
+    proc.exitCode !== null ? resolve(proc.exitCode) : proc.once('exit', (code) => resolve(code)),
+  );
 }
 
 const RUN = `query ($id: ID!) { run(id: $id) { status lastStep totalSteps error { code message } steps { step } } }`;
 
 async function runState(id: string) {
-  return (await gql(url, RUN, { id })).data!.run as { status: string; lastStep: number; totalSteps: number; error: { code: string; message: string } | null; steps: { step: number }[] };
+  return (await gql(url, RUN, { id })).data!.run as {
+    status: string;
+    lastStep: number;
+    totalSteps: number;
+    error: { code: string; message: string } | null;
+    steps: { step: number }[];
+  };
 }
 
 let styleId: string;
 let contentImageId: string;
 
 async function start(steps: number): Promise<string> {
-  const response = await gql(url, START_TRANSFER, { input: { contentImageId, styles: [{ styleId }], params: { size: 64, steps, previewEvery: 0 } } });
+  const response = await gql(url, START_TRANSFER, {
+    input: { contentImageId, styles: [{ styleId }], params: { size: 64, steps, previewEvery: 0 } },
+  });
   return response.data!.startTransfer.id;
 }
 
@@ -65,13 +75,29 @@ beforeAll(async () => {
   port = await freePort();
   url = `http://127.0.0.1:${port}`;
   child = await startProcess();
-  const style = await gqlUpload(url, UPLOAD_STYLE, { input: { name: 'Udnie', image: null } }, { 'input.image': { bytes: await readShared(styleImage('udnie.jpg')) } });
+  const style = await gqlUpload(
+    url,
+    UPLOAD_STYLE,
+    { input: { name: 'Udnie', image: null } },
+    { 'input.image': { bytes: await readShared(styleImage('udnie.jpg')) } },
+  );
   styleId = style.data!.uploadStyle.id;
-  const first = await gqlUpload(url, START_TRANSFER, { input: { content: null, styles: [{ styleId }], params: { size: 40, steps: 1, previewEvery: 0 } } }, {
-    'input.content': { bytes: await readShared(contentImage('amber.jpg')) },
-  });
-  await until(() => runState(first.data!.startTransfer.id), (r) => r.status === 'SUCCEEDED', 'the first run');
-  contentImageId = (await gql(url, `query ($id: ID!) { run(id: $id) { content { id } } }`, { id: first.data!.startTransfer.id })).data!.run.content.id;
+  const first = await gqlUpload(
+    url,
+    START_TRANSFER,
+    { input: { content: null, styles: [{ styleId }], params: { size: 40, steps: 1, previewEvery: 0 } } },
+    {
+      'input.content': { bytes: await readShared(contentImage('amber.jpg')) },
+    },
+  );
+  await until(
+    () => runState(first.data!.startTransfer.id),
+    (r) => r.status === 'SUCCEEDED',
+    'the first run',
+  );
+  contentImageId = (
+    await gql(url, `query ($id: ID!) { run(id: $id) { content { id } } }`, { id: first.data!.startTransfer.id })
+  ).data!.run.content.id;
 });
 
 afterAll(async () => {
@@ -83,7 +109,11 @@ describe('restart', () => {
   it('after a kill: the running run ends FAILED with its steps, the queued one runs', async () => {
     const running = await start(500);
     const queued = await start(3);
-    await until(() => runState(running), (r) => r.lastStep >= 2, 'two persisted steps');
+    await until(
+      () => runState(running),
+      (r) => r.lastStep >= 2,
+      'two persisted steps',
+    );
     child!.kill('SIGKILL');
     await exited(child!);
 
@@ -93,20 +123,34 @@ describe('restart', () => {
     expect(failed.error?.code).toBe('INTERRUPTED');
     expect(failed.error?.message).toContain(`step ${failed.lastStep + 1} of 500`);
     expect(failed.steps.map((s) => s.step)).toEqual(Array.from({ length: failed.lastStep }, (_, i) => i + 1));
-    const resumed = await until(() => runState(queued), (r) => r.status === 'SUCCEEDED', 'the queued run');
+    const resumed = await until(
+      () => runState(queued),
+      (r) => r.status === 'SUCCEEDED',
+      'the queued run',
+    );
     expect(resumed.steps.map((s) => s.step)).toEqual([1, 2, 3]);
   });
 
   it('after a graceful stop: the running run checkpoints, resumes after the restart, and has every step once', async () => {
     const run = await start(40);
-    await until(() => runState(run), (r) => r.lastStep >= 3, 'three persisted steps');
+    await until(
+      () => runState(run),
+      (r) => r.lastStep >= 3,
+      'three persisted steps',
+    );
     child!.kill('SIGTERM');
     expect(await exited(child!)).toBe(0);
 
     child = await startProcess();
-    const finished = await until(() => runState(run), (r) => r.status === 'SUCCEEDED', 'the resumed run');
+    const finished = await until(
+      () => runState(run),
+      (r) => r.status === 'SUCCEEDED',
+      'the resumed run',
+    );
     expect(finished.steps.map((s) => s.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
-    const { data } = await gql(url, `query ($id: ID!) { run(id: $id) { error { code } result { mime } } }`, { id: run });
+    const { data } = await gql(url, `query ($id: ID!) { run(id: $id) { error { code } result { mime } } }`, {
+      id: run,
+    });
     expect(data!.run).toMatchObject({ error: null, result: { mime: 'image/png' } });
   });
 
@@ -114,9 +158,15 @@ describe('restart', () => {
     const models = (await gql(url, `{ styleModels { id name } }`)).data!.styleModels as { id: string; name: string }[];
     const mosaic = models.find((m) => m.name === 'mosaic')!.id;
     // Large enough that the pass is still going when the stop arrives.
-    const response = await gql(url, START_TRANSFER, { input: { contentImageId, styleModelId: mosaic, fastParams: { size: 1024 } } });
+    const response = await gql(url, START_TRANSFER, {
+      input: { contentImageId, styleModelId: mosaic, fastParams: { size: 1024 } },
+    });
     const run = response.data!.startTransfer.id as string;
-    await until(() => runState(run), (r) => r.status === 'RUNNING', 'the fast run to start');
+    await until(
+      () => runState(run),
+      (r) => r.status === 'RUNNING',
+      'the fast run to start',
+    );
     child!.kill('SIGTERM');
     expect(await exited(child!)).toBe(0);
 
@@ -128,7 +178,11 @@ describe('restart', () => {
     expect(stored?.status).toBe('QUEUED');
 
     child = await startProcess();
-    const finished = await until(() => runState(run), (r) => r.status === 'SUCCEEDED', 'the fast run after the restart');
+    const finished = await until(
+      () => runState(run),
+      (r) => r.status === 'SUCCEEDED',
+      'the fast run after the restart',
+    );
     expect(finished).toMatchObject({ error: null, lastStep: 1 });
   });
 });

@@ -117,11 +117,15 @@ describe('migrateDatabase', () => {
     await migrateDatabase(dbFile, firstOnly);
     withSqlite(dbFile, (db) => {
       db.exec(`INSERT INTO "Image" ("id", "mime", "width", "height", "bytes") VALUES ('img', 'image/png', 2, 2, 10)`);
-      db.exec(`INSERT INTO "Run" ("id", "status", "engine", "params", "contentImageId", "totalSteps") VALUES ('run', 'SUCCEEDED', 'GATYS', '{}', 'img', 5)`);
+      db.exec(
+        `INSERT INTO "Run" ("id", "status", "engine", "params", "contentImageId", "totalSteps") VALUES ('run', 'SUCCEEDED', 'GATYS', '{}', 'img', 5)`,
+      );
     });
     expect(await migrateDatabase(dbFile, migrationsDir)).toEqual({ applied: shipped.slice(1) });
     withSqlite(dbFile, (db) => {
-      expect(db.prepare('SELECT "id", "status", "styleModelId" FROM "Run"').all()).toEqual([{ id: 'run', status: 'SUCCEEDED', styleModelId: null }]);
+      expect(db.prepare('SELECT "id", "status", "styleModelId" FROM "Run"').all()).toEqual([
+        { id: 'run', status: 'SUCCEEDED', styleModelId: null },
+      ]);
       expect(db.prepare('SELECT count(*) AS n FROM "StyleModel"').get()).toEqual({ n: 0 });
     });
   });
@@ -300,7 +304,9 @@ describe('openDatabase', () => {
           lastStep: 2,
           contentLoss: 0.125,
           styleLoss: 1234.5678,
-          styles: { create: [{ position: 0, styleId: style.id, styleName: style.name, imageId: content.id, weight: 0.75 }] },
+          styles: {
+            create: [{ position: 0, styleId: style.id, styleName: style.name, imageId: content.id, weight: 0.75 }],
+          },
           steps: {
             create: [
               { step: 1, scale: 256, contentLoss: 1.5, styleLoss: 2.25, tvLoss: 1e-7, totalLoss: 3.7500001, ms: 12.5 },
@@ -333,7 +339,9 @@ describe('openDatabase', () => {
         tvLoss: null,
         contentImage: { id: content.id, width: 640, height: 480, bytes: 123_456 },
         preset: { name: 'Quick', builtIn: false, params: presetParams },
-        styles: [{ position: 0, weight: 0.75, styleName: 'Starry Night', style: { tags: ['oil', 'van gogh', 'night'] } }],
+        styles: [
+          { position: 0, weight: 0.75, styleName: 'Starry Night', style: { tags: ['oil', 'van gogh', 'night'] } },
+        ],
         steps: [
           { step: 1, scale: 256, tvLoss: 1e-7, totalLoss: 3.7500001, ms: 12.5 },
           { step: 2, contentLoss: 1.25, ms: 11 },
@@ -446,8 +454,22 @@ describe('openDatabase', () => {
       expect(await prisma.run.count({ where: { status: { in: [...ACTIVE_STATUSES] } } })).toBe(2);
       expect(await prisma.run.count({ where: { engine: EngineKind.FAST } })).toBe(2);
       expect(presets).toMatchObject([
-        { id: 'preset-fast', name: 'Mosaic', engine: EngineKind.FAST, params: { styleModel: 'mosaic' }, builtIn: false, updatedAt: new Date(at(1)) },
-        { id: 'preset-gatys', name: 'Balanced', engine: EngineKind.GATYS, params: { size: 512 }, builtIn: true, updatedAt: new Date(at(3)) },
+        {
+          id: 'preset-fast',
+          name: 'Mosaic',
+          engine: EngineKind.FAST,
+          params: { styleModel: 'mosaic' },
+          builtIn: false,
+          updatedAt: new Date(at(1)),
+        },
+        {
+          id: 'preset-gatys',
+          name: 'Balanced',
+          engine: EngineKind.GATYS,
+          params: { size: 512 },
+          builtIn: true,
+          updatedAt: new Date(at(3)),
+        },
       ]);
     } finally {
       await close();
@@ -455,7 +477,8 @@ describe('openDatabase', () => {
 
     // Stored as before: the same rows, every column they had unchanged (columns added since are left aside).
     const after = withSqlite(dbFile, readRows);
-    const asBefore = (rows: Row[], like: Row[]) => rows.map((row) => Object.fromEntries(Object.keys(like[0]!).map((column) => [column, row[column]])));
+    const asBefore = (rows: Row[], like: Row[]) =>
+      rows.map((row) => Object.fromEntries(Object.keys(like[0]!).map((column) => [column, row[column]])));
     expect(asBefore(after.runs, before.runs)).toEqual(before.runs);
     expect(asBefore(after.presets, before.presets)).toEqual(before.presets);
   });

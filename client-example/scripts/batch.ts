@@ -8,7 +8,16 @@
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readFragment, type FragmentOf, type ResultOf, type VariablesOf } from '../graphql.ts';
-import { CancelRun, Catalog, ImageFields, RunDetails, RunEvents, RunSummary, StartTransfer, UploadStyle } from '../operations.ts';
+import {
+  CancelRun,
+  Catalog,
+  ImageFields,
+  RunDetails,
+  RunEvents,
+  RunSummary,
+  StartTransfer,
+  UploadStyle,
+} from '../operations.ts';
 import { HELP, UsageError, parseOptions, type BatchOptions } from './cli.ts';
 import { GramianClient, GraphQLRequestError, HttpError, describeError, errorCode, errorDetail } from './client.ts';
 import { PresetFileError, readPresetFile, syncPresets } from './presets.ts';
@@ -32,7 +41,10 @@ interface Outcome {
 }
 
 async function isFile(file: string): Promise<boolean> {
-  return stat(file).then((s) => s.isFile(), () => false);
+  return stat(file).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 /** The content images: the files given, then the images of --content-dir in name order. */
@@ -54,16 +66,29 @@ async function contentFiles(options: BatchOptions): Promise<string[]> {
 }
 
 function slug(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'result';
+  return (
+    text
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'result'
+  );
 }
 
 /** Style ids for --style: a file is stored and uploaded as a style (or matched to a style with the same image), a name is looked up. */
-async function resolveStyles(client: GramianClient, specs: readonly string[], catalog: CatalogData, log: (line: string) => void): Promise<string[]> {
+async function resolveStyles(
+  client: GramianClient,
+  specs: readonly string[],
+  catalog: CatalogData,
+  log: (line: string) => void,
+): Promise<string[]> {
   const ids: string[] = [];
   for (const spec of specs) {
     if (!(await isFile(spec))) {
       const style = catalog.styles.find((s) => s.name === spec);
-      if (!style) throw new UsageError(`--style ${spec}: not a file, nor a style on the server (styles: ${catalog.styles.map((s) => s.name).join(', ') || 'none'})`);
+      if (!style)
+        throw new UsageError(
+          `--style ${spec}: not a file, nor a style on the server (styles: ${catalog.styles.map((s) => s.name).join(', ') || 'none'})`,
+        );
       ids.push(style.id);
       continue;
     }
@@ -87,16 +112,29 @@ async function resolveStyles(client: GramianClient, specs: readonly string[], ca
 }
 
 /** What every run of the batch is started with, but its content image; and the suffix of the result files. */
-async function transferTemplate(client: GramianClient, options: BatchOptions, catalog: CatalogData, presetName: string | undefined, log: (line: string) => void) {
+async function transferTemplate(
+  client: GramianClient,
+  options: BatchOptions,
+  catalog: CatalogData,
+  presetName: string | undefined,
+  log: (line: string) => void,
+) {
   const preset = presetName === undefined ? undefined : catalog.presets.find((p) => p.name === presetName);
-  if (presetName !== undefined && !preset) throw new UsageError(`--preset "${presetName}": no such preset (presets: ${catalog.presets.map((p) => p.name).join(', ')})`);
+  if (presetName !== undefined && !preset)
+    throw new UsageError(
+      `--preset "${presetName}": no such preset (presets: ${catalog.presets.map((p) => p.name).join(', ')})`,
+    );
   const engine = preset?.engine ?? (options.model !== undefined ? 'FAST' : 'GATYS');
   const input: Omit<TransferInput, 'contentImageId'> = { presetId: preset?.id };
   if (engine === 'FAST') {
-    if (options.styles.length) throw new UsageError(`--style: preset "${presetName}" is FAST, it takes a style model (--model)`);
+    if (options.styles.length)
+      throw new UsageError(`--style: preset "${presetName}" is FAST, it takes a style model (--model)`);
     if (options.model !== undefined) {
       const model = catalog.styleModels.find((m) => m.name === options.model);
-      if (!model) throw new UsageError(`--model ${options.model}: no such style model (models: ${catalog.styleModels.map((m) => m.name).join(', ')})`);
+      if (!model)
+        throw new UsageError(
+          `--model ${options.model}: no such style model (models: ${catalog.styleModels.map((m) => m.name).join(', ')})`,
+        );
       input.styleModelId = model.id;
     } else if (!preset?.fastParams?.styleModel) {
       throw new UsageError(`preset "${presetName}" names no style model: give --model`);
@@ -104,7 +142,8 @@ async function transferTemplate(client: GramianClient, options: BatchOptions, ca
     // Overrides from the command line go to the server as given: it checks them and answers typed errors.
     if (Object.keys(options.overrides).length) input.fastParams = options.overrides as TransferInput['fastParams'];
   } else {
-    if (options.model !== undefined) throw new UsageError(`--model: preset "${presetName}" is GATYS, it takes style images (--style)`);
+    if (options.model !== undefined)
+      throw new UsageError(`--model: preset "${presetName}" is GATYS, it takes style images (--style)`);
     if (!options.styles.length) throw new UsageError('a GATYS transfer needs at least one --style');
     const ids = await resolveStyles(client, options.styles, catalog, log);
     input.styles = ids.map((styleId, i) => ({ styleId, weight: options.styleWeights?.[i] ?? 1 }));
@@ -115,7 +154,12 @@ async function transferTemplate(client: GramianClient, options: BatchOptions, ca
 }
 
 /** Follows one run to its end on the progress board; the run's final summary (null if it could not be known). */
-async function follow(client: GramianClient, runId: string, board: ProgressBoard, index: number): Promise<Summary | { lost: string }> {
+async function follow(
+  client: GramianClient,
+  runId: string,
+  board: ProgressBoard,
+  index: number,
+): Promise<Summary | { lost: string }> {
   // A FAST run is one pass: its single "step" has no loss worth showing.
   let losses = true;
   try {
@@ -124,14 +168,25 @@ async function follow(client: GramianClient, runId: string, board: ProgressBoard
         case 'RunSnapshot': {
           const run = readFragment(RunSummary, event.run);
           losses = run.engine === 'GATYS';
-          board.update(index, { status: event.status, queuePosition: event.queuePosition, step: event.lastStep?.step ?? 0, totalSteps: run.totalSteps, totalLoss: losses ? (run.losses?.total ?? null) : null });
+          board.update(index, {
+            status: event.status,
+            queuePosition: event.queuePosition,
+            step: event.lastStep?.step ?? 0,
+            totalSteps: run.totalSteps,
+            totalLoss: losses ? (run.losses?.total ?? null) : null,
+          });
           break;
         }
         case 'RunStatusChanged':
           board.update(index, { status: event.status, queuePosition: event.queuePosition, note: '' });
           break;
         case 'RunStepAdded':
-          board.update(index, { step: event.step.step, totalSteps: event.totalSteps, totalLoss: losses ? event.step.totalLoss : null, note: '' });
+          board.update(index, {
+            step: event.step.step,
+            totalSteps: event.totalSteps,
+            totalLoss: losses ? event.step.totalLoss : null,
+            note: '',
+          });
           break;
         case 'RunDownloadProgress': {
           const share = event.totalBytes ? ` ${Math.floor((100 * event.receivedBytes) / event.totalBytes)}%` : '';
@@ -165,15 +220,19 @@ async function runBatch(client: GramianClient, options: BatchOptions): Promise<n
   if (!entries.length && !contents.length) throw new UsageError('nothing to do: give --presets and/or content images');
 
   let catalog = await client.request(Catalog, {});
-  for (const preset of await syncPresets(client, entries, catalog.presets)) out(`preset "${preset.name}" (${preset.engine}): ${preset.action}`);
+  for (const preset of await syncPresets(client, entries, catalog.presets))
+    out(`preset "${preset.name}" (${preset.engine}): ${preset.action}`);
   if (!contents.length) return 0;
   if (entries.length) catalog = await client.request(Catalog, {});
 
   const presetName = options.preset ?? (entries.length === 1 ? entries[0]!.name.trim() : undefined);
-  if (presetName === undefined && entries.length > 1) throw new UsageError(`--preset: choose one of the file's presets (${entries.map((e) => e.name).join(', ')})`);
+  if (presetName === undefined && entries.length > 1)
+    throw new UsageError(`--preset: choose one of the file's presets (${entries.map((e) => e.name).join(', ')})`);
   const { input, suffix, engine } = await transferTemplate(client, options, catalog, presetName, out);
   await mkdir(options.out, { recursive: true });
-  out(`${contents.length} ${engine} run(s) with ${presetName ? `preset "${presetName}"` : 'no preset'} on ${catalog.engine.backend}, results in ${options.out}`);
+  out(
+    `${contents.length} ${engine} run(s) with ${presetName ? `preset "${presetName}"` : 'no preset'} on ${catalog.engine.backend}, results in ${options.out}`,
+  );
 
   // Ctrl-C: start no more runs and cancel the ones started (each then ends CANCELED and is reported); a second
   // Ctrl-C quits at once.
@@ -191,7 +250,9 @@ async function runBatch(client: GramianClient, options: BatchOptions): Promise<n
 
   // Start every run first (queue order = argument order), then follow them all at once.
   // Each run is shown by its file name, or by the path given when two share a name.
-  const labels = contents.map((file, _, all) => (all.filter((f) => path.basename(f) === path.basename(file)).length > 1 ? file : path.basename(file)));
+  const labels = contents.map((file, _, all) =>
+    all.filter((f) => path.basename(f) === path.basename(file)).length > 1 ? file : path.basename(file),
+  );
   const outcomes: Outcome[] = labels.map((content) => ({ content, status: 'FAILED' }));
   for (const [i, file] of contents.entries()) {
     if (interrupted) {
@@ -263,7 +324,10 @@ async function runBatch(client: GramianClient, options: BatchOptions): Promise<n
 
   for (const o of outcomes) {
     if (o.status === 'SUCCEEDED') out(`✓ ${o.content} → ${o.file}`);
-    else process.stderr.write(`✗ ${o.content}: ${o.status}${o.code ? ` ${o.code}` : ''}${o.message ? `: ${o.message}` : ''}\n`);
+    else
+      process.stderr.write(
+        `✗ ${o.content}: ${o.status}${o.code ? ` ${o.code}` : ''}${o.message ? `: ${o.message}` : ''}\n`,
+      );
   }
   const count = (status: Outcome['status']) => outcomes.filter((o) => o.status === status).length;
   out(`${count('SUCCEEDED')} succeeded, ${count('FAILED')} failed, ${count('CANCELED')} canceled`);
@@ -292,9 +356,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (error instanceof TypeError && error.message === 'fetch failed') {
       const { code, message } = errorCode(error);
-      process.stderr.write(`cannot reach the server at ${options.server}: ${code} ${message} (is it running? --server sets its address)\n`);
+      process.stderr.write(
+        `cannot reach the server at ${options.server}: ${code} ${message} (is it running? --server sets its address)\n`,
+      );
     } else {
-      process.stderr.write(`${error instanceof GraphQLRequestError ? error.message : ((error as Error).stack ?? String(error))}\n`);
+      process.stderr.write(
+        `${error instanceof GraphQLRequestError ? error.message : ((error as Error).stack ?? String(error))}\n`,
+      );
     }
     return 1;
   } finally {

@@ -77,8 +77,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   let styleWeights: number[] | undefined;
   if (values['style-weights'] !== undefined) {
     styleWeights = values['style-weights'].split(',').map(Number);
-    if (styleWeights.some((w) => !Number.isFinite(w))) throw new UsageError(`--style-weights: expected numbers separated by commas, got "${values['style-weights']}"`);
-    if (styleWeights.length !== styles.length) throw new UsageError(`--style-weights has ${styleWeights.length} weights for ${styles.length} --style`);
+    if (styleWeights.some((w) => !Number.isFinite(w)))
+      throw new UsageError(`--style-weights: expected numbers separated by commas, got "${values['style-weights']}"`);
+    if (styleWeights.length !== styles.length)
+      throw new UsageError(`--style-weights has ${styleWeights.length} weights for ${styles.length} --style`);
   }
   const overrides: Record<string, unknown> = {};
   for (const pair of values.set ?? []) {
@@ -86,7 +88,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     if (eq <= 0) throw new UsageError(`--set: expected key=value, got "${pair}"`);
     overrides[pair.slice(0, eq).trim()] = parseValue(pair.slice(eq + 1).trim());
   }
-  if (styles.length && values.model !== undefined) throw new UsageError('--style (GATYS) and --model (FAST) do not go together');
+  if (styles.length && values.model !== undefined)
+    throw new UsageError('--style (GATYS) and --model (FAST) do not go together');
   return {
     server: values.server ?? env.GRAMIAN_SERVER ?? 'http://localhost:4000',
     presetsFile: values.presets,

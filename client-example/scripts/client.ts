@@ -14,7 +14,9 @@ export class GraphQLRequestError extends Error {
     readonly operation: string,
     readonly errors: readonly { message: string; extensions?: Record<string, unknown> }[],
   ) {
-    super(`${operation}: ${errors.map((e) => (e.extensions?.code ? `${String(e.extensions.code)}: ${e.message}` : e.message)).join('; ')}`);
+    super(
+      `${operation}: ${errors.map((e) => (e.extensions?.code ? `${String(e.extensions.code)}: ${e.message}` : e.message)).join('; ')}`,
+    );
   }
 }
 
@@ -23,10 +25,17 @@ export function errorCode(error: unknown): { code: string; message: string } {
   if (error instanceof HttpError) return { code: error.code, message: error.detail };
   if (error instanceof GraphQLRequestError) {
     const code = error.errors.find((e) => e.extensions?.code)?.extensions?.code;
-    return { code: typeof code === 'string' ? code : 'BAD_REQUEST', message: error.errors.map((e) => e.message).join('; ') };
+    return {
+      code: typeof code === 'string' ? code : 'BAD_REQUEST',
+      message: error.errors.map((e) => e.message).join('; '),
+    };
   }
   const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
-  if (error instanceof TypeError && cause) return { code: typeof cause.code === 'string' ? cause.code : 'NETWORK', message: String(cause.message ?? error.message) };
+  if (error instanceof TypeError && cause)
+    return {
+      code: typeof cause.code === 'string' ? cause.code : 'NETWORK',
+      message: String(cause.message ?? error.message),
+    };
   return { code: 'ERROR', message: error instanceof Error ? error.message : String(error) };
 }
 
@@ -62,7 +71,10 @@ export class GramianClient {
   }
 
   /** A query or mutation; top-level errors throw GraphQLRequestError, typed error results are returned as data. */
-  async request<Result, Variables>(document: TadaDocumentNode<Result, Variables>, variables: Variables): Promise<Result> {
+  async request<Result, Variables>(
+    document: TadaDocumentNode<Result, Variables>,
+    variables: Variables,
+  ): Promise<Result> {
     const response = await fetch(this.graphqlUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
@@ -73,30 +85,46 @@ export class GramianClient {
     try {
       body = JSON.parse(text) as typeof body;
     } catch {
-      throw new Error(`${operationName(document)}: HTTP ${response.status} from ${this.graphqlUrl.href}: ${text.slice(0, 200)}`);
+      throw new Error(
+        `${operationName(document)}: HTTP ${response.status} from ${this.graphqlUrl.href}: ${text.slice(0, 200)}`,
+      );
     }
-    if (body.errors?.length || body.data == null) throw new GraphQLRequestError(operationName(document), body.errors ?? [{ message: `HTTP ${response.status}, no data` }]);
+    if (body.errors?.length || body.data == null)
+      throw new GraphQLRequestError(
+        operationName(document),
+        body.errors ?? [{ message: `HTTP ${response.status}, no data` }],
+      );
     return body.data;
   }
 
   /** Every result of a subscription over graphql-ws, until the server completes it. */
-  async *subscribe<Result, Variables>(document: TadaDocumentNode<Result, Variables>, variables: Variables): AsyncGenerator<Result> {
+  async *subscribe<Result, Variables>(
+    document: TadaDocumentNode<Result, Variables>,
+    variables: Variables,
+  ): AsyncGenerator<Result> {
     this.ws ??= createClient({
       url: this.graphqlUrl.href.replace(/^http/, 'ws'),
       webSocketImpl: WebSocket,
       // A dropped connection is retried and the subscription started again (runEvents begins with a snapshot).
       retryAttempts: 5,
     });
-    const results = this.ws.iterate<Result>({ query: print(document), variables: variables as Record<string, unknown> });
+    const results = this.ws.iterate<Result>({
+      query: print(document),
+      variables: variables as Record<string, unknown>,
+    });
     for await (const result of results) {
-      if (result.errors?.length || result.data == null) throw new GraphQLRequestError(operationName(document), result.errors ?? [{ message: 'no data' }]);
+      if (result.errors?.length || result.data == null)
+        throw new GraphQLRequestError(operationName(document), result.errors ?? [{ message: 'no data' }]);
       yield result.data;
     }
   }
 
   /** Stores an image (POST /images, a raw body); answers its id for contentImageId / imageId. */
   async uploadImage(bytes: Uint8Array): Promise<StoredImage> {
-    const response = await fetch(new URL('images', this.base), { method: 'POST', body: new Blob([new Uint8Array(bytes)]) });
+    const response = await fetch(new URL('images', this.base), {
+      method: 'POST',
+      body: new Blob([new Uint8Array(bytes)]),
+    });
     const body = (await response.json().catch(() => null)) as ImageRouteAnswer | null;
     if (body && 'error' in body) throw new HttpError(response.status, body.error.code, body.error.message);
     if (!response.ok || !body) throw new HttpError(response.status, `HTTP_${response.status}`, response.statusText);
@@ -106,7 +134,8 @@ export class GramianClient {
   /** The bytes of an image by its URL (as the API returns it: a path on this server). */
   async download(url: string): Promise<Uint8Array> {
     const response = await fetch(new URL(url, this.base));
-    if (!response.ok) throw new HttpError(response.status, `HTTP_${response.status}`, `GET ${url}: ${response.statusText}`);
+    if (!response.ok)
+      throw new HttpError(response.status, `HTTP_${response.status}`, `GET ${url}: ${response.statusText}`);
     return new Uint8Array(await response.arrayBuffer());
   }
 

@@ -39,20 +39,27 @@ export async function readPresetFile(file: string): Promise<PresetEntry[]> {
   } catch (error) {
     throw new PresetFileError(`${file}: ${(error as Error).message}`);
   }
-  if (!Array.isArray(json)) throw new PresetFileError(`${file}: expected a JSON array of presets, [{ "name": …, "engine": "GATYS" | "FAST", "params" | "fastParams": {…} }]`);
+  if (!Array.isArray(json))
+    throw new PresetFileError(
+      `${file}: expected a JSON array of presets, [{ "name": …, "engine": "GATYS" | "FAST", "params" | "fastParams": {…} }]`,
+    );
   const problems: string[] = [];
   const names = new Set<string>();
   json.forEach((entry: unknown, i) => {
     const at = `presets[${i}]`;
     if (!isObject(entry)) return problems.push(`${at}: expected an object`);
-    for (const key of Object.keys(entry)) if (!KEYS.includes(key)) problems.push(`${at}.${key}: unknown key (valid: ${KEYS.join(', ')})`);
-    if (typeof entry.name !== 'string' || entry.name.trim() === '') problems.push(`${at}.name: expected a non-empty string`);
+    for (const key of Object.keys(entry))
+      if (!KEYS.includes(key)) problems.push(`${at}.${key}: unknown key (valid: ${KEYS.join(', ')})`);
+    if (typeof entry.name !== 'string' || entry.name.trim() === '')
+      problems.push(`${at}.name: expected a non-empty string`);
     else if (names.has(entry.name.trim())) problems.push(`${at}.name: "${entry.name}" appears twice`);
     else names.add(entry.name.trim());
     const engine = entry.engine ?? 'GATYS';
     if (!ENGINES.includes(engine as Engine)) problems.push(`${at}.engine: expected one of ${ENGINES.join(', ')}`);
-    for (const key of ['params', 'fastParams'] as const) if (entry[key] !== undefined && !isObject(entry[key])) problems.push(`${at}.${key}: expected an object`);
-    if (engine === 'GATYS' && entry.fastParams !== undefined) problems.push(`${at}.fastParams: a GATYS preset takes params`);
+    for (const key of ['params', 'fastParams'] as const)
+      if (entry[key] !== undefined && !isObject(entry[key])) problems.push(`${at}.${key}: expected an object`);
+    if (engine === 'GATYS' && entry.fastParams !== undefined)
+      problems.push(`${at}.fastParams: a GATYS preset takes params`);
     if (engine === 'FAST' && entry.params !== undefined) problems.push(`${at}.params: a FAST preset takes fastParams`);
     return undefined;
   });
@@ -69,23 +76,35 @@ export interface SyncedPreset {
 }
 
 /** Creates or updates every preset of the file, in order; stops at the first refusal. */
-export async function syncPresets(client: GramianClient, entries: readonly PresetEntry[], existing: readonly ServerPreset[]): Promise<SyncedPreset[]> {
+export async function syncPresets(
+  client: GramianClient,
+  entries: readonly PresetEntry[],
+  existing: readonly ServerPreset[],
+): Promise<SyncedPreset[]> {
   const synced: SyncedPreset[] = [];
   for (const entry of entries) {
     const name = entry.name.trim();
     const engine = entry.engine ?? 'GATYS';
     const current = existing.find((p) => p.name === name);
     if (current && current.engine !== engine) {
-      throw new PresetFileError(`preset "${name}": exists on the server as a ${current.engine} preset and the file makes it ${engine}; rename it or delete the old one`);
+      throw new PresetFileError(
+        `preset "${name}": exists on the server as a ${current.engine} preset and the file makes it ${engine}; rename it or delete the old one`,
+      );
     }
     let result;
     try {
       result = current
-        ? (await client.request(UpdatePreset, { id: current.id, input: engine === 'FAST' ? { fastParams: entry.fastParams ?? {} } : { params: entry.params ?? {} } })).updatePreset
+        ? (
+            await client.request(UpdatePreset, {
+              id: current.id,
+              input: engine === 'FAST' ? { fastParams: entry.fastParams ?? {} } : { params: entry.params ?? {} },
+            })
+          ).updatePreset
         : (await client.request(CreatePreset, { input: { ...entry, name, engine } })).createPreset;
     } catch (error) {
       // Variables that do not fit the schema (an unknown parameter, a string for a number) are refused as a whole.
-      if (error instanceof GraphQLRequestError) throw new PresetFileError(`preset "${name}": ${error.errors.map((e) => e.message).join('; ')}`);
+      if (error instanceof GraphQLRequestError)
+        throw new PresetFileError(`preset "${name}": ${error.errors.map((e) => e.message).join('; ')}`);
       throw error;
     }
     if (result.__typename !== 'Preset') throw new PresetFileError(`preset "${name}": ${describeError(result)}`);

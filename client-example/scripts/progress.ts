@@ -18,7 +18,8 @@ function formatLoss(loss: number | null): string {
 }
 
 function formatStatus(p: RunProgress): string {
-  if (p.status === 'QUEUED') return p.queuePosition === null ? 'queued' : p.queuePosition > 0 ? `queued #${p.queuePosition}` : 'starting';
+  if (p.status === 'QUEUED')
+    return p.queuePosition === null ? 'queued' : p.queuePosition > 0 ? `queued #${p.queuePosition}` : 'starting';
   return p.status.toLowerCase();
 }
 
@@ -35,7 +36,14 @@ export class ProgressBoard {
     private readonly labels: readonly string[],
     private readonly stream: NodeJS.WriteStream = process.stderr,
   ) {
-    this.runs = labels.map(() => ({ status: 'QUEUED', queuePosition: null, step: 0, totalSteps: 0, totalLoss: null, note: '' }));
+    this.runs = labels.map(() => ({
+      status: 'QUEUED',
+      queuePosition: null,
+      step: 0,
+      totalSteps: 0,
+      totalLoss: null,
+      note: '',
+    }));
     this.printed = labels.map(() => ({ status: '', queuePosition: null, tenth: -1, note: '' }));
     this.labelWidth = Math.min(40, Math.max(...labels.map((l) => l.length)));
     this.tty = Boolean(stream.isTTY);
@@ -59,12 +67,15 @@ export class ProgressBoard {
   private line(index: number): string {
     const run = this.runs[index]!;
     const label = this.labels[index]!;
-    const name = label.length > this.labelWidth ? `${label.slice(0, this.labelWidth - 1)}…` : label.padEnd(this.labelWidth);
+    const name =
+      label.length > this.labelWidth ? `${label.slice(0, this.labelWidth - 1)}…` : label.padEnd(this.labelWidth);
     const fraction = run.totalSteps > 0 ? Math.min(1, run.step / run.totalSteps) : 0;
     const filled = Math.round(fraction * BAR);
     const bar = `[${'█'.repeat(filled)}${'░'.repeat(BAR - filled)}]`;
     const steps = run.totalSteps > 0 ? `${run.step}/${run.totalSteps}` : '';
-    return [name, bar, steps.padStart(9), formatStatus(run).padEnd(9), run.note || formatLoss(run.totalLoss)].join(' ').trimEnd();
+    return [name, bar, steps.padStart(9), formatStatus(run).padEnd(9), run.note || formatLoss(run.totalLoss)]
+      .join(' ')
+      .trimEnd();
   }
 
   private draw(): void {
@@ -81,8 +92,19 @@ export class ProgressBoard {
   private printChange(index: number, run: RunProgress): void {
     const last = this.printed[index]!;
     const tenth = run.totalSteps > 0 ? Math.floor((10 * run.step) / run.totalSteps) : -1;
-    if (run.status === last.status && run.queuePosition === last.queuePosition && tenth <= last.tenth && run.note === last.note) return;
-    Object.assign(last, { status: run.status, queuePosition: run.queuePosition, tenth: Math.max(tenth, last.tenth), note: run.note });
+    if (
+      run.status === last.status &&
+      run.queuePosition === last.queuePosition &&
+      tenth <= last.tenth &&
+      run.note === last.note
+    )
+      return;
+    Object.assign(last, {
+      status: run.status,
+      queuePosition: run.queuePosition,
+      tenth: Math.max(tenth, last.tenth),
+      note: run.note,
+    });
     const steps = run.totalSteps > 0 ? ` step ${run.step}/${run.totalSteps}` : '';
     const detail = run.note || formatLoss(run.totalLoss);
     this.stream.write(`${this.labels[index]}: ${formatStatus(run)}${steps}${detail ? ` ${detail}` : ''}\n`);

@@ -68,7 +68,8 @@ export async function main(argv: string[]): Promise<number> {
     const message = error instanceof Error ? error.message : String(error);
     console.error(`gramian: ${message}`);
     // 2 for a usage or input mistake, 1 for everything else.
-    if (error instanceof EngineInputError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) return 2;
+    if (error instanceof EngineInputError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS'))
+      return 2;
     return 1;
   }
 }

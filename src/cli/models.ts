@@ -32,11 +32,18 @@ async function importedModel(name: string): Promise<StyleModelSource | undefined
 }
 
 /** What `--model` names: a path, a catalogue model (fetched on first use), or an imported one. */
-export async function resolveModel(nameOrPath: string, onProgress?: (p: DownloadProgress) => void): Promise<StyleModelSource> {
+export async function resolveModel(
+  nameOrPath: string,
+  onProgress?: (p: DownloadProgress) => void,
+): Promise<StyleModelSource> {
   if (existsSync(nameOrPath)) return detectModelFormat(path.resolve(nameOrPath));
   const entry = catalogueModel(nameOrPath);
   if (entry) {
-    return { architecture: entry.architecture, format: entry.format, path: await ensureCatalogueModel(entry, onProgress ? { onProgress } : {}) };
+    return {
+      architecture: entry.architecture,
+      format: entry.format,
+      path: await ensureCatalogueModel(entry, onProgress ? { onProgress } : {}),
+    };
   }
   const imported = await importedModel(nameOrPath);
   if (imported) return imported;
@@ -45,13 +52,17 @@ export async function resolveModel(nameOrPath: string, onProgress?: (p: Download
 }
 
 async function importedNames(): Promise<string[]> {
-  return existsSync(importedRoot()) ? (await readdir(importedRoot())).filter((name) => existsSync(path.join(importedRoot(), name, 'source.json'))) : [];
+  return existsSync(importedRoot())
+    ? (await readdir(importedRoot())).filter((name) => existsSync(path.join(importedRoot(), name, 'source.json')))
+    : [];
 }
 
 /** Copies a model into the import folder after proving it loads and stylises the sample scene. */
 async function importModel(engine: Engine, file: string, name: string): Promise<string> {
-  if (!/^[\w][\w.-]{0,79}$/.test(name)) throw new EngineInputError('--name', `"${name}" is not a usable name`, 'letters, digits, dots and dashes');
-  if (catalogueModel(name) || (await importedModel(name))) throw new EngineInputError('--name', `a model named "${name}" already exists`);
+  if (!/^[\w][\w.-]{0,79}$/.test(name))
+    throw new EngineInputError('--name', `"${name}" is not a usable name`, 'letters, digits, dots and dashes');
+  if (catalogueModel(name) || (await importedModel(name)))
+    throw new EngineInputError('--name', `a model named "${name}" already exists`);
   const source = detectModelFormat(path.resolve(file));
   const target = path.join(importedRoot(), name);
   await mkdir(target, { recursive: true });
@@ -59,7 +70,10 @@ async function importModel(engine: Engine, file: string, name: string): Promise<
     const relative = await copyModelFiles(source, target);
     const preview = await stylizeSample(engine, { ...source, path: path.join(target, relative) }, 96);
     await writeFile(path.join(target, 'preview.png'), preview.bytes);
-    await writeFile(path.join(target, 'source.json'), `${JSON.stringify({ architecture: source.architecture, format: source.format, path: relative }, null, 2)}\n`);
+    await writeFile(
+      path.join(target, 'source.json'),
+      `${JSON.stringify({ architecture: source.architecture, format: source.format, path: relative }, null, 2)}\n`,
+    );
     return target;
   } catch (error) {
     await rm(target, { recursive: true, force: true });
@@ -69,19 +83,32 @@ async function importModel(engine: Engine, file: string, name: string): Promise<
 
 /** `gramian models [list]`, `gramian models fetch <name>`, `gramian models import <path> --name <name>`. */
 export async function modelsCommand(argv: string[], startEngine: () => Promise<Engine>): Promise<void> {
-  const { positionals, values } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { name: { type: 'string' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: { name: { type: 'string' } },
+  });
   const [action = 'list', target] = positionals;
   if (action === 'list') {
     for (const m of MODEL_CATALOGUE) {
       const where = locateCatalogueModel(m);
-      console.log(`${m.name.padEnd(20)} ${m.architecture.padEnd(9)} ${m.title}${where ? '' : '  (fetched on first use)'}`);
+      console.log(
+        `${m.name.padEnd(20)} ${m.architecture.padEnd(9)} ${m.title}${where ? '' : '  (fetched on first use)'}`,
+      );
     }
-    for (const name of await importedNames()) console.log(`${name.padEnd(20)} imported  ${path.join(importedRoot(), name)}`);
+    for (const name of await importedNames())
+      console.log(`${name.padEnd(20)} imported  ${path.join(importedRoot(), name)}`);
     return;
   }
   if (action === 'fetch' && target) {
     const entry = catalogueModel(target);
-    if (!entry) throw new EngineInputError('models fetch', `unknown model "${target}"`, MODEL_CATALOGUE.map((m) => m.name).join(', '));
+    if (!entry)
+      throw new EngineInputError(
+        'models fetch',
+        `unknown model "${target}"`,
+        MODEL_CATALOGUE.map((m) => m.name).join(', '),
+      );
     console.error(`${target} is in ${await ensureCatalogueModel(entry)}`);
     return;
   }
@@ -95,5 +122,9 @@ export async function modelsCommand(argv: string[], startEngine: () => Promise<E
     }
     return;
   }
-  throw new EngineInputError('models', `unknown action "${positionals.join(' ')}"`, 'list, fetch <name>, import <path> --name <name>');
+  throw new EngineInputError(
+    'models',
+    `unknown action "${positionals.join(' ')}"`,
+    'list, fetch <name>, import <path> --name <name>',
+  );
 }

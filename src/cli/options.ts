@@ -14,14 +14,22 @@ export function numberOption(values: Record<string, unknown>, name: string): num
 
 export function listOption(values: Record<string, unknown>, name: string): string[] | undefined {
   const raw = values[name];
-  return typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  return typeof raw === 'string'
+    ? raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
 }
 
 export async function readInput(file: string, field: string): Promise<Uint8Array> {
   try {
     return await readFile(file);
   } catch (error) {
-    throw new EngineInputError(field, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new EngineInputError(
+      field,
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }
 
@@ -29,7 +37,12 @@ export async function readInput(file: string, field: string): Promise<Uint8Array
 export async function writeOutput(file: string, png: Uint8Array): Promise<void> {
   const ext = path.extname(file).toLowerCase();
   const image = sharp(png);
-  const bytes = ext === '.jpg' || ext === '.jpeg' ? await image.jpeg({ quality: 92 }).toBuffer() : ext === '.webp' ? await image.webp({ quality: 92 }).toBuffer() : png;
+  const bytes =
+    ext === '.jpg' || ext === '.jpeg'
+      ? await image.jpeg({ quality: 92 }).toBuffer()
+      : ext === '.webp'
+        ? await image.webp({ quality: 92 }).toBuffer()
+        : png;
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   await writeFile(file, bytes);
 }

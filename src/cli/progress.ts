@@ -20,7 +20,9 @@ export class ProgressBar {
       return;
     }
     const filled = Math.round(fraction * this.width);
-    this.stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(this.width - filled)}] ${String(percent).padStart(3)}% ${label}\x1b[K`);
+    this.stream.write(
+      `\r[${'#'.repeat(filled)}${'.'.repeat(this.width - filled)}] ${String(percent).padStart(3)}% ${label}\x1b[K`,
+    );
   }
 
   /** Prints a line above the bar. */

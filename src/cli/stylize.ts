@@ -80,10 +80,13 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: tru
 async function gatysParams(values: Values, content: Uint8Array): Promise<TransferParams> {
   const styles = values.style ?? [];
   const blend = listOption(values, 'style-weights')?.map(Number);
-  if (blend && blend.length !== styles.length) throw new EngineInputError('--style-weights', `has ${blend.length} values for ${styles.length} --style images`);
+  if (blend && blend.length !== styles.length)
+    throw new EngineInputError('--style-weights', `has ${blend.length} values for ${styles.length} --style images`);
   const params: TransferParams = {
     content,
-    styles: await Promise.all(styles.map(async (file, i) => ({ image: await readInput(file, '--style'), weight: blend?.[i] ?? 1 }))),
+    styles: await Promise.all(
+      styles.map(async (file, i) => ({ image: await readInput(file, '--style'), weight: blend?.[i] ?? 1 })),
+    ),
     size: numberOption(values, 'size'),
     steps: numberOption(values, 'steps'),
     optimizer: values.optimizer as TransferParams['optimizer'],
@@ -106,7 +109,12 @@ async function gatysParams(values: Values, content: Uint8Array): Promise<Transfe
   return params;
 }
 
-async function fastParams(values: Values, content: Uint8Array, bar: ProgressBar, quiet: boolean): Promise<StylizeParams> {
+async function fastParams(
+  values: Values,
+  content: Uint8Array,
+  bar: ProgressBar,
+  quiet: boolean,
+): Promise<StylizeParams> {
   const options = {
     content,
     ...(values.size !== undefined ? { size: numberOption(values, 'size') } : {}),
@@ -114,7 +122,12 @@ async function fastParams(values: Values, content: Uint8Array, bar: ProgressBar,
     preserveColors: values['preserve-colors'] ?? false,
   };
   resolveFastParams(options);
-  const model = await resolveModel(values.model!, (p) => quiet || bar.update(p.receivedBytes, p.totalBytes ?? 0, `downloading ${values.model} ${formatBytes(p.receivedBytes)}`));
+  const model = await resolveModel(
+    values.model!,
+    (p) =>
+      quiet ||
+      bar.update(p.receivedBytes, p.totalBytes ?? 0, `downloading ${values.model} ${formatBytes(p.receivedBytes)}`),
+  );
   return { ...options, model };
 }
 
@@ -123,9 +136,14 @@ export async function stylizeCommand(argv: string[]): Promise<void> {
   if (!values.content) throw new EngineInputError('--content', 'is required');
   if (!values.out) throw new EngineInputError('--out', 'is required');
   if (Boolean(values.model) === Boolean(values.style?.length)) {
-    throw new EngineInputError('--style', 'give --style images (a Gatys transfer) or one --model (a fast transfer)', 'one of the two');
+    throw new EngineInputError(
+      '--style',
+      'give --style images (a Gatys transfer) or one --model (a fast transfer)',
+      'one of the two',
+    );
   }
-  if (values['preview-every'] && !values['preview-dir']) throw new EngineInputError('--preview-dir', 'is required with --preview-every');
+  if (values['preview-every'] && !values['preview-dir'])
+    throw new EngineInputError('--preview-dir', 'is required with --preview-every');
   const quiet = values.quiet ?? false;
   const bar = new ProgressBar();
   const content = await readInput(values.content, '--content');
@@ -142,22 +160,33 @@ export async function stylizeCommand(argv: string[]): Promise<void> {
   try {
     for await (const event of engine.run(job)) {
       if (event.type === 'download' && !quiet) {
-        bar.update(event.receivedBytes, event.totalBytes ?? 0, `${event.stage === 'download' ? 'downloading VGG19' : 'converting VGG19'} ${formatBytes(event.receivedBytes)}`);
+        bar.update(
+          event.receivedBytes,
+          event.totalBytes ?? 0,
+          `${event.stage === 'download' ? 'downloading VGG19' : 'converting VGG19'} ${formatBytes(event.receivedBytes)}`,
+        );
       } else if (event.type === 'started' && !quiet) {
-        bar.log(`stylizing ${event.width}×${event.height}, ${job.kind === 'FAST' ? `one pass of ${values.model}` : `${event.totalSteps} steps`} on ${event.backend}`);
+        bar.log(
+          `stylizing ${event.width}×${event.height}, ${job.kind === 'FAST' ? `one pass of ${values.model}` : `${event.totalSteps} steps`} on ${event.backend}`,
+        );
       } else if (event.type === 'step' && !quiet && job.kind === 'GATYS') {
         const line = `step ${event.step}/${event.totalSteps} content ${event.contentLoss.toExponential(3)} style ${event.styleLoss.toExponential(3)} tv ${event.tvLoss.toExponential(3)} total ${event.totalLoss.toExponential(3)} (${event.ms.toFixed(0)} ms)`;
         if (event.step === 1 || event.step % 10 === 0 || event.step === event.totalSteps) bar.log(line);
         bar.update(event.step, event.totalSteps, `step ${event.step}/${event.totalSteps}`);
       } else if (event.type === 'preview' && values['preview-dir']) {
         await mkdir(values['preview-dir'], { recursive: true });
-        await writeFile(path.join(values['preview-dir'], `step-${String(event.step).padStart(5, '0')}.jpg`), event.image.bytes);
+        await writeFile(
+          path.join(values['preview-dir'], `step-${String(event.step).padStart(5, '0')}.jpg`),
+          event.image.bytes,
+        );
       } else if (event.type === 'done') {
         bar.finish();
         await writeOutput(values.out, event.image.bytes);
         if (!quiet) {
           const loss = job.kind === 'GATYS' ? `, final loss ${event.losses.total.toExponential(3)}` : '';
-          console.error(`wrote ${values.out} (${event.image.width}×${event.image.height}) in ${(event.ms / 1000).toFixed(1)} s${loss}`);
+          console.error(
+            `wrote ${values.out} (${event.image.width}×${event.image.height}) in ${(event.ms / 1000).toFixed(1)} s${loss}`,
+          );
         }
       }
     }

@@ -1,6 +1,12 @@
 // Presets: named parameter sets a transfer starts from. The built-ins are seeded into a new database and can be
 // restored; every preset's parameters pass the engine's own validator before they are stored.
-import { EngineInputError, resolveFastOptions, resolveGatysOptions, type FastOptions, type GatysOptions } from '../engine/index.js';
+import {
+  EngineInputError,
+  resolveFastOptions,
+  resolveGatysOptions,
+  type FastOptions,
+  type GatysOptions,
+} from '../engine/index.js';
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { Preset } from '../storage/generated/client.ts';
@@ -19,13 +25,19 @@ export type FastPresetParams = Partial<FastOptions> & { styleModel?: string };
 export const BUILT_IN_PRESETS: { name: string; engine: EngineKind; params: PresetParams | FastPresetParams }[] = [
   { name: 'Quick preview', engine: 'GATYS', params: { size: 256, steps: 100, previewEvery: 5 } },
   { name: 'Balanced', engine: 'GATYS', params: { size: 512, steps: 300, previewEvery: 10 } },
-  { name: 'High quality (multiscale)', engine: 'GATYS', params: { size: 768, scales: 3, steps: 200, previewEvery: 10 } },
+  {
+    name: 'High quality (multiscale)',
+    engine: 'GATYS',
+    params: { size: 768, scales: 3, steps: 200, previewEvery: 10 },
+  },
   { name: 'Fast mosaic', engine: 'FAST', params: { styleModel: 'mosaic', size: 768 } },
 ];
 
 /** Engine errors name the parameter; the API calls it params.<name>. */
 export function toInputError(error: unknown, prefix = 'params'): unknown {
-  return error instanceof EngineInputError ? new InputError(`${prefix}.${error.field}`, error.message.replace(`${error.field}: `, '')) : error;
+  return error instanceof EngineInputError
+    ? new InputError(`${prefix}.${error.field}`, error.message.replace(`${error.field}: `, ''))
+    : error;
 }
 
 /** The keys that were given, without undefined or null values. */
@@ -34,14 +46,19 @@ export function givenParams<T extends object>(params: T | null | undefined): T {
 }
 
 /** Checks parameters for an engine; returns only the keys that were given. */
-export function validatePresetParams(engine: EngineKind, params: PresetParams | FastPresetParams): PresetParams | FastPresetParams {
-  if (!ENGINE_KINDS.includes(engine)) throw new InputError('engine', `unknown engine "${engine}"`, ENGINE_KINDS.join(', '));
+export function validatePresetParams(
+  engine: EngineKind,
+  params: PresetParams | FastPresetParams,
+): PresetParams | FastPresetParams {
+  if (!ENGINE_KINDS.includes(engine))
+    throw new InputError('engine', `unknown engine "${engine}"`, ENGINE_KINDS.join(', '));
   const given = givenParams(params);
   try {
     if (engine === 'FAST') {
       const { styleModel, ...options } = given as FastPresetParams;
       resolveFastOptions(options);
-      if (styleModel !== undefined && typeof styleModel !== 'string') throw new InputError('fastParams.styleModel', 'must be a style model name');
+      if (styleModel !== undefined && typeof styleModel !== 'string')
+        throw new InputError('fastParams.styleModel', 'must be a style model name');
     } else {
       resolveGatysOptions(given as PresetParams);
     }
@@ -55,7 +72,8 @@ export function validatePresetParams(engine: EngineKind, params: PresetParams | 
 /** A FAST preset must name a model that exists. */
 async function assertModelExists(db: Db, engine: EngineKind, params: PresetParams | FastPresetParams): Promise<void> {
   const name = engine === 'FAST' ? (params as FastPresetParams).styleModel : undefined;
-  if (name !== undefined && !(await db.styleModel.findUnique({ where: { name } }))) throw new NotFoundError('StyleModel', name);
+  if (name !== undefined && !(await db.styleModel.findUnique({ where: { name } })))
+    throw new NotFoundError('StyleModel', name);
 }
 
 function checkName(name: string): string {
@@ -69,7 +87,10 @@ async function assertNameFree(db: Db, name: string, exceptId?: string): Promise<
   if (existing && existing.id !== exceptId) throw new ConflictError(`a preset named "${name}" already exists`);
 }
 
-export async function createPreset(db: Db, input: { name: string; engine: EngineKind; params: PresetParams | FastPresetParams }): Promise<Preset> {
+export async function createPreset(
+  db: Db,
+  input: { name: string; engine: EngineKind; params: PresetParams | FastPresetParams },
+): Promise<Preset> {
   const name = checkName(input.name);
   const params = validatePresetParams(input.engine, input.params);
   await assertModelExists(db, input.engine, params);
@@ -78,7 +99,11 @@ export async function createPreset(db: Db, input: { name: string; engine: Engine
 }
 
 /** Renames and/or replaces parameters. Editing a built-in keeps its flag; restoring puts its defaults back. */
-export async function updatePreset(db: Db, id: string, input: { name?: string | null; params?: PresetParams | FastPresetParams | null }): Promise<Preset> {
+export async function updatePreset(
+  db: Db,
+  id: string,
+  input: { name?: string | null; params?: PresetParams | FastPresetParams | null },
+): Promise<Preset> {
   const preset = await db.preset.findUnique({ where: { id } });
   if (!preset) throw new NotFoundError('Preset', id);
   const { engine } = preset;

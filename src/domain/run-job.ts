@@ -1,6 +1,12 @@
 // The engine job for a stored run: its parameters as stored, its images read back from the store, its checkpoint to
 // resume from, and for a FAST run its style model (fetched first when it is not on disk yet).
-import { ModelMissingError, type DownloadProgress, type FastOptions, type GatysOptions, type Job } from '../engine/index.js';
+import {
+  ModelMissingError,
+  type DownloadProgress,
+  type FastOptions,
+  type GatysOptions,
+  type Job,
+} from '../engine/index.js';
 import type { ImageStore } from '../storage/image-store.js';
 import type { RunForJob } from './run-transitions.js';
 import { modelSource, type StyleModelServices } from './style-models.js';
@@ -28,7 +34,9 @@ export async function jobOfRun(
         params: {
           ...(run.params as Partial<GatysOptions>),
           content,
-          styles: await Promise.all(run.styles.map(async (s) => ({ image: await images.read(s.imageId), weight: s.weight }))),
+          styles: await Promise.all(
+            run.styles.map(async (s) => ({ image: await images.read(s.imageId), weight: s.weight })),
+          ),
           ...(run.checkpointImageId && run.checkpointStep !== null
             ? { resume: { image: await images.read(run.checkpointImageId), step: run.checkpointStep } }
             : {}),

@@ -37,10 +37,12 @@ interface ActiveRun {
 
 /** Small inline preview sent with each preview event, so a client can show it before fetching the full one. */
 async function thumbnailDataUrl(bytes: Uint8Array): Promise<string> {
-  const thumbnail = await sharp(bytes).resize({ width: 96, height: 96, fit: 'inside' }).jpeg({ quality: 60 }).toBuffer();
+  const thumbnail = await sharp(bytes)
+    .resize({ width: 96, height: 96, fit: 'inside' })
+    .jpeg({ quality: 60 })
+    .toBuffer();
   return `data:image/jpeg;base64,${thumbnail.toString('base64')}`;
 }
-
 
 export class RunManager {
   /** Queued run ids, next first: the database order (queuedAt, id) kept in memory. */
@@ -157,9 +159,15 @@ export class RunManager {
     let started = false;
     while (this.accepting && this.active.size < this.options.capacity && this.queue.length > 0) {
       const runId = this.queue.shift()!;
-      const active: ActiveRun = { abort: new AbortController(), checkpoint: new AbortController(), finished: Promise.resolve() };
+      const active: ActiveRun = {
+        abort: new AbortController(),
+        checkpoint: new AbortController(),
+        finished: Promise.resolve(),
+      };
       active.finished = this.execute(runId, active)
-        .catch((error: unknown) => this.options.log?.(`run ${runId} could not be finished: ${(error as Error).stack ?? String(error)}`))
+        .catch((error: unknown) =>
+          this.options.log?.(`run ${runId} could not be finished: ${(error as Error).stack ?? String(error)}`),
+        )
         .finally(() => {
           this.active.delete(runId);
           this.dispatch();
@@ -177,7 +185,8 @@ export class RunManager {
     const writer = new StepWriter(runId, this.options, this.options.stepFlushMs ?? 100);
     const progress: RunProgress = { checkpoint: undefined };
     try {
-      const onDownload = (p: { receivedBytes: number; totalBytes?: number }) => this.publishDownload(runId, p.receivedBytes, p.totalBytes);
+      const onDownload = (p: { receivedBytes: number; totalBytes?: number }) =>
+        this.publishDownload(runId, p.receivedBytes, p.totalBytes);
       const job = await jobOfRun(this.options, run, onDownload, active.abort.signal);
       const signals = { signal: active.abort.signal, checkpoint: active.checkpoint.signal };
       for await (const event of this.options.engine.run(job, signals)) await this.handle(run, event, writer, progress);
@@ -193,7 +202,10 @@ export class RunManager {
     const runId = run.id;
     switch (event.type) {
       case 'started':
-        await db.run.update({ where: { id: runId }, data: { width: event.width, height: event.height, totalSteps: event.totalSteps } });
+        await db.run.update({
+          where: { id: runId },
+          data: { width: event.width, height: event.height, totalSteps: event.totalSteps },
+        });
         return;
       case 'step':
         writer.add(event);
@@ -254,7 +266,12 @@ export class RunManager {
 
   /** Progress of a download the run waits for (weights or a style model): not stored, only shown. */
   private publishDownload(runId: string, receivedBytes: number, totalBytes?: number): void {
-    this.options.topics.publish('run', runId, { kind: 'download', runId, receivedBytes, totalBytes: totalBytes ?? null });
+    this.options.topics.publish('run', runId, {
+      kind: 'download',
+      runId,
+      receivedBytes,
+      totalBytes: totalBytes ?? null,
+    });
   }
 }
 

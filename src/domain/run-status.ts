@@ -13,7 +13,9 @@ const PHASE_OF_STATUS = {
   CANCELED: 'finished',
 } as const satisfies Record<RunStatus, 'active' | 'finished'>;
 
-type StatusIn<Phase> = { [Status in RunStatus]: (typeof PHASE_OF_STATUS)[Status] extends Phase ? Status : never }[RunStatus];
+type StatusIn<Phase> = {
+  [Status in RunStatus]: (typeof PHASE_OF_STATUS)[Status] extends Phase ? Status : never;
+}[RunStatus];
 
 /** Waiting for a worker or being computed. */
 export type ActiveStatus = StatusIn<'active'>;

@@ -22,7 +22,10 @@ const SCENE = `<svg xmlns="http://www.w3.org/2000/svg" width="192" height="144" 
 let rendered: Promise<Uint8Array> | undefined;
 
 export function sampleScene(): Promise<Uint8Array> {
-  rendered ??= sharp(Buffer.from(SCENE)).png().toBuffer().then((b) => new Uint8Array(b));
+  rendered ??= sharp(Buffer.from(SCENE))
+    .png()
+    .toBuffer()
+    .then((b) => new Uint8Array(b));
   return rendered;
 }
 

@@ -32,9 +32,11 @@ export class StepWriter {
     const batch = this.pending.splice(0);
     if (batch.length > 0) {
       // After a failed batch nothing more is written: later steps would leave a gap in the stored curve.
-      this.written = this.written.then(() => (this.failure ? undefined : this.write(batch))).catch((error: unknown) => {
-        this.failure ??= error;
-      });
+      this.written = this.written
+        .then(() => (this.failure ? undefined : this.write(batch)))
+        .catch((error: unknown) => {
+          this.failure ??= error;
+        });
     }
     return this.written.then(() => {
       if (this.failure) throw this.failure;
@@ -58,11 +60,22 @@ export class StepWriter {
       db.runStep.createMany({ data: records }),
       db.run.update({
         where: { id: this.runId },
-        data: { lastStep: last.step, contentLoss: last.contentLoss, styleLoss: last.styleLoss, tvLoss: last.tvLoss, totalLoss: last.totalLoss },
+        data: {
+          lastStep: last.step,
+          contentLoss: last.contentLoss,
+          styleLoss: last.styleLoss,
+          tvLoss: last.tvLoss,
+          totalLoss: last.totalLoss,
+        },
       }),
     ]);
     for (const [i, record] of records.entries()) {
-      topics.publish('run', this.runId, { kind: 'step', runId: this.runId, step: record, totalSteps: batch[i]!.totalSteps });
+      topics.publish('run', this.runId, {
+        kind: 'step',
+        runId: this.runId,
+        step: record,
+        totalSteps: batch[i]!.totalSteps,
+      });
     }
   }
 }

@@ -42,7 +42,13 @@ export async function seedCatalogueModels(db: Db): Promise<void> {
   const missing = MODEL_CATALOGUE.filter((m) => !existing.has(m.name));
   if (missing.length === 0) return;
   await db.styleModel.createMany({
-    data: missing.map((m) => ({ name: m.name, architecture: m.architecture, format: m.format, source: 'catalogue', location: m.location })),
+    data: missing.map((m) => ({
+      name: m.name,
+      architecture: m.architecture,
+      format: m.format,
+      source: 'catalogue',
+      location: m.location,
+    })),
   });
 }
 
@@ -54,11 +60,22 @@ export async function modelSource(
   /** Stops a download (a run canceled while it waits for its model). */
   signal?: AbortSignal,
 ): Promise<StyleModelSource> {
-  const base = { architecture: model.architecture, format: model.format } as Pick<StyleModelSource, 'architecture' | 'format'>;
+  const base = { architecture: model.architecture, format: model.format } as Pick<
+    StyleModelSource,
+    'architecture' | 'format'
+  >;
   if (model.source === 'import') return { ...base, path: path.join(services.modelsDir, model.location) };
   const entry = catalogueModel(model.name);
   if (!entry) throw new NotFoundError('catalogue model', model.name);
-  return { ...base, path: await ensureCatalogueModel(entry, { allowDownload: services.allowDownload, env: services.env, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) }) };
+  return {
+    ...base,
+    path: await ensureCatalogueModel(entry, {
+      allowDownload: services.allowDownload,
+      env: services.env,
+      ...(onProgress ? { onProgress } : {}),
+      ...(signal ? { signal } : {}),
+    }),
+  };
 }
 
 /** Fetches a catalogue model's files if needed and (re)makes its preview. */
@@ -79,7 +96,8 @@ export async function prepareStyleModel(services: StyleModelServices, id: string
 
 function checkName(name: string): string {
   const trimmed = name.trim();
-  if (!/^[\w][\w .()-]{0,79}$/.test(trimmed)) throw new InputError('name', 'must be 1 to 80 letters, digits, spaces, dots, dashes or brackets');
+  if (!/^[\w][\w .()-]{0,79}$/.test(trimmed))
+    throw new InputError('name', 'must be 1 to 80 letters, digits, spaces, dots, dashes or brackets');
   return trimmed;
 }
 
@@ -87,21 +105,33 @@ function checkName(name: string): string {
  * Imports a model from a checkpoint folder (ml5) or an ncnn .param file (with its .bin beside it). The files are
  * copied into the data folder and the model must load and stylise the sample before anything is stored.
  */
-export async function importStyleModel(services: StyleModelServices, input: { name: string; path: string }): Promise<StyleModel> {
+export async function importStyleModel(
+  services: StyleModelServices,
+  input: { name: string; path: string },
+): Promise<StyleModel> {
   const name = checkName(input.name);
-  if (await services.db.styleModel.findUnique({ where: { name } })) throw new ConflictError(`a style model named "${name}" already exists`);
+  if (await services.db.styleModel.findUnique({ where: { name } }))
+    throw new ConflictError(`a style model named "${name}" already exists`);
   let detected: StyleModelSource;
   try {
     detected = detectModelFormat(path.resolve(input.path));
   } catch (error) {
-    throw new InputError('path', (error as Error).message, 'a checkpoint folder with manifest.json, or an ncnn .param file with its .bin');
+    throw new InputError(
+      'path',
+      (error as Error).message,
+      'a checkpoint folder with manifest.json, or an ncnn .param file with its .bin',
+    );
   }
   const folder = randomUUID();
   const target = path.join(services.modelsDir, folder);
   await mkdir(target, { recursive: true });
   try {
     const location = path.join(folder, await copyModelFiles(detected, target));
-    const source: StyleModelSource = { architecture: detected.architecture, format: detected.format, path: path.join(services.modelsDir, location) };
+    const source: StyleModelSource = {
+      architecture: detected.architecture,
+      format: detected.format,
+      path: path.join(services.modelsDir, location),
+    };
     let preview;
     try {
       preview = await stylizeSample(services.engine, source, PREVIEW_SIZE);
@@ -110,7 +140,14 @@ export async function importStyleModel(services: StyleModelServices, input: { na
     }
     const image = await services.images.save(preview);
     return await services.db.styleModel.create({
-      data: { name, architecture: detected.architecture, format: detected.format, source: 'import', location, previewImageId: image.id },
+      data: {
+        name,
+        architecture: detected.architecture,
+        format: detected.format,
+        source: 'import',
+        location,
+        previewImageId: image.id,
+      },
     });
   } catch (error) {
     await rm(target, { recursive: true, force: true });
@@ -119,13 +156,18 @@ export async function importStyleModel(services: StyleModelServices, input: { na
 }
 
 /** Deletes an imported model unless a queued or running run needs it; catalogue models stay. */
-export async function deleteStyleModel(services: Pick<StyleModelServices, 'db' | 'modelsDir'>, id: string): Promise<StyleModel> {
+export async function deleteStyleModel(
+  services: Pick<StyleModelServices, 'db' | 'modelsDir'>,
+  id: string,
+): Promise<StyleModel> {
   const { db } = services;
   const model = await db.styleModel.findUnique({ where: { id } });
   if (!model) throw new NotFoundError('StyleModel', id);
-  if (model.source === 'catalogue') throw new ConflictError(`"${model.name}" is a catalogue model and cannot be deleted`);
+  if (model.source === 'catalogue')
+    throw new ConflictError(`"${model.name}" is a catalogue model and cannot be deleted`);
   const waiting = await db.run.count({ where: { styleModelId: id, status: { in: [...ACTIVE_STATUSES] } } });
-  if (waiting > 0) throw new ConflictError(`style model "${model.name}" is used by ${waiting} queued or running run(s)`);
+  if (waiting > 0)
+    throw new ConflictError(`style model "${model.name}" is used by ${waiting} queued or running run(s)`);
   const deleted = await db.styleModel.delete({ where: { id } });
   await rm(path.join(services.modelsDir, model.location.split(path.sep)[0]!), { recursive: true, force: true });
   return deleted;

@@ -17,11 +17,16 @@ function checkTags(tags: string[]): string[] {
 }
 
 /** Checks everything (name, tags, image) before writing anything. The image is uploaded or already stored. */
-export async function uploadStyle(db: Db, images: ImageStore, input: { name: string; image?: Uint8Array | null; imageId?: string | null; tags: string[] }): Promise<Style> {
+export async function uploadStyle(
+  db: Db,
+  images: ImageStore,
+  input: { name: string; image?: Uint8Array | null; imageId?: string | null; tags: string[] },
+): Promise<Style> {
   const name = input.name.trim();
   if (name.length < 1 || name.length > 80) throw new InputError('name', 'must be 1 to 80 characters');
   const tags = checkTags(input.tags);
-  if ((input.image == null) === (input.imageId == null)) throw new InputError('image', 'give exactly one of image (an upload) and imageId');
+  if ((input.image == null) === (input.imageId == null))
+    throw new InputError('image', 'give exactly one of image (an upload) and imageId');
   if (await db.style.findUnique({ where: { name } })) throw new ConflictError(`a style named "${name}" already exists`);
   let imageId = input.imageId;
   if (input.image != null) {
@@ -36,7 +41,12 @@ export async function uploadStyle(db: Db, images: ImageStore, input: { name: str
 export async function deleteStyle(db: Db, id: string): Promise<Style> {
   const style = await db.style.findUnique({ where: { id } });
   if (!style) throw new NotFoundError('Style', id);
-  const waiting = await db.run.count({ where: { status: { in: [...ACTIVE_STATUSES] }, styles: { some: { styleId: id } } } });
-  if (waiting > 0) throw new ConflictError(`style "${style.name}" is used by ${waiting} queued or running run(s); cancel them or wait`);
+  const waiting = await db.run.count({
+    where: { status: { in: [...ACTIVE_STATUSES] }, styles: { some: { styleId: id } } },
+  });
+  if (waiting > 0)
+    throw new ConflictError(
+      `style "${style.name}" is used by ${waiting} queued or running run(s); cancel them or wait`,
+    );
   return db.style.delete({ where: { id } });
 }

@@ -16,7 +16,13 @@ import { InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { Preset, Prisma, Run, StyleModel } from '../storage/generated/client.ts';
 import type { CheckedImage, ImageStore } from '../storage/image-store.js';
-import { givenParams, validatePresetParams, type EngineKind, type FastPresetParams, type PresetParams } from './presets.js';
+import {
+  givenParams,
+  validatePresetParams,
+  type EngineKind,
+  type FastPresetParams,
+  type PresetParams,
+} from './presets.js';
 import type { RunManager } from './run-manager.js';
 
 export interface StartTransferInput {
@@ -68,7 +74,11 @@ function outputOf(content: Content, size: number, maxPixels: number): { width: n
   const output = fitLongestSide(content.width, content.height, size);
   if (output.width * output.height > maxPixels) {
     const largest = largestSideWithin(content.width, content.height, maxPixels);
-    throw new InputError('params.size', `${output.width}×${output.height} is more than the engine's backend can hold`, `size ≤ ${largest} for this image`);
+    throw new InputError(
+      'params.size',
+      `${output.width}×${output.height} is more than the engine's backend can hold`,
+      `size ≤ ${largest} for this image`,
+    );
   }
   return output;
 }
@@ -132,14 +142,24 @@ function checkStyleSides(
 }
 
 /** GATYS: the styles with their weights, and the full parameter set after preset and overrides. */
-async function gatysRun(services: TransferServices, input: StartTransferInput, preset: Preset | null, content: Content): Promise<Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>> {
+async function gatysRun(
+  services: TransferServices,
+  input: StartTransferInput,
+  preset: Preset | null,
+  content: Content,
+): Promise<Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>> {
   const requested = input.styles ?? [];
   if (requested.length < LIMITS.styles.min || requested.length > LIMITS.styles.max) {
-    throw new InputError('styles', `has ${requested.length} entries`, `${LIMITS.styles.min} to ${LIMITS.styles.max} styles (or a styleModelId for a fast transfer)`);
+    throw new InputError(
+      'styles',
+      `has ${requested.length} entries`,
+      `${LIMITS.styles.min} to ${LIMITS.styles.max} styles (or a styleModelId for a fast transfer)`,
+    );
   }
   const weights = requested.map((s, i) => {
     const weight = s.weight ?? 1;
-    if (!Number.isFinite(weight) || weight < 0) throw new InputError(`styles[${i}].weight`, `must be a finite number ≥ 0, got ${weight}`);
+    if (!Number.isFinite(weight) || weight < 0)
+      throw new InputError(`styles[${i}].weight`, `must be a finite number ≥ 0, got ${weight}`);
     return weight;
   });
   if (weights.every((w) => w === 0)) throw new InputError('styles', 'all weights are 0', 'at least one weight > 0');
@@ -151,12 +171,18 @@ async function gatysRun(services: TransferServices, input: StartTransferInput, p
   const byId = new Map(styles.map((s) => [s.id, s]));
   const missing = requested.find((s) => !byId.has(s.styleId));
   if (missing) throw new NotFoundError('Style', missing.styleId);
-  const merged = validatePresetParams('GATYS', { ...((preset?.params as PresetParams | undefined) ?? {}), ...givenParams(input.params) });
+  const merged = validatePresetParams('GATYS', {
+    ...((preset?.params as PresetParams | undefined) ?? {}),
+    ...givenParams(input.params),
+  });
   // validatePresetParams has checked them: this only fills in the defaults.
   const params = resolveGatysOptions(merged as PresetParams);
   const output = outputOf(content, params.size, maxPixelsFor(services.tfBackend));
   checkContentSides(content, params, maxPixelsFor(services.tfBackend));
-  checkStyleSides(requested.map((s) => byId.get(s.styleId)!), params);
+  checkStyleSides(
+    requested.map((s) => byId.get(s.styleId)!),
+    params,
+  );
   return {
     status: 'QUEUED',
     engine: 'GATYS',
@@ -167,17 +193,36 @@ async function gatysRun(services: TransferServices, input: StartTransferInput, p
     styles: {
       create: requested.map((s, position) => {
         const style = byId.get(s.styleId)!;
-        return { position, styleId: style.id, styleName: style.name, imageId: style.imageId, weight: weights[position]! };
+        return {
+          position,
+          styleId: style.id,
+          styleName: style.name,
+          imageId: style.imageId,
+          weight: weights[position]!,
+        };
       }),
     },
   } as Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>;
 }
 
 /** FAST: the style model (given, or named by the preset) and the pass's options. */
-async function fastRun(services: TransferServices, input: StartTransferInput, preset: Preset | null, content: Content): Promise<Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>> {
-  if (input.styles?.length) throw new InputError('styles', 'a fast transfer uses a style model, not style images', 'styles empty with styleModelId');
+async function fastRun(
+  services: TransferServices,
+  input: StartTransferInput,
+  preset: Preset | null,
+  content: Content,
+): Promise<Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>> {
+  if (input.styles?.length)
+    throw new InputError(
+      'styles',
+      'a fast transfer uses a style model, not style images',
+      'styles empty with styleModelId',
+    );
   const fromPreset = (preset?.engine === 'FAST' ? (preset.params as FastPresetParams) : {}) ?? {};
-  const { styleModel: presetModel, ...options } = validatePresetParams('FAST', { ...fromPreset, ...givenParams(input.fastParams) }) as FastPresetParams;
+  const { styleModel: presetModel, ...options } = validatePresetParams('FAST', {
+    ...fromPreset,
+    ...givenParams(input.fastParams),
+  }) as FastPresetParams;
   let model: StyleModel | null;
   if (input.styleModelId != null) {
     model = await services.db.styleModel.findUnique({ where: { id: input.styleModelId } });
@@ -186,7 +231,11 @@ async function fastRun(services: TransferServices, input: StartTransferInput, pr
     model = await services.db.styleModel.findUnique({ where: { name: presetModel } });
     if (!model) throw new NotFoundError('StyleModel', presetModel);
   } else {
-    throw new InputError('styleModelId', 'a fast transfer needs a style model', 'a styleModelId, or a FAST preset that names one');
+    throw new InputError(
+      'styleModelId',
+      'a fast transfer needs a style model',
+      'a styleModelId, or a FAST preset that names one',
+    );
   }
   // Checked by validatePresetParams: this only fills in the defaults.
   const fast = resolveFastOptions(options);
@@ -210,10 +259,19 @@ export async function startTransfer(services: TransferServices, input: StartTran
   runs.assertAccepting();
   const preset = input.presetId != null ? await db.preset.findUnique({ where: { id: input.presetId } }) : null;
   if (input.presetId != null && !preset) throw new NotFoundError('Preset', input.presetId);
-  const kind: EngineKind = preset?.engine === 'FAST' || input.styleModelId != null || input.fastParams != null ? 'FAST' : 'GATYS';
-  if (kind === 'FAST' && preset?.engine === 'GATYS') throw new InputError('presetId', 'names a GATYS preset but the request is a fast transfer', 'a FAST preset, or none');
+  const kind: EngineKind =
+    preset?.engine === 'FAST' || input.styleModelId != null || input.fastParams != null ? 'FAST' : 'GATYS';
+  if (kind === 'FAST' && preset?.engine === 'GATYS')
+    throw new InputError(
+      'presetId',
+      'names a GATYS preset but the request is a fast transfer',
+      'a FAST preset, or none',
+    );
   const content = await contentOf(services, input);
-  const data = kind === 'FAST' ? await fastRun(services, input, preset, content) : await gatysRun(services, input, preset, content);
+  const data =
+    kind === 'FAST'
+      ? await fastRun(services, input, preset, content)
+      : await gatysRun(services, input, preset, content);
   // Checked again here, after the awaits above: a shutdown that began meanwhile refuses the run before anything
   // is written; once writing begins, the run is accepted and shutdown waits for it.
   return runs.admit(async () => {

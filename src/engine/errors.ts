@@ -56,7 +56,10 @@ export class WeightsMissingError extends EngineError {
     readonly command: string,
     reason: string,
   ) {
-    super('WEIGHTS_MISSING', `${reason}. Run \`${command}\` to fetch them, or put them in ${folder} (or point GRAMIAN_WEIGHTS at a folder that holds them).`);
+    super(
+      'WEIGHTS_MISSING',
+      `${reason}. Run \`${command}\` to fetch them, or put them in ${folder} (or point GRAMIAN_WEIGHTS at a folder that holds them).`,
+    );
   }
 }
 
@@ -154,7 +157,8 @@ export function serializeError(error: unknown): SerializedEngineError {
     if (error instanceof StyleModelError) Object.assign(out, { path: error.path, validValues: error.validValues });
     if (error instanceof TransferDivergedError) Object.assign(out, { step: error.step });
     if (error instanceof ModelMissingError) Object.assign(out, { model: error.model });
-    if (error instanceof DownloadError) Object.assign(out, { url: error.url, failure: error.failure, detail: error.detail });
+    if (error instanceof DownloadError)
+      Object.assign(out, { url: error.url, failure: error.failure, detail: error.detail });
     return out;
   }
   const err = error instanceof Error ? error : new Error(String(error));

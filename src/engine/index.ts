@@ -3,7 +3,14 @@
 // rather than the subsystem indexes, which bring tensors with them (gatys/, fast-style/, runtime/).
 export { downloadFile, type DownloadProgress } from './assets/download.js';
 export { convertKerasVgg19, KERAS_VGG19 } from './assets/keras-vgg19.js';
-export { cacheRoot, findManifest, locateVggWeights, MANIFEST_NAMES, vggCacheDir, WEIGHTS_COMMAND } from './assets/paths.js';
+export {
+  cacheRoot,
+  findManifest,
+  locateVggWeights,
+  MANIFEST_NAMES,
+  vggCacheDir,
+  WEIGHTS_COMMAND,
+} from './assets/paths.js';
 export { ensureVggWeights, fetchVggWeights } from './assets/vgg19-fetch.js';
 export * from './errors.js';
 export type * from './events.js';

@@ -30,7 +30,8 @@ export type StopRequest = 'abort' | 'checkpoint';
  * (StyleModelError). Images and model files are checked by the worker, before any tensor work.
  */
 export function checkJob(job: Job): void {
-  if (job === null || typeof job !== 'object') throw new EngineInputError('job', 'must be { kind, params }', JOB_KINDS.join(', '));
+  if (job === null || typeof job !== 'object')
+    throw new EngineInputError('job', 'must be { kind, params }', JOB_KINDS.join(', '));
   switch (job.kind) {
     case 'GATYS':
       resolveTransferParams(job.params);

@@ -27,19 +27,34 @@ async function upload(request: IncomingMessage, response: ServerResponse, images
   const bytes = await readBody(request, images.limits.maxBytes);
   if (!bytes) {
     response.setHeader('connection', 'close');
-    json(response, 413, { error: { code: 'IMAGE_TOO_LARGE', message: `body is more than the limit of ${images.limits.maxBytes} bytes` } });
+    json(response, 413, {
+      error: { code: 'IMAGE_TOO_LARGE', message: `body is more than the limit of ${images.limits.maxBytes} bytes` },
+    });
     return;
   }
   try {
     const image = await images.save(await images.check(bytes, 'body'));
-    json(response, 201, { id: encodeGlobalID('Image', image.id), sha256: image.id, url: `/images/${image.id}`, mime: image.mime, width: image.width, height: image.height });
+    json(response, 201, {
+      id: encodeGlobalID('Image', image.id),
+      sha256: image.id,
+      url: `/images/${image.id}`,
+      mime: image.mime,
+      width: image.width,
+      height: image.height,
+    });
   } catch (error) {
     if (!(error instanceof ClientError)) throw error;
-    json(response, error.code === 'IMAGE_TOO_LARGE' ? 413 : 400, { error: { code: error.code, message: error.message } });
+    json(response, error.code === 'IMAGE_TOO_LARGE' ? 413 : 400, {
+      error: { code: error.code, message: error.message },
+    });
   }
 }
 
-export async function serveImages(request: IncomingMessage, response: ServerResponse, images: ImageStore): Promise<void> {
+export async function serveImages(
+  request: IncomingMessage,
+  response: ServerResponse,
+  images: ImageStore,
+): Promise<void> {
   const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
   if (request.method === 'POST' && pathname === '/images') return upload(request, response, images);
   if (request.method !== 'GET' && request.method !== 'HEAD') {

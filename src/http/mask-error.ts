@@ -49,6 +49,9 @@ export function maskError(log: Log) {
       });
     }
     log(`internal error: ${original instanceof Error ? (original.stack ?? original.message) : String(original)}`);
-    return new GraphQLError('internal server error', { path, extensions: { code: 'INTERNAL' satisfies RequestErrorCode } });
+    return new GraphQLError('internal server error', {
+      path,
+      extensions: { code: 'INTERNAL' satisfies RequestErrorCode },
+    });
   };
 }

@@ -45,7 +45,11 @@ export class ImageStore {
   async check(bytes: Uint8Array, field: string): Promise<CheckedImage> {
     if (bytes.byteLength === 0) throw new InputError(field, 'is empty', ACCEPTED, 'NOT_AN_IMAGE');
     if (bytes.byteLength > this.limits.maxBytes) {
-      throw new ImageTooLargeError(field, `is ${bytes.byteLength} bytes, more than the limit of ${this.limits.maxBytes}`, this.limits.maxBytes);
+      throw new ImageTooLargeError(
+        field,
+        `is ${bytes.byteLength} bytes, more than the limit of ${this.limits.maxBytes}`,
+        this.limits.maxBytes,
+      );
     }
     let meta: sharp.Metadata;
     try {
@@ -55,9 +59,19 @@ export class ImageStore {
       throw new InputError(field, 'is not an image', ACCEPTED, 'NOT_AN_IMAGE');
     }
     const mime = meta.format ? MIME_BY_FORMAT[meta.format] : undefined;
-    if (!mime || !meta.width || !meta.height) throw new InputError(field, `is not an accepted image (${meta.format ?? 'unknown format'})`, ACCEPTED, 'NOT_AN_IMAGE');
+    if (!mime || !meta.width || !meta.height)
+      throw new InputError(
+        field,
+        `is not an accepted image (${meta.format ?? 'unknown format'})`,
+        ACCEPTED,
+        'NOT_AN_IMAGE',
+      );
     if (meta.width * meta.height > this.limits.maxPixels) {
-      throw new ImageTooLargeError(field, `is ${meta.width}×${meta.height} pixels, more than the limit of ${this.limits.maxPixels}`, this.limits.maxPixels);
+      throw new ImageTooLargeError(
+        field,
+        `is ${meta.width}×${meta.height} pixels, more than the limit of ${this.limits.maxPixels}`,
+        this.limits.maxPixels,
+      );
     }
     // Decoding the whole image catches truncated files whose header alone looks fine.
     try {

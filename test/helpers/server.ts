@@ -15,13 +15,24 @@ export interface TestServer extends GramianServer {
 }
 
 export function testEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, GRAMIAN_WEIGHTS: VGG19_UINT8, GRAMIAN_MODELS: SHARED_MODELS, GRAMIAN_WEIGHTS_DOWNLOAD: 'false', ...extra };
+  return {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    GRAMIAN_WEIGHTS: VGG19_UINT8,
+    GRAMIAN_MODELS: SHARED_MODELS,
+    GRAMIAN_WEIGHTS_DOWNLOAD: 'false',
+    ...extra,
+  };
 }
 
 export async function startTestServer(extra: Record<string, string> = {}, dataDir?: string): Promise<TestServer> {
   const dir = dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'gramian-server-')));
   // GRAMIAN_TEST_LOG=1 shows the server's log while debugging a test.
-  const server = await startServer(loadConfig(testEnv(dir, extra)), process.env.GRAMIAN_TEST_LOG ? (m) => console.error(m) : () => {});
+  const server = await startServer(
+    loadConfig(testEnv(dir, extra)),
+    process.env.GRAMIAN_TEST_LOG ? (m) => console.error(m) : () => {},
+  );
   return {
     ...server,
     dataDir: dir,
@@ -37,7 +48,11 @@ export interface GraphQLResponse<T = Record<string, any>> {
   errors?: { message: string; extensions?: Record<string, unknown> }[];
 }
 
-export async function gql<T = Record<string, any>>(url: string, query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResponse<T>> {
+export async function gql<T = Record<string, any>>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<GraphQLResponse<T>> {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
@@ -57,8 +72,18 @@ export async function gqlUpload<T = Record<string, any>>(
   form.set('operations', JSON.stringify({ query, variables }));
   const entries = Object.entries(files);
   form.set('map', JSON.stringify(Object.fromEntries(entries.map(([at], i) => [String(i), [`variables.${at}`]]))));
-  entries.forEach(([, file], i) => form.set(String(i), new Blob([new Uint8Array(file.bytes)], { type: file.type ?? 'application/octet-stream' }), file.name ?? `file${i}`));
-  const response = await fetch(`${url}/graphql`, { method: 'POST', body: form, headers: { 'graphql-require-preflight': '1' } });
+  entries.forEach(([, file], i) =>
+    form.set(
+      String(i),
+      new Blob([new Uint8Array(file.bytes)], { type: file.type ?? 'application/octet-stream' }),
+      file.name ?? `file${i}`,
+    ),
+  );
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    body: form,
+    headers: { 'graphql-require-preflight': '1' },
+  });
   return { status: response.status, ...((await response.json()) as GraphQLResponse<T>) };
 }
 
@@ -67,7 +92,12 @@ export function wsClient(url: string): Client {
 }
 
 /** Every result of a subscription over graphql-ws until it completes (or errors). */
-export function subscribeAll<T = Record<string, any>>(client: Client, query: string, variables: Record<string, unknown>, onResult?: (result: GraphQLResponse<T>) => void): Promise<GraphQLResponse<T>[]> {
+export function subscribeAll<T = Record<string, any>>(
+  client: Client,
+  query: string,
+  variables: Record<string, unknown>,
+  onResult?: (result: GraphQLResponse<T>) => void,
+): Promise<GraphQLResponse<T>[]> {
   const results: GraphQLResponse<T>[] = [];
   return new Promise((resolve, reject) => {
     client.subscribe<T>(
@@ -85,7 +115,11 @@ export function subscribeAll<T = Record<string, any>>(client: Client, query: str
 }
 
 /** Every result of a subscription over server-sent events until the server completes the stream. */
-export async function subscribeSse<T = Record<string, any>>(url: string, query: string, variables: Record<string, unknown>): Promise<GraphQLResponse<T>[]> {
+export async function subscribeSse<T = Record<string, any>>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+): Promise<GraphQLResponse<T>[]> {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
@@ -95,7 +129,15 @@ export async function subscribeSse<T = Record<string, any>>(url: string, query: 
   return text
     .split('\n\n')
     .filter((block) => block.includes('event: next'))
-    .map((block) => JSON.parse(block.split('\n').find((line) => line.startsWith('data:'))!.slice(5)) as GraphQLResponse<T>);
+    .map(
+      (block) =>
+        JSON.parse(
+          block
+            .split('\n')
+            .find((line) => line.startsWith('data:'))!
+            .slice(5),
+        ) as GraphQLResponse<T>,
+    );
 }
 
 /** Row counts of every table and the number of stored image files: "nothing written" means these do not change. */
@@ -118,11 +160,66 @@ export const RUN_EVENTS = /* GraphQL */ `
   subscription ($runId: ID!) {
     runEvents(runId: $runId) {
       __typename
-      ... on RunSnapshot { status queuePosition lastStep { step } run { id totalSteps } }
-      ... on RunStatusChanged { status queuePosition }
-      ... on RunStepAdded { totalSteps step { step scale contentLoss styleLoss tvLoss totalLoss ms } }
-      ... on RunPreviewAdded { dataUrl preview { step image { url mime width height } } }
-      ... on RunEnded { status run { id status lastStep result { url mime width height } losses { total } error { code message } } }
+      ... on RunSnapshot {
+        status
+        queuePosition
+        lastStep {
+          step
+        }
+        run {
+          id
+          totalSteps
+        }
+      }
+      ... on RunStatusChanged {
+        status
+        queuePosition
+      }
+      ... on RunStepAdded {
+        totalSteps
+        step {
+          step
+          scale
+          contentLoss
+          styleLoss
+          tvLoss
+          totalLoss
+          ms
+        }
+      }
+      ... on RunPreviewAdded {
+        dataUrl
+        preview {
+          step
+          image {
+            url
+            mime
+            width
+            height
+          }
+        }
+      }
+      ... on RunEnded {
+        status
+        run {
+          id
+          status
+          lastStep
+          result {
+            url
+            mime
+            width
+            height
+          }
+          losses {
+            total
+          }
+          error {
+            code
+            message
+          }
+        }
+      }
     }
   }
 `;
@@ -131,10 +228,28 @@ export const UPLOAD_STYLE = /* GraphQL */ `
   mutation ($input: UploadStyleInput!) {
     uploadStyle(input: $input) {
       __typename
-      ... on Style { id name tags image { url width height } }
-      ... on Error { code message }
-      ... on InputError { field validValues }
-      ... on ImageTooLargeError { field limit }
+      ... on Style {
+        id
+        name
+        tags
+        image {
+          url
+          width
+          height
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+      ... on InputError {
+        field
+        validValues
+      }
+      ... on ImageTooLargeError {
+        field
+        limit
+      }
     }
   }
 `;
@@ -143,15 +258,55 @@ export const START_TRANSFER = /* GraphQL */ `
   mutation ($input: StartTransferInput!) {
     startTransfer(input: $input) {
       __typename
-      ... on Run { id status queuePosition totalSteps params { size steps previewEvery } content { url } }
-      ... on Error { code message }
-      ... on InputError { field validValues }
-      ... on NotFoundError { missingType missingId }
+      ... on Run {
+        id
+        status
+        queuePosition
+        totalSteps
+        params {
+          size
+          steps
+          previewEvery
+        }
+        content {
+          url
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+      ... on InputError {
+        field
+        validValues
+      }
+      ... on NotFoundError {
+        missingType
+        missingId
+      }
     }
   }
 `;
 
-export const CANCEL_RUN = /* GraphQL */ `mutation ($id: ID!) { cancelRun(id: $id) { __typename ... on Run { id status lastStep steps { step } } ... on Error { code message } } }`;
+export const CANCEL_RUN = /* GraphQL */ `
+  mutation ($id: ID!) {
+    cancelRun(id: $id) {
+      __typename
+      ... on Run {
+        id
+        status
+        lastStep
+        steps {
+          step
+        }
+      }
+      ... on Error {
+        code
+        message
+      }
+    }
+  }
+`;
 
 /** Reads until done() holds (polling every 50 ms); fails naming what it waited for after two minutes. */
 export async function until<T>(read: () => T | Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {

@@ -10,7 +10,13 @@ export function tinyVggTensors(seed = 1, width = 3): tf.NamedTensorMap {
   CONV_LAYERS.forEach((name, i) => {
     const out = width + (i % 2);
     // He initialisation keeps the ReLUs alive through 16 layers.
-    tensors[`${name}/kernel`] = tf.randomNormal([3, 3, inChannels, out], 0, Math.sqrt(2 / (9 * inChannels)), 'float32', seed + i);
+    tensors[`${name}/kernel`] = tf.randomNormal(
+      [3, 3, inChannels, out],
+      0,
+      Math.sqrt(2 / (9 * inChannels)),
+      'float32',
+      seed + i,
+    );
     tensors[`${name}/bias`] = tf.randomNormal([out], 0.05, 0.02, 'float32', seed + 100 + i);
     inChannels = out;
   });

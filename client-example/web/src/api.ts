@@ -37,7 +37,10 @@ function unwrap<T>(response: GraphQLResponse<T>): T {
 }
 
 /** Runs a query or mutation over HTTP; the result is typed from the document. */
-export async function execute<Result, Variables>(document: TadaDocumentNode<Result, Variables>, variables: Variables): Promise<Result> {
+export async function execute<Result, Variables>(
+  document: TadaDocumentNode<Result, Variables>,
+  variables: Variables,
+): Promise<Result> {
   let response: Response;
   try {
     response = await fetch('/graphql', {
@@ -55,7 +58,11 @@ export async function execute<Result, Variables>(document: TadaDocumentNode<Resu
 
 /** Stores an image by sending its bytes as they are: no multipart, and the answer's id works in any mutation. */
 export async function uploadImage(file: Blob): Promise<StoredImage> {
-  const response = await fetch('/images', { method: 'POST', body: file, headers: { 'content-type': file.type || 'application/octet-stream' } });
+  const response = await fetch('/images', {
+    method: 'POST',
+    body: file,
+    headers: { 'content-type': file.type || 'application/octet-stream' },
+  });
   const body = (await response.json().catch(() => null)) as ImageRouteAnswer | null;
   if (body && 'error' in body) throw new ApiError(body.error.message, body.error.code);
   if (!response.ok || !body) throw new ApiError(`upload failed (${response.status})`);
@@ -134,7 +141,11 @@ export interface Observer<T> {
  * resubscribe on its own after a reconnection; callers that must re-read state first stop the subscription when
  * the socket closes (see RunView) and start a new one from connection.onReconnected.
  */
-export function subscribe<Result, Variables>(document: TadaDocumentNode<Result, Variables>, variables: Variables, observer: Observer<Result>): () => void {
+export function subscribe<Result, Variables>(
+  document: TadaDocumentNode<Result, Variables>,
+  variables: Variables,
+  observer: Observer<Result>,
+): () => void {
   return socket.subscribe<Result>(
     { query: source(document as TadaDocumentNode<unknown, never>), variables: variables as Record<string, unknown> },
     {

@@ -25,7 +25,12 @@ export function lossColumns(steps: readonly LossStep[]): [number[], (number | nu
   const positive = (v: number) => (v > 0 && Number.isFinite(v) ? v : null);
   return [
     steps.map((s) => s.step),
-    [steps.map((s) => positive(s.contentLoss)), steps.map((s) => positive(s.styleLoss)), steps.map((s) => positive(s.tvLoss)), steps.map((s) => positive(s.totalLoss))],
+    [
+      steps.map((s) => positive(s.contentLoss)),
+      steps.map((s) => positive(s.styleLoss)),
+      steps.map((s) => positive(s.tvLoss)),
+      steps.map((s) => positive(s.totalLoss)),
+    ],
   ];
 }
 
@@ -71,16 +76,33 @@ export class Chart {
         x: { time: false },
         // Whole decades, at most 7 of them: a term that starts near 0 (content loss at step 1, when the image is
         // the content) would otherwise squeeze the curves that matter into a thin band.
-        y: { distr: 3, log: 10, range: (_u, min, max) => (max > 0 ? uPlot.rangeLog(Math.max(min, max * 1e-6), max, 10, true) : [1, 10]) },
+        y: {
+          distr: 3,
+          log: 10,
+          range: (_u, min, max) => (max > 0 ? uPlot.rangeLog(Math.max(min, max * 1e-6), max, 10, true) : [1, 10]),
+        },
       },
       axes: [
         // Steps are whole numbers: no ticks between them.
-        { label: 'step', labelSize: 18, size: 34, grid: { stroke: GRID }, incrs: [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000] },
+        {
+          label: 'step',
+          labelSize: 18,
+          size: 34,
+          grid: { stroke: GRID },
+          incrs: [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000],
+        },
         { size: 50, grid: { stroke: GRID }, ticks: { stroke: GRID }, values: (_u, ticks) => ticks.map(formatTick) },
       ],
       series: [
         { label: 'step' },
-        ...this.series.map((s) => ({ label: s.label, stroke: s.color, width: s.width ?? 1.5, spanGaps: true, points: { show: false }, value: (_u: uPlot, v: number | null) => formatLoss(v) })),
+        ...this.series.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: s.width ?? 1.5,
+          spanGaps: true,
+          points: { show: false },
+          value: (_u: uPlot, v: number | null) => formatLoss(v),
+        })),
       ],
       cursor: { drag: { x: true, y: false } },
       legend: { live: true },
@@ -154,7 +176,10 @@ export function sparkline(values: readonly number[], width = 140, height = 36): 
   if (logs.length < 2) return svg;
   const min = Math.min(...logs);
   const span = Math.max(...logs) - min || 1;
-  const points = logs.map((v, i) => `${((i / (logs.length - 1)) * (width - 2) + 1).toFixed(1)},${(height - 2 - ((v - min) / span) * (height - 4)).toFixed(1)}`);
+  const points = logs.map(
+    (v, i) =>
+      `${((i / (logs.length - 1)) * (width - 2) + 1).toFixed(1)},${(height - 2 - ((v - min) / span) * (height - 4)).toFixed(1)}`,
+  );
   const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
   line.setAttribute('points', points.join(' '));
   svg.append(line);

@@ -34,7 +34,8 @@ export class CompareView {
   private async load(ids: [string, string]): Promise<void> {
     try {
       const [a, b] = await Promise.all(ids.map((id) => execute(RunDetails, { id })));
-      if (!a?.run || !b?.run) return replace(this.columns, h('p', { class: 'error' }, 'One of the runs no longer exists.'));
+      if (!a?.run || !b?.run)
+        return replace(this.columns, h('p', { class: 'error' }, 'One of the runs no longer exists.'));
       const runs = [readRun(a.run), readRun(b.run)] as const;
       this.render(runs, [a.run.steps, b.run.steps]);
     } catch (error) {
@@ -47,7 +48,13 @@ export class CompareView {
       h(
         'div',
         { class: 'card compare-column' },
-        h('h3', {}, h('span', { class: 'swatch', style: { background: COLORS[label === 'A' ? 0 : 1]! } }), `${label} · `, h('a', { href: `#/runs/${encodeURIComponent(run.id)}` }, describe(run))),
+        h(
+          'h3',
+          {},
+          h('span', { class: 'swatch', style: { background: COLORS[label === 'A' ? 0 : 1]! } }),
+          `${label} · `,
+          h('a', { href: `#/runs/${encodeURIComponent(run.id)}` }, describe(run)),
+        ),
         h('span', { class: 'badge', dataset: { status: run.status } }, run.status),
         img(thumbnailOf(run).url, `${label}: ${run.result ? 'result' : 'content'}`, 'compare-image'),
       );

@@ -1,7 +1,9 @@
 // A tiny typed element builder: enough to keep the views readable without a framework. Text always goes in as
 // text nodes, never as HTML, so names and error messages from the server cannot inject markup.
 
-type Attributes<K extends keyof HTMLElementTagNameMap> = Partial<Omit<HTMLElementTagNameMap[K], 'style' | 'dataset'>> & {
+type Attributes<K extends keyof HTMLElementTagNameMap> = Partial<
+  Omit<HTMLElementTagNameMap[K], 'style' | 'dataset'>
+> & {
   class?: string;
   dataset?: Record<string, string>;
   style?: Partial<CSSStyleDeclaration>;
@@ -9,7 +11,11 @@ type Attributes<K extends keyof HTMLElementTagNameMap> = Partial<Omit<HTMLElemen
 
 export type Child = Node | string | number | null | undefined | false;
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Attributes<K> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Attributes<K> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const element = document.createElement(tag);
   const { class: className, dataset, style, ...properties } = attributes;
   if (className) element.className = className;
@@ -21,7 +27,9 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Att
 }
 
 function toNodes(children: Child[]): (Node | string)[] {
-  return children.filter((c): c is Node | string | number => c !== null && c !== undefined && c !== false).map((c) => (typeof c === 'number' ? String(c) : c));
+  return children
+    .filter((c): c is Node | string | number => c !== null && c !== undefined && c !== false)
+    .map((c) => (typeof c === 'number' ? String(c) : c));
 }
 
 /** Replaces an element's children. */

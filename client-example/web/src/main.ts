@@ -28,7 +28,16 @@ function newTransferView(): View {
   const show = (runId: string | null) => {
     run?.dispose();
     run = runId ? new RunView(runId) : null;
-    replace(panel, run ? run.element : h('div', { class: 'card placeholder-panel' }, h('p', { class: 'muted' }, 'Pick a content image and a style, then start: the run appears here, live.')));
+    replace(
+      panel,
+      run
+        ? run.element
+        : h(
+            'div',
+            { class: 'card placeholder-panel' },
+            h('p', { class: 'muted' }, 'Pick a content image and a style, then start: the run appears here, live.'),
+          ),
+    );
   };
   const form = new TransferForm((runId) => {
     localStorage.setItem(LAST_RUN, runId);
@@ -49,7 +58,10 @@ function route(): View {
   if (name === 'history') return new HistoryView();
   if (name === 'runs' && args[0]) {
     const run = new RunView(args[0]);
-    return { element: h('div', {}, h('a', { class: 'back', href: '#/history' }, '← History'), run.element), dispose: () => run.dispose() };
+    return {
+      element: h('div', {}, h('a', { class: 'back', href: '#/history' }, '← History'), run.element),
+      dispose: () => run.dispose(),
+    };
   }
   if (name === 'compare' && args[0] && args[1]) return new CompareView([args[0], args[1]]);
   return newTransferView();
@@ -59,12 +71,20 @@ function render(): void {
   current?.dispose();
   current = route();
   replace(app, current.element);
-  const active = location.hash.startsWith('#/history') || location.hash.startsWith('#/runs') || location.hash.startsWith('#/compare') ? 'history' : 'new';
-  for (const link of document.querySelectorAll<HTMLAnchorElement>('nav a[data-route]')) link.classList.toggle('active', link.dataset.route === active);
+  const active =
+    location.hash.startsWith('#/history') || location.hash.startsWith('#/runs') || location.hash.startsWith('#/compare')
+      ? 'history'
+      : 'new';
+  for (const link of document.querySelectorAll<HTMLAnchorElement>('nav a[data-route]'))
+    link.classList.toggle('active', link.dataset.route === active);
 }
 
 const indicator = document.querySelector<HTMLElement>('#connection')!;
-const LABELS: Record<ConnectionState, string> = { connecting: 'connecting…', connected: 'live', reconnecting: 'reconnecting…' };
+const LABELS: Record<ConnectionState, string> = {
+  connecting: 'connecting…',
+  connected: 'live',
+  reconnecting: 'reconnecting…',
+};
 const showConnection = (state: ConnectionState) => {
   indicator.dataset.state = state;
   indicator.textContent = LABELS[state];

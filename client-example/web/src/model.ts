@@ -104,9 +104,14 @@ export function elapsedMs(run: Pick<Run, 'startedAt' | 'finishedAt'>, now = Date
 
 /** What the run used, as label/value rows: the same rows in the live view, the history and the comparison. */
 export function runParameters(run: Run): [label: string, value: string][] {
-  const rows: [string, string][] = [['Engine', run.engine === 'FAST' ? 'Fast (trained network)' : 'Gatys (optimisation)']];
+  const rows: [string, string][] = [
+    ['Engine', run.engine === 'FAST' ? 'Fast (trained network)' : 'Gatys (optimisation)'],
+  ];
   if (run.engine === 'FAST') {
-    rows.push(['Model', run.styleModel ? `${run.styleModel.title} (${run.styleModel.name})` : (run.fastParams?.styleModel ?? 'deleted')]);
+    rows.push([
+      'Model',
+      run.styleModel ? `${run.styleModel.title} (${run.styleModel.name})` : (run.fastParams?.styleModel ?? 'deleted'),
+    ]);
     if (run.fastParams?.strength != null) rows.push(['Strength', String(run.fastParams.strength)]);
     if (run.fastParams?.preserveColors) rows.push(['Colours', 'preserved']);
   } else {

@@ -9,7 +9,19 @@
 import { ApiError, connection, execute, onDisconnected, subscribe } from './api.ts';
 import { LossChart } from './chart.ts';
 import { h, img, replace } from './dom.ts';
-import { describe, elapsedMs, formatDuration, formatLoss, isFinished, readRun, runParameters, StepSeries, styleLabel, type ImageData, type Run } from './model.ts';
+import {
+  describe,
+  elapsedMs,
+  formatDuration,
+  formatLoss,
+  isFinished,
+  readRun,
+  runParameters,
+  StepSeries,
+  styleLabel,
+  type ImageData,
+  type Run,
+} from './model.ts';
 import { readFragment, type ResultOf } from '../../graphql.ts';
 import { CancelRun, ImageFields, RunDetails, RunEvents, RunStepsAfter } from '../../operations.ts';
 
@@ -60,7 +72,12 @@ export class RunView {
       ui.progress,
       ui.stats,
       ui.message,
-      h('div', { class: 'run-body' }, h('figure', { class: 'main-image' }, ui.image, ui.caption), h('div', { class: 'chart-box' }, this.chart.element)),
+      h(
+        'div',
+        { class: 'run-body' },
+        h('figure', { class: 'main-image' }, ui.image, ui.caption),
+        h('div', { class: 'chart-box' }, this.chart.element),
+      ),
       ui.strip,
       h('div', { class: 'run-meta' }, ui.parameters, ui.inputs),
     );
@@ -82,7 +99,8 @@ export class RunView {
       if (generation !== this.generation) return;
       // The server may be going down again: the next reconnection re-reads. Other failures retry shortly.
       this.showError(`Could not load the run: ${(error as Error).message}`);
-      if (connection.state !== 'reconnecting') setTimeout(() => generation === this.generation && void this.resync(), 3000);
+      if (connection.state !== 'reconnecting')
+        setTimeout(() => generation === this.generation && void this.resync(), 3000);
       return;
     }
     if (generation !== this.generation) return;
@@ -131,7 +149,12 @@ export class RunView {
       }
       case 'RunStatusChanged':
         this.queuePosition = event.queuePosition;
-        if (this.run) this.setRun({ ...this.run, status: event.status, startedAt: this.run.startedAt ?? (event.status === 'RUNNING' ? new Date().toISOString() : null) });
+        if (this.run)
+          this.setRun({
+            ...this.run,
+            status: event.status,
+            startedAt: this.run.startedAt ?? (event.status === 'RUNNING' ? new Date().toISOString() : null),
+          });
         break;
       case 'RunStepAdded':
         this.totalSteps = event.totalSteps;
@@ -161,7 +184,8 @@ export class RunView {
     if (generation !== this.generation || !data?.run) return;
     for (const step of data.run.steps) this.series.add(step);
     for (const preview of data.run.previews) {
-      if (!this.previews.has(preview.step)) this.previews.set(preview.step, { url: readFragment(ImageFields, preview.image).url });
+      if (!this.previews.has(preview.step))
+        this.previews.set(preview.step, { url: readFragment(ImageFields, preview.image).url });
     }
     const latest = data.run.previews.at(-1);
     if (latest) this.showPreview(latest.step, readFragment(ImageFields, latest.image).url);
@@ -227,7 +251,8 @@ export class RunView {
     ui.status.textContent = run.status;
     ui.status.dataset.status = run.status;
     // 1 is next in line (the server counts the runs waiting, not the ones running).
-    ui.queue.textContent = run.status === 'QUEUED' && this.queuePosition !== null ? `#${this.queuePosition} in queue` : '';
+    ui.queue.textContent =
+      run.status === 'QUEUED' && this.queuePosition !== null ? `#${this.queuePosition} in queue` : '';
     ui.cancel.disabled = isFinished(run.status);
     ui.cancel.hidden = isFinished(run.status);
     ui.progress.max = Math.max(1, this.totalSteps);
@@ -260,10 +285,13 @@ export class RunView {
     const elapsed = elapsedMs(run);
     if (elapsed !== null) parts.push(`${run.finishedAt ? 'took' : 'elapsed'} ${formatDuration(elapsed)}`);
     // A fast run is one pass: no loss to speak of.
-    if (last && run.engine === 'GATYS') parts.push(`loss ${formatLoss(last.totalLoss)}`, `${Math.round(last.ms)} ms/step`);
+    if (last && run.engine === 'GATYS')
+      parts.push(`loss ${formatLoss(last.totalLoss)}`, `${Math.round(last.ms)} ms/step`);
     if (this.download) {
       const { received, total } = this.download;
-      parts.push(`downloading weights ${(received / 1e6).toFixed(1)}${total ? ` / ${(total / 1e6).toFixed(1)}` : ''} MB`);
+      parts.push(
+        `downloading weights ${(received / 1e6).toFixed(1)}${total ? ` / ${(total / 1e6).toFixed(1)}` : ''} MB`,
+      );
     }
     this.ui.stats.textContent = parts.join(' · ');
   }

@@ -58,7 +58,13 @@ export class TransferForm {
     replace(
       ui.gatysPanel,
       ui.styles,
-      h('div', { class: 'add-style' }, ui.styleName, h('label', { class: 'file-button' }, 'Image…', ui.styleFile), ui.addStyle),
+      h(
+        'div',
+        { class: 'add-style' },
+        ui.styleName,
+        h('label', { class: 'file-button' }, 'Image…', ui.styleFile),
+        ui.addStyle,
+      ),
     );
     replace(ui.fastPanel, ui.models, ui.makePreviews);
     this.element = h(
@@ -68,7 +74,12 @@ export class TransferForm {
         'section',
         { class: 'card' },
         h('h2', {}, '1 · Content'),
-        h('div', { class: 'content-row' }, ui.contentPreview, h('label', { class: 'file-button' }, 'Upload an image…', ui.contentFile)),
+        h(
+          'div',
+          { class: 'content-row' },
+          ui.contentPreview,
+          h('label', { class: 'file-button' }, 'Upload an image…', ui.contentFile),
+        ),
         h('div', { class: 'muted label' }, 'Or reuse one from an earlier run:'),
         ui.recent,
       ),
@@ -76,7 +87,12 @@ export class TransferForm {
         'section',
         { class: 'card' },
         h('h2', {}, '2 · Style'),
-        h('div', { class: 'segmented' }, h('label', {}, ui.engineGatys, 'Style images (Gatys)'), h('label', {}, ui.engineFast, 'Trained model (fast)')),
+        h(
+          'div',
+          { class: 'segmented' },
+          h('label', {}, ui.engineGatys, 'Style images (Gatys)'),
+          h('label', {}, ui.engineFast, 'Trained model (fast)'),
+        ),
         ui.gatysPanel,
         ui.fastPanel,
       ),
@@ -84,7 +100,13 @@ export class TransferForm {
         'section',
         { class: 'card' },
         h('h2', {}, '3 · Settings'),
-        h('div', { class: 'settings-row' }, h('label', {}, 'Preset', ui.preset), h('label', {}, 'Size (px)', ui.size), ui.stepsField),
+        h(
+          'div',
+          { class: 'settings-row' },
+          h('label', {}, 'Preset', ui.preset),
+          h('label', {}, 'Size (px)', ui.size),
+          ui.stepsField,
+        ),
         ui.presetInfo,
         ui.message,
         ui.start,
@@ -99,7 +121,8 @@ export class TransferForm {
     });
     ui.addStyle.addEventListener('click', () => void this.addStyle());
     ui.makePreviews.addEventListener('click', () => void this.makePreviews());
-    for (const radio of [ui.engineGatys, ui.engineFast]) radio.addEventListener('change', () => this.setEngine(radio.value as Engine));
+    for (const radio of [ui.engineGatys, ui.engineFast])
+      radio.addEventListener('change', () => this.setEngine(radio.value as Engine));
     ui.preset.addEventListener('change', () => this.renderPresetInfo());
     this.element.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -125,7 +148,10 @@ export class TransferForm {
         const run = readRun(edge.node);
         if (seen.has(run.content.id)) continue;
         seen.add(run.content.id);
-        this.recentContents.push({ ...run.content, label: `content of a run from ${new Date(run.queuedAt).toLocaleDateString()}` });
+        this.recentContents.push({
+          ...run.content,
+          label: `content of a run from ${new Date(run.queuedAt).toLocaleDateString()}`,
+        });
       }
       this.showMessage(null);
       this.render();
@@ -160,7 +186,8 @@ export class TransferForm {
       // Bytes first (POST /images), then the style that names them: no multipart request needed.
       const image = await uploadImage(file);
       const { uploadStyle } = await execute(UploadStyle, { input: { name, imageId: image.id } });
-      if (uploadStyle.__typename !== 'Style') return this.showMessage('message' in uploadStyle ? uploadStyle.message : 'Could not add the style.');
+      if (uploadStyle.__typename !== 'Style')
+        return this.showMessage('message' in uploadStyle ? uploadStyle.message : 'Could not add the style.');
       this.styleWeights.set(uploadStyle.id, 1);
       styleName.value = '';
       styleFile.value = '';
@@ -181,7 +208,9 @@ export class TransferForm {
         makePreviews.textContent = `Making the preview of ${model.title}…`;
         const { prepareStyleModel } = await execute(PrepareStyleModel, { id: model.id });
         if (prepareStyleModel.__typename !== 'StyleModel') {
-          this.showMessage(`${model.title}: ${'message' in prepareStyleModel ? prepareStyleModel.message : 'no preview'}`);
+          this.showMessage(
+            `${model.title}: ${'message' in prepareStyleModel ? prepareStyleModel.message : 'no preview'}`,
+          );
           continue;
         }
         Object.assign(model, { available: prepareStyleModel.available, preview: prepareStyleModel.preview });
@@ -263,21 +292,33 @@ export class TransferForm {
     // Only presets of the chosen engine; keep the selection if it still applies.
     const presets = catalog.presets.filter((p) => p.engine === this.engine);
     const selected = ui.preset.value;
-    replace(ui.preset, ...presets.map((p) => h('option', { value: p.id, textContent: p.name + (p.builtIn ? '' : ' (custom)') })));
+    replace(
+      ui.preset,
+      ...presets.map((p) => h('option', { value: p.id, textContent: p.name + (p.builtIn ? '' : ' (custom)') })),
+    );
     if (presets.some((p) => p.id === selected)) ui.preset.value = selected;
     this.renderPresetInfo();
   }
 
   private renderContent(): void {
     const { content } = this;
-    replace(this.ui.contentPreview, content ? h('figure', { class: 'thumb large' }, img(content.url, 'content image'), h('figcaption', {}, content.label)) : h('span', { class: 'muted' }, 'No content image yet.'));
+    replace(
+      this.ui.contentPreview,
+      content
+        ? h('figure', { class: 'thumb large' }, img(content.url, 'content image'), h('figcaption', {}, content.label))
+        : h('span', { class: 'muted' }, 'No content image yet.'),
+    );
     replace(
       this.ui.recent,
       ...this.recentContents.map((image) => {
         const tile = h('button', { type: 'button', class: 'tile', title: image.label }, img(image.url, image.label));
         tile.classList.toggle('selected', content?.id === image.id);
         tile.addEventListener('click', () => {
-          this.content = { id: image.id, url: image.url, label: `${image.width} × ${image.height}, from an earlier run` };
+          this.content = {
+            id: image.id,
+            url: image.url,
+            label: `${image.width} × ${image.height}, from an earlier run`,
+          };
           this.renderContent();
         });
         return tile;
@@ -288,26 +329,50 @@ export class TransferForm {
 
   private renderStyles(catalog: CatalogData): void {
     // Forget selections of styles deleted meanwhile.
-    for (const id of this.styleWeights.keys()) if (!catalog.styles.some((s) => s.id === id)) this.styleWeights.delete(id);
+    for (const id of this.styleWeights.keys())
+      if (!catalog.styles.some((s) => s.id === id)) this.styleWeights.delete(id);
     replace(
       this.ui.styles,
       ...catalog.styles.map((style) => {
         const image = readFragment(ImageFields, style.image);
         const selected = this.styleWeights.has(style.id);
-        const weight = h('input', { type: 'number', min: '0', step: '0.1', value: String(this.styleWeights.get(style.id) ?? 1), title: 'blend weight (normalised over the styles picked)' });
-        weight.addEventListener('input', () => {
-          if (this.styleWeights.has(style.id) && Number.isFinite(weight.valueAsNumber)) this.styleWeights.set(style.id, weight.valueAsNumber);
+        const weight = h('input', {
+          type: 'number',
+          min: '0',
+          step: '0.1',
+          value: String(this.styleWeights.get(style.id) ?? 1),
+          title: 'blend weight (normalised over the styles picked)',
         });
-        const tile = h('button', { type: 'button', class: `tile${selected ? ' selected' : ''}`, title: style.name, dataset: { styleName: style.name } }, img(image.url, style.name), h('span', {}, style.name));
+        weight.addEventListener('input', () => {
+          if (this.styleWeights.has(style.id) && Number.isFinite(weight.valueAsNumber))
+            this.styleWeights.set(style.id, weight.valueAsNumber);
+        });
+        const tile = h(
+          'button',
+          {
+            type: 'button',
+            class: `tile${selected ? ' selected' : ''}`,
+            title: style.name,
+            dataset: { styleName: style.name },
+          },
+          img(image.url, style.name),
+          h('span', {}, style.name),
+        );
         tile.addEventListener('click', () => {
           if (this.styleWeights.has(style.id)) this.styleWeights.delete(style.id);
           else this.styleWeights.set(style.id, weight.valueAsNumber || 1);
           this.renderStyles(catalog);
         });
-        return h('div', { class: 'tile-with-weight' }, tile, h('label', { class: 'weight', hidden: !selected }, 'weight', weight));
+        return h(
+          'div',
+          { class: 'tile-with-weight' },
+          tile,
+          h('label', { class: 'weight', hidden: !selected }, 'weight', weight),
+        );
       }),
     );
-    if (catalog.styles.length === 0) this.ui.styles.append(h('span', { class: 'muted' }, 'No styles yet: add one below.'));
+    if (catalog.styles.length === 0)
+      this.ui.styles.append(h('span', { class: 'muted' }, 'No styles yet: add one below.'));
   }
 
   private renderModels(catalog: CatalogData): void {
@@ -320,7 +385,12 @@ export class TransferForm {
         const preview = model.preview ? readFragment(ImageFields, model.preview) : null;
         const tile = h(
           'button',
-          { type: 'button', class: `tile${this.styleModelId === model.id ? ' selected' : ''}`, title: model.available ? model.title : `${model.title} (fetched on first use)`, dataset: { modelName: model.name } },
+          {
+            type: 'button',
+            class: `tile${this.styleModelId === model.id ? ' selected' : ''}`,
+            title: model.available ? model.title : `${model.title} (fetched on first use)`,
+            dataset: { modelName: model.name },
+          },
           preview ? img(preview.url, model.title) : h('span', { class: 'placeholder' }, model.name),
           h('span', {}, model.title),
         );
@@ -339,6 +409,8 @@ export class TransferForm {
     const presetSize = preset?.params?.size ?? preset?.fastParams?.size;
     size.placeholder = presetSize ? String(presetSize) : 'preset';
     steps.placeholder = preset?.params?.steps ? String(preset.params.steps) : 'preset';
-    presetInfo.textContent = preset?.fastParams?.styleModel ? `model ${preset.fastParams.styleModel} unless you pick one` : '';
+    presetInfo.textContent = preset?.fastParams?.styleModel
+      ? `model ${preset.fastParams.styleModel} unless you pick one`
+      : '';
   }
 }

@@ -72,7 +72,11 @@ export async function downloadFile(url: string, file: string, options: DownloadO
         chunk = await reader.read();
       } catch (error) {
         if (signal?.aborted) throw aborted(url);
-        throw new DownloadError(url, 'network', `connection lost after ${receivedBytes} bytes: ${describeFetchError(error)}`);
+        throw new DownloadError(
+          url,
+          'network',
+          `connection lost after ${receivedBytes} bytes: ${describeFetchError(error)}`,
+        );
       }
       if (chunk.done) break;
       hash.update(chunk.value);

@@ -56,7 +56,8 @@ interface KerasConv {
 /** Finds the 16 conv layers and checks their shapes without reading any weights. */
 function findKerasConvs(h5: H5Wasm, file: Group, h5Path: string): KerasConv[] {
   const layerNames = attributeStrings(file, 'layer_names');
-  if (layerNames.length === 0) throw new WeightsInvalidError(`${h5Path} is not a Keras weights file (no layer_names attribute)`);
+  if (layerNames.length === 0)
+    throw new WeightsInvalidError(`${h5Path} is not a Keras weights file (no layer_names attribute)`);
   const problems: string[] = [];
   const convs: KerasConv[] = [];
   CONV_LAYERS.forEach((name) => {
@@ -77,11 +78,14 @@ function findKerasConvs(h5: H5Wasm, file: Group, h5Path: string): KerasConv[] {
     const wantKernel: Hwio = vgg19KernelShape(name);
     const outChannels = wantKernel[3];
     if (!kernel || !bias) problems.push(`${layer} has no ${kernel ? '1-D bias' : '4-D kernel'} among its weight_names`);
-    else if (kernel.shape!.join(',') !== wantKernel.join(',')) problems.push(`${layer} kernel has shape [${kernel.shape}], expected [${wantKernel}]`);
-    else if (bias.shape![0] !== outChannels) problems.push(`${layer} bias has shape [${bias.shape}], expected [${outChannels}]`);
+    else if (kernel.shape!.join(',') !== wantKernel.join(','))
+      problems.push(`${layer} kernel has shape [${kernel.shape}], expected [${wantKernel}]`);
+    else if (bias.shape![0] !== outChannels)
+      problems.push(`${layer} bias has shape [${bias.shape}], expected [${outChannels}]`);
     else convs.push({ name, kernel, bias, kernelShape: wantKernel });
   });
-  if (problems.length > 0) throw new WeightsInvalidError(`${h5Path} does not hold the Keras VGG19 conv layers: ${problems.join('; ')}`);
+  if (problems.length > 0)
+    throw new WeightsInvalidError(`${h5Path} does not hold the Keras VGG19 conv layers: ${problems.join('; ')}`);
   return convs;
 }
 
@@ -89,14 +93,20 @@ function float32Values(dataset: Dataset, h5Path: string): Float32Array {
   const value = dataset.value;
   if (value instanceof Float32Array) return value;
   if (value instanceof Float64Array) return Float32Array.from(value);
-  throw new WeightsInvalidError(`${h5Path}: ${dataset.path} has dtype ${JSON.stringify(dataset.dtype)}, expected float32`);
+  throw new WeightsInvalidError(
+    `${h5Path}: ${dataset.path} has dtype ${JSON.stringify(dataset.dtype)}, expected float32`,
+  );
 }
 
 /**
  * HWIO → [W,H,in,out] (swap the spatial axes). With reverseInput the input channels are reversed too, which turns
  * Keras's BGR first layer into the RGB one our convention expects.
  */
-function toWhioKernel(hwio: Float32Array, [height, width, inChannels, outChannels]: Hwio, reverseInput: boolean): Float32Array {
+function toWhioKernel(
+  hwio: Float32Array,
+  [height, width, inChannels, outChannels]: Hwio,
+  reverseInput: boolean,
+): Float32Array {
   const whio = new Float32Array(hwio.length);
   for (let h = 0; h < height; h++) {
     for (let w = 0; w < width; w++) {
@@ -169,7 +179,10 @@ export async function convertKerasVgg19(h5Path: string, outDir: string, options:
       const bias = float32Values(conv.bias, source);
       const [height, width, inChannels, outChannels] = conv.kernelShape;
       const fileName = `${conv.name}.bin`;
-      const bytes = Buffer.concat([Buffer.from(kernel.buffer, kernel.byteOffset, kernel.byteLength), Buffer.from(bias.buffer, bias.byteOffset, bias.byteLength)]);
+      const bytes = Buffer.concat([
+        Buffer.from(kernel.buffer, kernel.byteOffset, kernel.byteLength),
+        Buffer.from(bias.buffer, bias.byteOffset, bias.byteLength),
+      ]);
       await writeFile(path.join(tempDir, fileName), bytes);
       manifest.push({
         paths: [fileName],
@@ -183,7 +196,8 @@ export async function convertKerasVgg19(h5Path: string, outDir: string, options:
     }
     await writeFile(path.join(tempDir, MANIFEST_FILE), JSON.stringify(manifest, null, 1));
     const sourceInfo = {
-      network: 'VGG19 (ImageNet, Simonyan & Zisserman; weights CC BY 4.0), conv1_1…conv5_4, from the Keras applications notop weights',
+      network:
+        'VGG19 (ImageNet, Simonyan & Zisserman; weights CC BY 4.0), conv1_1…conv5_4, from the Keras applications notop weights',
       source: { file: path.basename(source), url: options.sourceUrl, md5: await md5OfFile(source) },
       convertedAt: new Date().toISOString(),
       layout:
@@ -199,4 +213,3 @@ export async function convertKerasVgg19(h5Path: string, outDir: string, options:
     file.close();
   }
 }
-

@@ -96,7 +96,11 @@ export async function ensureVggWeights(options: EnsureVggWeightsOptions = {}): P
     throw new WeightsMissingError(folder, WEIGHTS_COMMAND, `the VGG19 weights folder ${folder} ${problem}`);
   }
   if (options.allowDownload === false) {
-    throw new WeightsMissingError(vggCacheDir(), WEIGHTS_COMMAND, `no VGG19 weights in ${vggCacheDir()} and downloading is disabled`);
+    throw new WeightsMissingError(
+      vggCacheDir(),
+      WEIGHTS_COMMAND,
+      `no VGG19 weights in ${vggCacheDir()} and downloading is disabled`,
+    );
   }
   return fetchVggWeights({ onProgress: options.onProgress, signal: options.signal });
 }

@@ -10,7 +10,9 @@ const BLOCKS: [number, number, number][] = [
   [5, 4, 512],
 ];
 
-export const CONV_LAYERS: string[] = BLOCKS.flatMap(([b, n]) => Array.from({ length: n }, (_, i) => `conv${b}_${i + 1}`));
+export const CONV_LAYERS: string[] = BLOCKS.flatMap(([b, n]) =>
+  Array.from({ length: n }, (_, i) => `conv${b}_${i + 1}`),
+);
 
 /** Output channels of each conv layer, in CONV_LAYERS order. */
 export const CONV_CHANNELS: number[] = BLOCKS.flatMap(([, n, channels]) => new Array<number>(n).fill(channels));

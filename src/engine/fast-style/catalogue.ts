@@ -30,8 +30,10 @@ export interface CatalogueModel {
   licence: string;
 }
 
-const ML5 = 'https://raw.githubusercontent.com/ml5js/ml5-data-and-models/0612a3e7c51cbffdc5db701dff49d16d1ac26fa8/models/style-transfer';
-const NCNN = 'https://raw.githubusercontent.com/Baiyuetribe/ncnn-models/1a5015b5a53237e63019b91ef46ea36c68df496c/style_transfer/styletransfer/models';
+const ML5 =
+  'https://raw.githubusercontent.com/ml5js/ml5-data-and-models/0612a3e7c51cbffdc5db701dff49d16d1ac26fa8/models/style-transfer';
+const NCNN =
+  'https://raw.githubusercontent.com/Baiyuetribe/ncnn-models/1a5015b5a53237e63019b91ef46ea36c68df496c/style_transfer/styletransfer/models';
 const NCNN_PARAM_DIGEST = 'e244a251380e25185a4524de83ff89daaa3c03c4e218fc27ff7a81f35945bb74';
 
 function ml5(name: string, folder: string, title: string, digest: string): CatalogueModel {
@@ -68,17 +70,42 @@ export const MODEL_CATALOGUE: readonly CatalogueModel[] = [
   ncnn('candy', 'candy9', 'Candy', '33cee36c21be4074eb580fdddebe19e02ffe572a2e302106d739796ea601161c'),
   ncnn('mosaic', 'mosaic-9', 'Mosaic', 'b743d9de15069e384dcc95fd2efde910086933a476442efa745cac4b6c529b33'),
   ncnn('pointilism', 'pointilism-9', 'Pointilism', '631e78787b008e268b8f3758d00d79928c4e72134c9062b9a78382e1e407ecae'),
-  ncnn('rain-princess', 'rain-princess-9', 'Rain Princess (Afremov)', '63665e8116d4bab2dfc5a9f1d5d6a71c43055ff41349bbff1a4e865652c188df'),
+  ncnn(
+    'rain-princess',
+    'rain-princess-9',
+    'Rain Princess (Afremov)',
+    '63665e8116d4bab2dfc5a9f1d5d6a71c43055ff41349bbff1a4e865652c188df',
+  ),
   ncnn('udnie', 'udnie-9', 'Udnie (Picabia)', '010006b6d1b7ec281cbe57024d22caad9b1dcf27eb6eef080d93495be306e66f'),
   ml5('la-muse', 'la_muse', 'La Muse (Picasso)', 'ee6b066e9ce028cde081eee0fc8425279c991dbba71a66dd996b239e7dbbc68e'),
   ml5('mathura', 'mathura', 'Mathura', 'e38c93d70ece5117e0b553e1d31e2ad31f0c41a3aeb9e4cfa218306bcfe069b5'),
-  ml5('matilde-perez', 'matilde_perez', 'Matilde Pérez (op art)', '9b61f1b535ca349076e389cbcc1334708c819539eb9f3446410b06ae47ddde6f'),
+  ml5(
+    'matilde-perez',
+    'matilde_perez',
+    'Matilde Pérez (op art)',
+    '9b61f1b535ca349076e389cbcc1334708c819539eb9f3446410b06ae47ddde6f',
+  ),
   ml5('matta', 'matta', 'Matta', '695f65ff37b69c7e68f74b2a5245fb934ed65e086c070a1e29e1a9ac142c7e92'),
-  ml5('rain-princess-ml5', 'rain_princess', 'Rain Princess (Afremov), Engstrom net', '35a435e32c862f24bb66d30add17858c61b428af942a26f3d469496cbf6731a3'),
+  ml5(
+    'rain-princess-ml5',
+    'rain_princess',
+    'Rain Princess (Afremov), Engstrom net',
+    '35a435e32c862f24bb66d30add17858c61b428af942a26f3d469496cbf6731a3',
+  ),
   ml5('scream', 'scream', 'The Scream (Munch)', 'a3fef73ba9d41d001e4d17f1b69fbff5102cf663034aa384d3ae95f045353bf9'),
-  ml5('udnie-ml5', 'udnie', 'Udnie (Picabia), Engstrom net', 'fcc043b36bfc1d4cf6a9de3d3d21c1c8f38a869cd63ed9c82893313a348c3e34'),
+  ml5(
+    'udnie-ml5',
+    'udnie',
+    'Udnie (Picabia), Engstrom net',
+    'fcc043b36bfc1d4cf6a9de3d3d21c1c8f38a869cd63ed9c82893313a348c3e34',
+  ),
   ml5('wave', 'wave', 'The Great Wave (Hokusai)', '34b46bfffeb17c5905c163247e6a35c3c6f64b188ce6df0d92cac115c2c129c3'),
-  ml5('wreck', 'wreck', 'The Shipwreck of the Minotaur (Turner)', '7a564b6575246f21717038bd23534a45942d9096227377548771ac69fe578ba7'),
+  ml5(
+    'wreck',
+    'wreck',
+    'The Shipwreck of the Minotaur (Turner)',
+    '7a564b6575246f21717038bd23534a45942d9096227377548771ac69fe578ba7',
+  ),
 ];
 
 export function catalogueModel(name: string): CatalogueModel | undefined {
@@ -140,7 +167,8 @@ export async function fetchCatalogueModel(model: CatalogueModel, options: FetchC
     await downloadFile(`${model.baseUrl}/${file}`, path.join(staging, file), {
       ...(alsoHash ? { alsoHash } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
-      onBytes: (received) => options.onProgress?.({ stage: 'download', receivedBytes: done + received, totalBytes: model.bytes }),
+      onBytes: (received) =>
+        options.onProgress?.({ stage: 'download', receivedBytes: done + received, totalBytes: model.bytes }),
     });
     done += (await stat(path.join(staging, file))).size;
   };
@@ -155,7 +183,8 @@ export async function fetchCatalogueModel(model: CatalogueModel, options: FetchC
       for (const file of await weightFiles(model, staging)) await fetchInto(file, weights);
     }
     const digest = weights.digest('hex');
-    if (digest !== model.digest) throw new Error(`the downloaded files have SHA-256 ${digest}, expected ${model.digest}`);
+    if (digest !== model.digest)
+      throw new Error(`the downloaded files have SHA-256 ${digest}, expected ${model.digest}`);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     if (error instanceof TransferAbortedError) throw error;
@@ -186,7 +215,10 @@ export async function ensureCatalogueModel(
   const found = locateCatalogueModel(model, options.env);
   if (found) return found;
   if (options.allowDownload === false) {
-    throw new ModelMissingError(model.name, `style model "${model.name}" is not on disk (searched ${modelsSearchPath(options.env).join(', ')}) and downloads are off`);
+    throw new ModelMissingError(
+      model.name,
+      `style model "${model.name}" is not on disk (searched ${modelsSearchPath(options.env).join(', ')}) and downloads are off`,
+    );
   }
   return fetchCatalogueModel(model, options);
 }
@@ -195,7 +227,9 @@ export async function ensureCatalogueModel(
 export async function verifyCatalogueModel(model: CatalogueModel, location: string): Promise<boolean> {
   const folder = model.format === 'ncnn' ? path.dirname(location) : location;
   if (model.format === 'ncnn') {
-    const param = createHash('sha256').update(await readFile(path.join(folder, model.files[0]!))).digest('hex');
+    const param = createHash('sha256')
+      .update(await readFile(path.join(folder, model.files[0]!)))
+      .digest('hex');
     if (param !== NCNN_PARAM_DIGEST) return false;
   }
   return (await digestOf(model, folder)) === model.digest;

@@ -6,7 +6,15 @@ import * as tf from '@tensorflow/tfjs';
 import { StyleModelError } from '../errors.js';
 import { runLayers, WeightSet, type Layer } from './layers.js';
 import type { CheckpointVariable } from './ml5-checkpoint.js';
-import { convAsPhases, cropTo, instanceNorm, phaseConv, subpixelConv, transposedConvAsSubpixel, type SubpixelKernel } from './ops.js';
+import {
+  convAsPhases,
+  cropTo,
+  instanceNorm,
+  phaseConv,
+  subpixelConv,
+  transposedConvAsSubpixel,
+  type SubpixelKernel,
+} from './ops.js';
 import type { StyleModel, StylizeOptions } from './types.js';
 
 export const ENGSTROM_EPSILON = 1e-3;
@@ -69,13 +77,27 @@ interface LoadedLayer {
 const shapeText = (shape: number[]) => `[${shape.join(', ')}]`;
 
 /** Checks the checkpoint holds exactly this architecture and makes its tensors (sub-pixel kernels precomputed). */
-function loadLayers(variables: Map<string, CheckpointVariable>, path: string, options: EngstromOptions, weights: WeightSet): LoadedLayer[] {
+function loadLayers(
+  variables: Map<string, CheckpointVariable>,
+  path: string,
+  options: EngstromOptions,
+  weights: WeightSet,
+): LoadedLayer[] {
   const expected = new Set(Array.from({ length: ENGSTROM_VARIABLES }, (_, i) => engstromVariableName(i)));
   const missing = [...expected].filter((name) => !variables.has(name));
   const extra = [...variables.keys()].filter((name) => !expected.has(name));
   if (missing.length || extra.length) {
-    const problems = [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `unexpected ${extra.join(', ')}` : ''].filter(Boolean).join('; ');
-    throw new StyleModelError(path, `is not an Engstrom TransformNet checkpoint (${problems})`, `the ${ENGSTROM_VARIABLES} variables Variable, Variable_1 … Variable_${ENGSTROM_VARIABLES - 1}`);
+    const problems = [
+      missing.length ? `missing ${missing.join(', ')}` : '',
+      extra.length ? `unexpected ${extra.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    throw new StyleModelError(
+      path,
+      `is not an Engstrom TransformNet checkpoint (${problems})`,
+      `the ${ENGSTROM_VARIABLES} variables Variable, Variable_1 … Variable_${ENGSTROM_VARIABLES - 1}`,
+    );
   }
   const get = (id: number) => variables.get(engstromVariableName(id))!;
   let channels = 3;
@@ -89,13 +111,20 @@ function loadLayers(variables: Map<string, CheckpointVariable>, path: string, op
     const outputs = spec.kind === 'conv' ? b : a;
     if (kernel.shape.length !== 4 || kh !== kw || !kh || inputs !== channels || !outputs) {
       const layout = spec.kind === 'conv' ? `[k, k, ${channels}, out]` : `[k, k, out, ${channels}]`;
-      throw new StyleModelError(path, `${name} has shape ${shapeText(kernel.shape)}, expected ${layout} (a square ${spec.kind === 'conv' ? 'conv' : 'transposed conv'} kernel after ${channels} channels)`);
+      throw new StyleModelError(
+        path,
+        `${name} has shape ${shapeText(kernel.shape)}, expected ${layout} (a square ${spec.kind === 'conv' ? 'conv' : 'transposed conv'} kernel after ${channels} channels)`,
+      );
     }
-    if (spec === LAYERS.at(-1) && outputs !== 3) throw new StyleModelError(path, `${name} has ${outputs} output channels, expected 3 (RGB)`);
+    if (spec === LAYERS.at(-1) && outputs !== 3)
+      throw new StyleModelError(path, `${name} has ${outputs} output channels, expected 3 (RGB)`);
     for (const offset of [1, 2]) {
       const norm = get(spec.id + offset);
       if (norm.shape.length !== 1 || norm.shape[0] !== outputs) {
-        throw new StyleModelError(path, `${engstromVariableName(spec.id + offset)} (instance norm ${offset === 1 ? 'shift' : 'scale'} of ${name}) has shape ${shapeText(norm.shape)}, expected [${outputs}]`);
+        throw new StyleModelError(
+          path,
+          `${engstromVariableName(spec.id + offset)} (instance norm ${offset === 1 ? 'shift' : 'scale'} of ${name}) has shape ${shapeText(norm.shape)}, expected [${outputs}]`,
+        );
       }
     }
     const layer: LoadedLayer = {
@@ -136,7 +165,11 @@ function convLayer(layer: LoadedLayer): Layer {
   };
 }
 
-export function buildEngstromNet(variables: Map<string, CheckpointVariable>, path: string, options: EngstromOptions = {}): StyleModel {
+export function buildEngstromNet(
+  variables: Map<string, CheckpointVariable>,
+  path: string,
+  options: EngstromOptions = {},
+): StyleModel {
   const weights = new WeightSet();
   let layers: LoadedLayer[];
   try {

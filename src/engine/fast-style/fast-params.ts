@@ -61,13 +61,31 @@ export type FastOptions = Omit<ResolvedFastParams, 'content'>;
 export function resolveFastOptions(options: Partial<FastOptions>): FastOptions {
   if (options === null || typeof options !== 'object') throw new EngineInputError('params', 'must be an object');
   const { size, strength = FAST_DEFAULTS.strength, preserveColors = FAST_DEFAULTS.preserveColors } = options;
-  if (size !== undefined && size !== null && (!Number.isInteger(size) || size < FAST_LIMITS.size.min || size > FAST_LIMITS.size.max)) {
-    throw new EngineInputError('size', `must be an integer, got ${size}`, `${FAST_LIMITS.size.min}..${FAST_LIMITS.size.max}, or omitted for the content's own size`);
+  if (
+    size !== undefined &&
+    size !== null &&
+    (!Number.isInteger(size) || size < FAST_LIMITS.size.min || size > FAST_LIMITS.size.max)
+  ) {
+    throw new EngineInputError(
+      'size',
+      `must be an integer, got ${size}`,
+      `${FAST_LIMITS.size.min}..${FAST_LIMITS.size.max}, or omitted for the content's own size`,
+    );
   }
-  if (typeof strength !== 'number' || !Number.isFinite(strength) || strength < FAST_LIMITS.strength.min || strength > FAST_LIMITS.strength.max) {
-    throw new EngineInputError('strength', `must be a number from 0 to 1, got ${strength}`, `${FAST_LIMITS.strength.min}..${FAST_LIMITS.strength.max}`);
+  if (
+    typeof strength !== 'number' ||
+    !Number.isFinite(strength) ||
+    strength < FAST_LIMITS.strength.min ||
+    strength > FAST_LIMITS.strength.max
+  ) {
+    throw new EngineInputError(
+      'strength',
+      `must be a number from 0 to 1, got ${strength}`,
+      `${FAST_LIMITS.strength.min}..${FAST_LIMITS.strength.max}`,
+    );
   }
-  if (typeof preserveColors !== 'boolean') throw new EngineInputError('preserveColors', `must be true or false, got ${String(preserveColors)}`, 'true, false');
+  if (typeof preserveColors !== 'boolean')
+    throw new EngineInputError('preserveColors', `must be true or false, got ${String(preserveColors)}`, 'true, false');
   return { ...(size != null ? { size } : {}), strength, preserveColors };
 }
 
@@ -76,7 +94,11 @@ export function resolveFastParams(params: FastTransferParams): ResolvedFastParam
   if (params === null || typeof params !== 'object') throw new EngineInputError('params', 'must be an object');
   const { content, ...options } = params;
   if (!(content instanceof Uint8Array) || content.byteLength === 0) {
-    throw new EngineInputError('content', 'empty or missing image', 'a non-empty JPEG, PNG, WebP, GIF, TIFF or AVIF file');
+    throw new EngineInputError(
+      'content',
+      'empty or missing image',
+      'a non-empty JPEG, PNG, WebP, GIF, TIFF or AVIF file',
+    );
   }
   return { content, ...resolveFastOptions(options) };
 }

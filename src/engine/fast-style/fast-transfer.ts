@@ -24,7 +24,10 @@ const ZERO_LOSSES: Losses = { content: 0, style: 0, tv: 0, total: 0 };
  * Runs one fast transfer and yields started, step and done. Parameters and the image are checked before any tensor
  * work (EngineInputError); every tensor is released however the run ends.
  */
-export async function* fastTransfer(input: FastTransferParams, context: FastTransferContext): AsyncGenerator<TransferEvent, void, undefined> {
+export async function* fastTransfer(
+  input: FastTransferParams,
+  context: FastTransferContext,
+): AsyncGenerator<TransferEvent, void, undefined> {
   const params = resolveFastParams(input);
   const maxPixels = context.maxPixels ?? Number.POSITIVE_INFINITY;
   const probe = await probeImage(params.content, 'content');
@@ -32,10 +35,21 @@ export async function* fastTransfer(input: FastTransferParams, context: FastTran
   const size = params.size ?? defaultFastSize(probe.width, probe.height, maxPixels);
   const output = fitLongestSide(probe.width, probe.height, size);
   if (output.width * output.height > maxPixels) {
-    throw new EngineInputError('size', `${output.width}×${output.height} needs more memory than this backend has`, `size ≤ ${largest} for this image on this backend`);
+    throw new EngineInputError(
+      'size',
+      `${output.width}×${output.height} needs more memory than this backend has`,
+      `size ≤ ${largest} for this image on this backend`,
+    );
   }
   const began = performance.now();
-  yield { type: 'started', width: output.width, height: output.height, totalSteps: 1, scaleSizes: [size], backend: context.backend ?? tf.getBackend() };
+  yield {
+    type: 'started',
+    width: output.width,
+    height: output.height,
+    totalSteps: 1,
+    scaleSizes: [size],
+    backend: context.backend ?? tf.getBackend(),
+  };
   const stopped = () => context.stop?.() !== undefined;
   if (stopped()) throw new TransferAbortedError();
   const image = await decodeRgb(params.content, 'content', output.width, output.height);

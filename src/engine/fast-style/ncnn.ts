@@ -48,7 +48,11 @@ export interface NcnnModel {
 export function intParam(layer: NcnnLayer, id: number, fallback: number): number {
   const value = layer.params.get(id);
   if (value === undefined) return fallback;
-  if (Array.isArray(value)) throw new StyleModelError(undefined, `.param line ${layer.line}: parameter ${id} of ${layer.type} "${layer.name}" is an array, expected a number`);
+  if (Array.isArray(value))
+    throw new StyleModelError(
+      undefined,
+      `.param line ${layer.line}: parameter ${id} of ${layer.type} "${layer.name}" is an array, expected a number`,
+    );
   return value;
 }
 
@@ -58,10 +62,12 @@ export function parseNcnnParam(text: string, file = '.param'): NcnnLayer[] {
   const fail = (line: number, message: string): never => {
     throw new StyleModelError(file, `line ${line}: ${message}`);
   };
-  if (Number(lines[0]?.trim()) !== NCNN_MAGIC) fail(1, `not an ncnn .param file (the first line must be ${NCNN_MAGIC})`);
+  if (Number(lines[0]?.trim()) !== NCNN_MAGIC)
+    fail(1, `not an ncnn .param file (the first line must be ${NCNN_MAGIC})`);
   const counts = (lines[1] ?? '').trim().split(/\s+/).map(Number);
   const layerCount = counts[0];
-  if (counts.length < 2 || !Number.isInteger(layerCount) || layerCount! < 1) fail(2, 'expected "<layer count> <blob count>"');
+  if (counts.length < 2 || !Number.isInteger(layerCount) || layerCount! < 1)
+    fail(2, 'expected "<layer count> <blob count>"');
   const layers: NcnnLayer[] = [];
   for (let i = 2; i < lines.length; i++) {
     const raw = lines[i]!.trim();
@@ -70,7 +76,13 @@ export function parseNcnnParam(text: string, file = '.param'): NcnnLayer[] {
     const [type, name, bottomText, topText] = tokens;
     const bottomCount = Number(bottomText);
     const topCount = Number(topText);
-    if (!type || !name || !Number.isInteger(bottomCount) || !Number.isInteger(topCount) || tokens.length < 4 + bottomCount + topCount) {
+    if (
+      !type ||
+      !name ||
+      !Number.isInteger(bottomCount) ||
+      !Number.isInteger(topCount) ||
+      tokens.length < 4 + bottomCount + topCount
+    ) {
       fail(i + 1, 'expected "<type> <name> <bottom count> <top count> <bottoms…> <tops…> <key=value…>"');
     }
     const bottoms = tokens.slice(4, 4 + bottomCount);
@@ -83,7 +95,8 @@ export function parseNcnnParam(text: string, file = '.param'): NcnnLayer[] {
       const value = match![2]!;
       if (key <= ARRAY_KEY_BASE) {
         const [count, ...items] = value.split(',').map(Number);
-        if (!Number.isInteger(count) || items.length !== count || items.some((n) => !Number.isFinite(n))) fail(i + 1, `bad array parameter "${pair}"`);
+        if (!Number.isInteger(count) || items.length !== count || items.some((n) => !Number.isFinite(n)))
+          fail(i + 1, `bad array parameter "${pair}"`);
         params.set(ARRAY_KEY_BASE - key, items);
       } else {
         const n = Number(value);
@@ -123,7 +136,10 @@ export function readNcnnBin(layers: NcnnLayer[], bin: Uint8Array, file = '.bin')
   let offset = 0;
   const need = (bytes: number, what: string) => {
     if (offset + bytes > bin.byteLength) {
-      throw new StyleModelError(file, `truncated: ${what} needs ${bytes} bytes at offset ${offset}, but the file has ${bin.byteLength} bytes (the .param expects more weights)`);
+      throw new StyleModelError(
+        file,
+        `truncated: ${what} needs ${bytes} bytes at offset ${offset}, but the file has ${bin.byteLength} bytes (the .param expects more weights)`,
+      );
     }
   };
   const floats = (count: number, what: string): Float32Array => {
@@ -140,7 +156,8 @@ export function readNcnnBin(layers: NcnnLayer[], bin: Uint8Array, file = '.bin')
     if (layer.type === 'Convolution') {
       const count = intParam(layer, 6, 0);
       const outputs = intParam(layer, 0, 0);
-      if (count <= 0 || outputs <= 0) throw new StyleModelError(file, `${where} has no weight count (6=) or outputs (0=)`);
+      if (count <= 0 || outputs <= 0)
+        throw new StyleModelError(file, `${where} has no weight count (6=) or outputs (0=)`);
       need(4, `the weight tag of ${where}`);
       const tag = view.getUint32(offset, true);
       offset += 4;
@@ -157,7 +174,11 @@ export function readNcnnBin(layers: NcnnLayer[], bin: Uint8Array, file = '.bin')
       } else if (tag === NCNN_TAG_FP32) {
         weights = floats(count, `the ${count} float32 weights of ${where}`);
       } else {
-        throw new StyleModelError(file, `${where}: unsupported weight tag 0x${tag.toString(16).padStart(8, '0')} at offset ${offset - 4}`, `0x${NCNN_TAG_FP16.toString(16).padStart(8, '0')} (fp16) or 0x00000000 (float32)`);
+        throw new StyleModelError(
+          file,
+          `${where}: unsupported weight tag 0x${tag.toString(16).padStart(8, '0')} at offset ${offset - 4}`,
+          `0x${NCNN_TAG_FP16.toString(16).padStart(8, '0')} (fp16) or 0x00000000 (float32)`,
+        );
       }
       const bias = intParam(layer, 5, 0) ? floats(outputs, `the ${outputs} biases of ${where}`) : undefined;
       conv.set(layer.name, { weights, fp16, ...(bias ? { bias } : {}) });
@@ -171,7 +192,10 @@ export function readNcnnBin(layers: NcnnLayer[], bin: Uint8Array, file = '.bin')
     }
   }
   if (offset !== bin.byteLength) {
-    throw new StyleModelError(file, `has ${bin.byteLength - offset} bytes more than the .param describes (${offset} expected): it belongs to another model`);
+    throw new StyleModelError(
+      file,
+      `has ${bin.byteLength - offset} bytes more than the .param describes (${offset} expected): it belongs to another model`,
+    );
   }
   return { conv, norm };
 }
@@ -184,12 +208,18 @@ export async function loadNcnnModel(paramPath: string): Promise<NcnnModel> {
   try {
     text = await readFile(paramPath, 'utf8');
   } catch (error) {
-    throw new StyleModelError(paramPath, `cannot read the .param file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new StyleModelError(
+      paramPath,
+      `cannot read the .param file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   try {
     bin = await readFile(binPath);
   } catch (error) {
-    throw new StyleModelError(binPath, `cannot read the weights next to the .param file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new StyleModelError(
+      binPath,
+      `cannot read the weights next to the .param file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   const layers = parseNcnnParam(text, paramPath);
   return { layers, ...readNcnnBin(layers, bin, binPath) };

@@ -10,14 +10,27 @@ import * as tf from '@tensorflow/tfjs';
  * average pool (XNNPACK) gives the same statistics, and the affine + ReLU is one fused 1×1 depthwise convolution with a
  * per-call filter (the backend drops its cached operator when that filter is disposed).
  */
-export function instanceNorm(x: tf.Tensor4D, scale: tf.Tensor1D, shift: tf.Tensor1D, eps: number, relu: boolean): tf.Tensor4D {
+export function instanceNorm(
+  x: tf.Tensor4D,
+  scale: tf.Tensor1D,
+  shift: tf.Tensor1D,
+  eps: number,
+  relu: boolean,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [, h, w, c] = x.shape;
     const mean = tf.avgPool(x, [h, w], 1, 'valid');
     const variance = tf.avgPool(tf.squaredDifference(x, mean) as tf.Tensor4D, [h, w], 1, 'valid');
     const gain = tf.mul(tf.rsqrt(tf.add(tf.reshape(variance, [c]), eps)), scale);
     const bias = tf.sub(shift, tf.mul(tf.reshape(mean, [c]), gain));
-    return tf.fused.depthwiseConv2d({ x, filter: tf.reshape(gain, [1, 1, c, 1]) as tf.Tensor4D, strides: 1, pad: 'valid', bias, activation: relu ? 'relu' : 'linear' });
+    return tf.fused.depthwiseConv2d({
+      x,
+      filter: tf.reshape(gain, [1, 1, c, 1]) as tf.Tensor4D,
+      strides: 1,
+      pad: 'valid',
+      bias,
+      activation: relu ? 'relu' : 'linear',
+    });
   });
 }
 
@@ -36,8 +49,10 @@ export function edgePadTo(x: tf.Tensor4D, minHeight: number, minWidth: number): 
   return tf.tidy(() => {
     let y = x;
     const [, h, w] = y.shape;
-    if (h < minHeight) y = tf.concat([y, tf.tile(tf.slice(y, [0, h - 1, 0, 0], [-1, 1, -1, -1]), [1, minHeight - h, 1, 1])], 1);
-    if (w < minWidth) y = tf.concat([y, tf.tile(tf.slice(y, [0, 0, w - 1, 0], [-1, -1, 1, -1]), [1, 1, minWidth - w, 1])], 2);
+    if (h < minHeight)
+      y = tf.concat([y, tf.tile(tf.slice(y, [0, h - 1, 0, 0], [-1, 1, -1, -1]), [1, minHeight - h, 1, 1])], 1);
+    if (w < minWidth)
+      y = tf.concat([y, tf.tile(tf.slice(y, [0, 0, w - 1, 0], [-1, -1, 1, -1]), [1, 1, minWidth - w, 1])], 2);
     return y === x ? tf.clone(x) : y;
   });
 }
@@ -55,7 +70,8 @@ export function oihwToHwio(weights: Float32Array, out: number, inputs: number, k
   for (let o = 0; o < out; o++) {
     for (let i = 0; i < inputs; i++) {
       for (let y = 0; y < k; y++) {
-        for (let x = 0; x < k; x++) hwio[((y * k + x) * inputs + i) * out + o] = weights[((o * inputs + i) * k + y) * k + x]!;
+        for (let x = 0; x < k; x++)
+          hwio[((y * k + x) * inputs + i) * out + o] = weights[((o * inputs + i) * k + y) * k + x]!;
       }
     }
   }
@@ -77,7 +93,12 @@ export interface SubpixelKernel {
 /** Output offsets d (in input pixels) and kernel taps t feeding each of the two phases along one axis. */
 type PhaseTaps = { d: number; t: number[] }[][];
 
-function buildSubpixel(taps: PhaseTaps, weightAt: (ty: number[], tx: number[], i: number, o: number) => number, inputs: number, outputs: number): SubpixelKernel {
+function buildSubpixel(
+  taps: PhaseTaps,
+  weightAt: (ty: number[], tx: number[], i: number, o: number) => number,
+  inputs: number,
+  outputs: number,
+): SubpixelKernel {
   const offsets = taps.flatMap((phase) => phase.map((tap) => tap.d));
   const dmin = Math.min(...offsets);
   const dmax = Math.max(...offsets);
@@ -155,12 +176,16 @@ export function upsampleConvAsSubpixel(w: Float32Array, inputs: number, outputs:
 
 /** One pixel of edge replication on each side (a 1-pixel 'symmetric' mirror pad is exactly that). */
 export function edgePad1(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.mirrorPad(x, [
-    [0, 0],
-    [1, 1],
-    [1, 1],
-    [0, 0],
-  ], 'symmetric');
+  return tf.mirrorPad(
+    x,
+    [
+      [0, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ],
+    'symmetric',
+  );
 }
 
 /** Runs a sub-pixel kernel: a valid convolution of the (zero-padded) input, then the phases into space. */
@@ -195,7 +220,8 @@ export function convAsPhases(w: Float32Array, k: number, inputs: number, outputs
               const tx = tap(ex, fx, b);
               if (ty < 0 || ty >= k || tx < 0 || tx >= k) continue;
               for (let c = 0; c < inputs; c++) {
-                const row = ((ey * size + ex) * 4 * inputs + (fy * 2 + fx) * inputs + c) * 4 * outputs + (a * 2 + b) * outputs;
+                const row =
+                  ((ey * size + ex) * 4 * inputs + (fy * 2 + fx) * inputs + c) * 4 * outputs + (a * 2 + b) * outputs;
                 for (let o = 0; o < outputs; o++) filter[row + o] = w[((ty * k + tx) * inputs + c) * outputs + o]!;
               }
             }
@@ -211,7 +237,12 @@ export function convAsPhases(w: Float32Array, k: number, inputs: number, outputs
 export function spaceToPhases(x: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const [, h2, w2, c] = x.shape;
-    return tf.reshape(tf.transpose(tf.reshape(x, [h2 / 2, 2, w2 / 2, 2 * c]), [0, 2, 1, 3]), [1, h2 / 2, w2 / 2, 4 * c]) as tf.Tensor4D;
+    return tf.reshape(tf.transpose(tf.reshape(x, [h2 / 2, 2, w2 / 2, 2 * c]), [0, 2, 1, 3]), [
+      1,
+      h2 / 2,
+      w2 / 2,
+      4 * c,
+    ]) as tf.Tensor4D;
   });
 }
 
@@ -219,17 +250,40 @@ export function spaceToPhases(x: tf.Tensor4D): tf.Tensor4D {
  * Runs a convAsPhases kernel over x: 'valid' when zeroPad is 0 (x already padded), else x zero-padded by zeroPad
  * (even) on every side, as a 'same' convolution would. Returns exactly the direct convolution's output.
  */
-export function phaseConv(x: tf.Tensor4D, filter: tf.Tensor4D, kernel: SubpixelKernel, k: number, options: { zeroPad?: number; bias?: tf.Tensor1D } = {}): tf.Tensor4D {
+export function phaseConv(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  kernel: SubpixelKernel,
+  k: number,
+  options: { zeroPad?: number; bias?: tf.Tensor1D } = {},
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [, h, w] = x.shape;
     const zeroPad = options.zeroPad ?? 0;
     if (zeroPad % 2 !== 0) throw new Error('phaseConv pads by an even number of pixels');
     // Odd sizes get one zero row or column more at the end; the outputs it adds are cropped below.
-    const even = h % 2 || w % 2 ? tf.pad(x, [[0, 0], [0, h % 2], [0, w % 2], [0, 0]]) : x;
+    const even =
+      h % 2 || w % 2
+        ? tf.pad(x, [
+            [0, 0],
+            [0, h % 2],
+            [0, w % 2],
+            [0, 0],
+          ])
+        : x;
     const q = zeroPad / 2;
-    const pad: 'valid' | [[number, number], [number, number], [number, number], [number, number]] = q ? [[0, 0], [q, q], [q, q], [0, 0]] : 'valid';
+    const pad: 'valid' | [[number, number], [number, number], [number, number], [number, number]] = q
+      ? [
+          [0, 0],
+          [q, q],
+          [q, q],
+          [0, 0],
+        ]
+      : 'valid';
     const phases = spaceToPhases(even);
-    const y = options.bias ? tf.fused.conv2d({ x: phases, filter, strides: 1, pad, bias: tf.tile(options.bias, [4]) }) : tf.conv2d(phases, filter, 1, pad);
+    const y = options.bias
+      ? tf.fused.conv2d({ x: phases, filter, strides: 1, pad, bias: tf.tile(options.bias, [4]) })
+      : tf.conv2d(phases, filter, 1, pad);
     const out = phasesToSpace(y);
     return cropTo(out, h + 2 * zeroPad - k + 1, w + 2 * zeroPad - k + 1);
   });

@@ -8,7 +8,18 @@ import * as tf from '@tensorflow/tfjs';
 import { StyleModelError } from '../errors.js';
 import { runLayers, WeightSet, type Layer } from './layers.js';
 import { intParam, type NcnnLayer, type NcnnModel } from './ncnn.js';
-import { convAsPhases, cropTo, edgePad1, edgePadTo, instanceNorm, oihwToHwio, phaseConv, subpixelConv, upsampleConvAsSubpixel, type SubpixelKernel } from './ops.js';
+import {
+  convAsPhases,
+  cropTo,
+  edgePad1,
+  edgePadTo,
+  instanceNorm,
+  oihwToHwio,
+  phaseConv,
+  subpixelConv,
+  upsampleConvAsSubpixel,
+  type SubpixelKernel,
+} from './ops.js';
 import type { StyleModel, StylizeOptions } from './types.js';
 
 export const PYTORCH_RESIDUAL_BLOCKS = 5;
@@ -71,7 +82,8 @@ export function matchTransformerNet(model: NcnnModel, path: string): ConvSpec[] 
     const layer = sequence[index++];
     if (!layer || layer.type !== type) fail(layer, `expected ${type} (${what})`);
     const source = resolve(layer!.bottoms[0] ?? '');
-    if (type !== 'BinaryOp' && (layer!.bottoms.length !== 1 || source !== current)) fail(layer, `expected it to read blob "${current}"`);
+    if (type !== 'BinaryOp' && (layer!.bottoms.length !== 1 || source !== current))
+      fail(layer, `expected it to read blob "${current}"`);
     return layer!;
   };
   const advance = (layer: NcnnLayer) => {
@@ -81,7 +93,8 @@ export function matchTransformerNet(model: NcnnModel, path: string): ConvSpec[] 
   const conv = (what: string, stride: number, opts: { upsample?: boolean; norm: boolean; relu: boolean }): ConvSpec => {
     if (opts.upsample) {
       const interp = take('Interp', `nearest ×2 upsample before the ${what}`);
-      if (intParam(interp, 0, 0) !== INTERP_NEAREST || intParam(interp, 1, 1) !== 2 || intParam(interp, 2, 1) !== 2) fail(interp, 'expected nearest-neighbour ×2 (0=1 1=2 2=2)');
+      if (intParam(interp, 0, 0) !== INTERP_NEAREST || intParam(interp, 1, 1) !== 2 || intParam(interp, 2, 1) !== 2)
+        fail(interp, 'expected nearest-neighbour ×2 (0=1 1=2 2=2)');
       advance(interp);
     }
     const padding = take('Padding', `reflect padding before the ${what}`);
@@ -94,12 +107,16 @@ export function matchTransformerNet(model: NcnnModel, path: string): ConvSpec[] 
     const count = intParam(layer, 6, 0);
     const kernelW = intParam(layer, 1, 0);
     if (intParam(layer, 11, kernelW) !== k) fail(layer, 'expected a square kernel');
-    if (intParam(layer, 3, 1) !== stride || intParam(layer, 13, stride) !== stride) fail(layer, `expected stride ${stride} for the ${what}`);
-    if (intParam(layer, 2, 1) !== 1 || intParam(layer, 4, 0) !== 0 || intParam(layer, 9, 0) !== 0) fail(layer, 'expected no dilation, no built-in padding and no fused activation');
+    if (intParam(layer, 3, 1) !== stride || intParam(layer, 13, stride) !== stride)
+      fail(layer, `expected stride ${stride} for the ${what}`);
+    if (intParam(layer, 2, 1) !== 1 || intParam(layer, 4, 0) !== 0 || intParam(layer, 9, 0) !== 0)
+      fail(layer, 'expected no dilation, no built-in padding and no fused activation');
     const inputs = count / (outputs * k * k);
-    if (!(outputs > 0 && k > 0 && inputs === channels)) fail(layer, `expected ${channels} input channels, the weights give ${inputs} (6=${count}, 0=${outputs}, 1=${k})`);
+    if (!(outputs > 0 && k > 0 && inputs === channels))
+      fail(layer, `expected ${channels} input channels, the weights give ${inputs} (6=${count}, 0=${outputs}, 1=${k})`);
     const pad = Math.floor(k / 2);
-    if (pads.some((p) => p !== pad)) fail(padding, `expected ${pad} pixels on every side for the ${k}×${k} conv, got ${pads.join(', ')}`);
+    if (pads.some((p) => p !== pad))
+      fail(padding, `expected ${pad} pixels on every side for the ${k}×${k} conv, got ${pads.join(', ')}`);
     const weights = model.conv.get(layer.name);
     if (!weights?.bias) fail(layer, 'expected a bias (5=1)');
     advance(layer);
@@ -118,7 +135,8 @@ export function matchTransformerNet(model: NcnnModel, path: string): ConvSpec[] 
     if (opts.norm) {
       const norm = take('InstanceNorm', `instance norm after the ${what}`);
       const weightsOfNorm = model.norm.get(norm.name);
-      if (intParam(norm, 0, 0) !== outputs || !weightsOfNorm) fail(norm, `expected an affine instance norm of ${outputs} channels`);
+      if (intParam(norm, 0, 0) !== outputs || !weightsOfNorm)
+        fail(norm, `expected an affine instance norm of ${outputs} channels`);
       spec.norm = { ...weightsOfNorm!, eps: Number(norm.params.get(1) ?? 0.001) };
       advance(norm);
     }
@@ -141,7 +159,11 @@ export function matchTransformerNet(model: NcnnModel, path: string): ConvSpec[] 
     specs.push(conv(`conv 2 of residual block ${block}`, 1, { norm: true, relu: false }));
     const add = take('BinaryOp', `residual add of block ${block}`);
     const reads = add.bottoms.map(resolve).sort();
-    if (intParam(add, 0, 0) !== BINARY_ADD || intParam(add, 1, 0) !== 0 || reads.join() !== [current, blockInput].sort().join()) {
+    if (
+      intParam(add, 0, 0) !== BINARY_ADD ||
+      intParam(add, 1, 0) !== 0 ||
+      reads.join() !== [current, blockInput].sort().join()
+    ) {
       fail(add, `expected ${current} + ${blockInput}`);
     }
     advance(add);
@@ -187,12 +209,16 @@ interface LoadedConv {
 
 function reflectPad(x: tf.Tensor4D, p: number): tf.Tensor4D {
   if (p === 0) return x;
-  return tf.mirrorPad(x, [
-    [0, 0],
-    [p, p],
-    [p, p],
-    [0, 0],
-  ], 'reflect');
+  return tf.mirrorPad(
+    x,
+    [
+      [0, 0],
+      [p, p],
+      [p, p],
+      [0, 0],
+    ],
+    'reflect',
+  );
 }
 
 function convLayer(layer: LoadedConv): Layer {
@@ -206,9 +232,15 @@ function convLayer(layer: LoadedConv): Layer {
     } else {
       const input = spec.upsample ? tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]) : x;
       // The bias of a conv followed by an instance norm cancels in the norm's mean subtraction: only the last has one.
-      y = bias ? tf.fused.conv2d({ x: reflectPad(input, spec.pad), filter, strides: spec.stride, pad: 'valid', bias }) : tf.conv2d(reflectPad(input, spec.pad), filter, spec.stride, 'valid');
+      y = bias
+        ? tf.fused.conv2d({ x: reflectPad(input, spec.pad), filter, strides: spec.stride, pad: 'valid', bias })
+        : tf.conv2d(reflectPad(input, spec.pad), filter, spec.stride, 'valid');
     }
-    return gamma && beta && spec.norm ? instanceNorm(y, gamma, beta, spec.norm.eps, spec.relu) : spec.relu ? tf.relu(y) : y;
+    return gamma && beta && spec.norm
+      ? instanceNorm(y, gamma, beta, spec.norm.eps, spec.relu)
+      : spec.relu
+        ? tf.relu(y)
+        : y;
   };
 }
 

@@ -9,7 +9,10 @@ import type { StyleModel, StyleModelSource } from './types.js';
 export type LoadStyleModelOptions = EngstromOptions & PytorchOptions;
 
 /** Reads and checks a model and makes its weight tensors. The caller disposes it. */
-export async function loadStyleModel(input: StyleModelSource, options: LoadStyleModelOptions = {}): Promise<StyleModel> {
+export async function loadStyleModel(
+  input: StyleModelSource,
+  options: LoadStyleModelOptions = {},
+): Promise<StyleModel> {
   const source = checkModelSource(input);
   if (source.format === 'ml5-checkpoint') {
     const variables = await loadMl5Checkpoint(source.path);

@@ -43,7 +43,8 @@ export class Lbfgs implements PixelOptimizer {
     // The first step is scaled by 1/‖g‖₁ so it cannot overshoot before any curvature is known.
     let gradientL1 = 0;
     if (this.steps.length === 0) for (let i = 0; i < n; i++) gradientL1 += Math.abs(gradient[i]!);
-    this.stepScale = this.steps.length === 0 ? Math.min(1, 1 / Math.max(gradientL1, 1e-12)) * this.learningRate : this.learningRate;
+    this.stepScale =
+      this.steps.length === 0 ? Math.min(1, 1 / Math.max(gradientL1, 1e-12)) * this.learningRate : this.learningRate;
     for (let i = 0; i < n; i++) x[i] = x[i]! + this.stepScale * d[i]!;
     this.direction = d;
     this.previousGradient = Float32Array.from(gradient);

@@ -39,8 +39,14 @@ export function styleLoss(features: tf.Tensor4D, targetGram: tf.Tensor2D): tf.Sc
 export function totalVariationLoss(image: tf.Tensor4D): tf.Scalar {
   return tf.tidy(() => {
     const [, h, w] = image.shape;
-    const dx = tf.sub(tf.slice(image, [0, 0, 1, 0], [-1, -1, w - 1, -1]), tf.slice(image, [0, 0, 0, 0], [-1, -1, w - 1, -1]));
-    const dy = tf.sub(tf.slice(image, [0, 1, 0, 0], [-1, h - 1, -1, -1]), tf.slice(image, [0, 0, 0, 0], [-1, h - 1, -1, -1]));
+    const dx = tf.sub(
+      tf.slice(image, [0, 0, 1, 0], [-1, -1, w - 1, -1]),
+      tf.slice(image, [0, 0, 0, 0], [-1, -1, w - 1, -1]),
+    );
+    const dy = tf.sub(
+      tf.slice(image, [0, 1, 0, 0], [-1, h - 1, -1, -1]),
+      tf.slice(image, [0, 0, 0, 0], [-1, h - 1, -1, -1]),
+    );
     return tf.add(tf.mean(tf.square(dx)), tf.mean(tf.square(dy))) as tf.Scalar;
   });
 }
@@ -69,8 +75,12 @@ export function weightedLosses(
   weights: LossWeights,
 ): tf.Tensor1D {
   return tf.tidy(() => {
-    const contentTerms = [...weights.contentLayers].map(([layer, w]) => tf.mul(contentLoss(features.get(layer)!, targets.content.get(layer)!), w));
-    const styleTerms = [...weights.styleLayers].map(([layer, w]) => tf.mul(styleLoss(features.get(layer)!, targets.styleGrams.get(layer)!), w));
+    const contentTerms = [...weights.contentLayers].map(([layer, w]) =>
+      tf.mul(contentLoss(features.get(layer)!, targets.content.get(layer)!), w),
+    );
+    const styleTerms = [...weights.styleLayers].map(([layer, w]) =>
+      tf.mul(styleLoss(features.get(layer)!, targets.styleGrams.get(layer)!), w),
+    );
     const content = tf.mul(tf.addN(contentTerms), weights.content);
     const style = tf.mul(tf.addN(styleTerms), weights.style);
     // Computed even at weight 0 so that the image is always an input of the objective.

@@ -8,6 +8,10 @@ export interface PixelOptimizer {
   step(x: Float32Array, gradient: Float32Array): void;
 }
 
-export function createOptimizer(options: Pick<GatysOptions, 'optimizer' | 'learningRate' | 'lbfgsHistory'>): PixelOptimizer {
-  return options.optimizer === 'adam' ? new Adam(options.learningRate) : new Lbfgs(options.lbfgsHistory, options.learningRate);
+export function createOptimizer(
+  options: Pick<GatysOptions, 'optimizer' | 'learningRate' | 'lbfgsHistory'>,
+): PixelOptimizer {
+  return options.optimizer === 'adam'
+    ? new Adam(options.learningRate)
+    : new Lbfgs(options.lbfgsHistory, options.learningRate);
 }

@@ -138,23 +138,30 @@ function checkBytes(field: string, bytes: unknown): void {
 }
 
 function checkLayers(field: string, layers: unknown, valid: readonly string[]): string[] {
-  if (!Array.isArray(layers) || layers.length === 0) throw new EngineInputError(field, 'needs at least one layer', valid.join(', '));
+  if (!Array.isArray(layers) || layers.length === 0)
+    throw new EngineInputError(field, 'needs at least one layer', valid.join(', '));
   for (const [i, name] of layers.entries()) checkChoice(`${field}[${i}]`, String(name), valid);
-  if (new Set(layers).size !== layers.length) throw new EngineInputError(field, 'lists a layer twice', valid.join(', '));
+  if (new Set(layers).size !== layers.length)
+    throw new EngineInputError(field, 'lists a layer twice', valid.join(', '));
   return layers as string[];
 }
 
 function checkLayerWeights(field: string, weights: number[] | undefined, count: number): number[] {
   if (weights === undefined) return new Array<number>(count).fill(1);
   if (!Array.isArray(weights) || weights.length !== count) {
-    throw new EngineInputError(field, `needs one weight per layer (${count}), got ${Array.isArray(weights) ? weights.length : typeof weights}`);
+    throw new EngineInputError(
+      field,
+      `needs one weight per layer (${count}), got ${Array.isArray(weights) ? weights.length : typeof weights}`,
+    );
   }
   weights.forEach((w, i) => checkNumber(`${field}[${i}]`, w, LIMITS.weight));
   return weights;
 }
 
 /** Checks and completes the tunable options; shared by presets (no images) and transfers. */
-export function resolveGatysOptions(input: Partial<GatysOptions>): GatysOptions & { contentLayerWeights: number[]; styleLayerWeights: number[] } {
+export function resolveGatysOptions(
+  input: Partial<GatysOptions>,
+): GatysOptions & { contentLayerWeights: number[]; styleLayerWeights: number[] } {
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined && v !== null));
   const merged: GatysOptions = { ...GATYS_DEFAULTS, ...defined };
   if (input.optimizer === 'adam' && input.learningRate == null) merged.learningRate = ADAM_DEFAULT_LEARNING_RATE;
@@ -178,7 +185,11 @@ export function resolveGatysOptions(input: Partial<GatysOptions>): GatysOptions 
   const styleLayers = checkLayers('styleLayers', merged.styleLayers, STYLE_LAYER_NAMES);
   const smallest = Math.floor(merged.size / 2 ** (merged.scales - 1));
   if (smallest < LIMITS.size.min) {
-    throw new EngineInputError('scales', `${merged.scales} scales from size ${merged.size} start at ${smallest} px, below ${LIMITS.size.min}`, `1..${Math.max(1, Math.floor(Math.log2(merged.size / LIMITS.size.min)) + 1)} at this size`);
+    throw new EngineInputError(
+      'scales',
+      `${merged.scales} scales from size ${merged.size} start at ${smallest} px, below ${LIMITS.size.min}`,
+      `1..${Math.max(1, Math.floor(Math.log2(merged.size / LIMITS.size.min)) + 1)} at this size`,
+    );
   }
   return {
     ...merged,
@@ -195,7 +206,10 @@ export function resolveTransferParams(params: TransferParams): ResolvedTransferP
   const { content, styles, initImage, resume, ...options } = params;
   checkBytes('content', content);
   if (!Array.isArray(styles) || styles.length < LIMITS.styles.min || styles.length > LIMITS.styles.max) {
-    throw new EngineInputError('styles', `needs ${LIMITS.styles.min} to ${LIMITS.styles.max} style images, got ${Array.isArray(styles) ? styles.length : 0}`);
+    throw new EngineInputError(
+      'styles',
+      `needs ${LIMITS.styles.min} to ${LIMITS.styles.max} style images, got ${Array.isArray(styles) ? styles.length : 0}`,
+    );
   }
   const resolvedStyles = styles.map((style, i) => {
     checkBytes(`styles[${i}].image`, style?.image);
@@ -203,14 +217,21 @@ export function resolveTransferParams(params: TransferParams): ResolvedTransferP
     checkNumber(`styles[${i}].weight`, weight, LIMITS.weight);
     return { image: style.image, weight };
   });
-  if (resolvedStyles.every((s) => s.weight === 0)) throw new EngineInputError('styles', 'all style weights are 0', 'at least one weight > 0');
+  if (resolvedStyles.every((s) => s.weight === 0))
+    throw new EngineInputError('styles', 'all style weights are 0', 'at least one weight > 0');
   const resolved = resolveGatysOptions(options);
   if (resolved.init === 'image') checkBytes('initImage', initImage);
   if (resume) {
     checkBytes('resume.image', resume.image);
     checkInt('resume.step', resume.step, { min: 0, max: resolved.steps * resolved.scales - 1 });
   }
-  return { ...resolved, content, styles: resolvedStyles, ...(initImage ? { initImage } : {}), ...(resume ? { resume } : {}) };
+  return {
+    ...resolved,
+    content,
+    styles: resolvedStyles,
+    ...(initImage ? { initImage } : {}),
+    ...(resume ? { resume } : {}),
+  };
 }
 
 /**

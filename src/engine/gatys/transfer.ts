@@ -21,7 +21,13 @@ import {
 import type { StopRequest } from '../job.js';
 import { gram, weightedLosses, type LossTargets, type LossWeights } from './losses.js';
 import { createOptimizer } from './optimizer.js';
-import { LIMITS, resolveTransferParams, scaleSizes, type ResolvedTransferParams, type TransferParams } from './params.js';
+import {
+  LIMITS,
+  resolveTransferParams,
+  scaleSizes,
+  type ResolvedTransferParams,
+  type TransferParams,
+} from './params.js';
 import { gaussianNoise } from './rng.js';
 import { fromVggSpace, toVggSpace, type Vgg19 } from './vgg19.js';
 
@@ -84,7 +90,11 @@ async function checkImages(params: ResolvedTransferParams, maxPixels: number) {
   const output = fitLongestSide(content.width, content.height, params.size);
   if (output.width * output.height > maxPixels) {
     const largest = largestSideWithin(content.width, content.height, maxPixels);
-    throw new EngineInputError('size', `${output.width}×${output.height} needs more memory than this backend has`, `size ≤ ${largest} for this image on this backend`);
+    throw new EngineInputError(
+      'size',
+      `${output.width}×${output.height} needs more memory than this backend has`,
+      `size ≤ ${largest} for this image on this backend`,
+    );
   }
   const coarsest = scaleSizes(params.size, params.scales)[0]!;
   const tooThin = (w: number, h: number, longest: number) => {
@@ -92,17 +102,29 @@ async function checkImages(params: ResolvedTransferParams, maxPixels: number) {
     return Math.min(fitted.width, fitted.height) < LIMITS.minSide;
   };
   if (tooThin(content.width, content.height, coarsest)) {
-    throw new EngineInputError('content', `is ${content.width}×${content.height}: at ${coarsest} px its short side falls below ${LIMITS.minSide} px`, 'an aspect ratio closer to square or a larger size');
+    throw new EngineInputError(
+      'content',
+      `is ${content.width}×${content.height}: at ${coarsest} px its short side falls below ${LIMITS.minSide} px`,
+      'an aspect ratio closer to square or a larger size',
+    );
   }
   const styles = [];
   for (const [i, style] of params.styles.entries()) {
     const probe = await probeImage(style.image, `styles[${i}].image`);
     if (tooThin(probe.width, probe.height, Math.round(coarsest * params.styleScale))) {
-      throw new EngineInputError(`styles[${i}].image`, `is ${probe.width}×${probe.height}: too thin at styleScale ${params.styleScale}`, 'a larger styleScale or a squarer image');
+      throw new EngineInputError(
+        `styles[${i}].image`,
+        `is ${probe.width}×${probe.height}: too thin at styleScale ${params.styleScale}`,
+        'a larger styleScale or a squarer image',
+      );
     }
     const styleOutput = fitLongestSide(probe.width, probe.height, Math.round(params.size * params.styleScale));
     if (styleOutput.width * styleOutput.height > maxPixels * STYLE_PIXEL_FACTOR) {
-      throw new EngineInputError('styleScale', `style image ${i} at ${styleOutput.width}×${styleOutput.height} needs more memory than this backend has`, `a smaller styleScale or size`);
+      throw new EngineInputError(
+        'styleScale',
+        `style image ${i} at ${styleOutput.width}×${styleOutput.height} needs more memory than this backend has`,
+        `a smaller styleScale or size`,
+      );
     }
     styles.push(probe);
   }
@@ -121,7 +143,13 @@ function lossWeights(params: ResolvedTransferParams): LossWeights {
 }
 
 /** Grams of one style image, from the cache or computed (and then cached). */
-function styleGrams(vgg: Vgg19, image: tf.Tensor4D, key: string, params: ResolvedTransferParams, cache: GramCache | undefined): { grams: GramSet; owned: boolean } {
+function styleGrams(
+  vgg: Vgg19,
+  image: tf.Tensor4D,
+  key: string,
+  params: ResolvedTransferParams,
+  cache: GramCache | undefined,
+): { grams: GramSet; owned: boolean } {
   const cached = cache?.get(key);
   if (cached) return { grams: cached, owned: false };
   const grams = keptMap(() => {
@@ -133,7 +161,14 @@ function styleGrams(vgg: Vgg19, image: tf.Tensor4D, key: string, params: Resolve
 }
 
 /** Decodes the images for one scale and computes the content features and blended style Grams. */
-async function setupScale(vgg: Vgg19, params: ResolvedTransferParams, size: number, contentDims: { width: number; height: number }, styleDims: { width: number; height: number }[], cache: GramCache | undefined): Promise<ScaleSetup> {
+async function setupScale(
+  vgg: Vgg19,
+  params: ResolvedTransferParams,
+  size: number,
+  contentDims: { width: number; height: number },
+  styleDims: { width: number; height: number }[],
+  cache: GramCache | undefined,
+): Promise<ScaleSetup> {
   const { width, height } = fitLongestSide(contentDims.width, contentDims.height, size);
   const contentImage = await decodeRgb(params.content, 'content', width, height);
   const styleImages = await Promise.all(
@@ -155,7 +190,9 @@ async function setupScale(vgg: Vgg19, params: ResolvedTransferParams, size: numb
     });
     const contentTargets = content;
     const contentStats = contentLum ? tf.tidy(() => tf.moments(contentLum)) : undefined;
-    const statsKey = contentStats ? `:lum=${contentStats.mean.dataSync()[0]!.toFixed(2)},${contentStats.variance.dataSync()[0]!.toFixed(2)}` : '';
+    const statsKey = contentStats
+      ? `:lum=${contentStats.mean.dataSync()[0]!.toFixed(2)},${contentStats.variance.dataSync()[0]!.toFixed(2)}`
+      : '';
     if (contentStats) tf.dispose([contentStats.mean, contentStats.variance]);
     for (const [i, style] of params.styles.entries()) {
       if (style.weight === 0) continue;
@@ -203,12 +240,21 @@ function disposeScale(setup: ScaleSetup | undefined): void {
 }
 
 /** The objective and its gradient at x, all tensors released before returning. */
-function evaluate(vgg: Vgg19, x: Float32Array, setup: ScaleSetup, weights: LossWeights, params: ResolvedTransferParams): { losses: Losses; gradient: Float32Array } {
+function evaluate(
+  vgg: Vgg19,
+  x: Float32Array,
+  setup: ScaleSetup,
+  weights: LossWeights,
+  params: ResolvedTransferParams,
+): { losses: Losses; gradient: Float32Array } {
   const image = tf.tensor4d(x, setup.shape);
   let result: { terms: tf.Tensor1D; gradient: tf.Tensor4D } | undefined;
   try {
-    result = vgg.valueAndGradient(image, [...params.contentLayers, ...params.styleLayers], params.pooling, (input, features) =>
-      weightedLosses(input, features, setup.targets, weights),
+    result = vgg.valueAndGradient(
+      image,
+      [...params.contentLayers, ...params.styleLayers],
+      params.pooling,
+      (input, features) => weightedLosses(input, features, setup.targets, weights),
     );
     const [content, style, tv] = result.terms.dataSync();
     const values = result.gradient.dataSync() as Float32Array;
@@ -231,7 +277,12 @@ function toRgb(x: Float32Array, setup: ScaleSetup): RgbImage {
 }
 
 /** Encoded image bytes as optimiser pixels at this scale (grey luminance for a luminance-only run). */
-async function pixelsOf(bytes: Uint8Array, field: string, params: ResolvedTransferParams, setup: ScaleSetup): Promise<Float32Array> {
+async function pixelsOf(
+  bytes: Uint8Array,
+  field: string,
+  params: ResolvedTransferParams,
+  setup: ScaleSetup,
+): Promise<Float32Array> {
   const [, height, width] = setup.shape;
   const rgb = await decodeRgb(bytes, field, width, height);
   return tf.tidy(() => {
@@ -251,21 +302,33 @@ async function initialPixels(params: ResolvedTransferParams, setup: ScaleSetup):
 
 /** The previous scale's result, bilinearly upsampled to this scale. */
 function upsample(x: Float32Array, from: ScaleSetup, to: ScaleSetup): Float32Array {
-  return tf.tidy(() => tf.image.resizeBilinear(tf.tensor4d(x, from.shape), [to.shape[1], to.shape[2]]).dataSync() as Float32Array);
+  return tf.tidy(
+    () => tf.image.resizeBilinear(tf.tensor4d(x, from.shape), [to.shape[1], to.shape[2]]).dataSync() as Float32Array,
+  );
 }
 
 /**
  * Runs one transfer and yields its events. Parameters and images are checked before any tensor work
  * (EngineInputError); every tensor the run made is released when it ends, however it ends.
  */
-export async function* gatysTransfer(input: TransferParams, context: GatysContext): AsyncGenerator<TransferEvent, void, undefined> {
+export async function* gatysTransfer(
+  input: TransferParams,
+  context: GatysContext,
+): AsyncGenerator<TransferEvent, void, undefined> {
   const params = resolveTransferParams(input);
   const probes = await checkImages(params, context.maxPixels ?? Number.POSITIVE_INFINITY);
   const began = performance.now();
   const sizes = scaleSizes(params.size, params.scales);
   const totalSteps = params.steps * sizes.length;
   const output = fitLongestSide(probes.content.width, probes.content.height, params.size);
-  yield { type: 'started', width: output.width, height: output.height, totalSteps, scaleSizes: sizes, backend: context.backend ?? tf.getBackend() };
+  yield {
+    type: 'started',
+    width: output.width,
+    height: output.height,
+    totalSteps,
+    scaleSizes: sizes,
+    backend: context.backend ?? tf.getBackend(),
+  };
   const weights = lossWeights(params);
   let setup: ScaleSetup | undefined;
   let x: Float32Array | undefined;
@@ -294,10 +357,23 @@ export async function* gatysTransfer(input: TransferParams, context: GatysContex
         step += 1;
         if (!Number.isFinite(losses.total)) throw new TransferDivergedError(step);
         last = losses;
-        const preview = params.previewEvery > 0 && step % params.previewEvery === 0 && step < totalSteps ? toRgb(x, setup) : undefined;
+        const preview =
+          params.previewEvery > 0 && step % params.previewEvery === 0 && step < totalSteps
+            ? toRgb(x, setup)
+            : undefined;
         // The last step of the last scale is not followed by an update: the result is the image whose losses we report.
         if (i < params.steps - 1 || scaleIndex < sizes.length - 1) optimizer.step(x, gradient);
-        yield { type: 'step', step, totalSteps, scale: scaleIndex + 1, contentLoss: losses.content, styleLoss: losses.style, tvLoss: losses.tv, totalLoss: losses.total, ms: performance.now() - t0 };
+        yield {
+          type: 'step',
+          step,
+          totalSteps,
+          scale: scaleIndex + 1,
+          contentLoss: losses.content,
+          styleLoss: losses.style,
+          tvLoss: losses.tv,
+          totalLoss: losses.total,
+          ms: performance.now() - t0,
+        };
         if (preview) {
           const image = await encodeRgb(preview, PREVIEW_FORMAT, { maxSide: params.previewSize, quality: 80 });
           yield { type: 'preview', step, image };

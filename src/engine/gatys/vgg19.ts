@@ -51,7 +51,14 @@ function poolGradient(dy: tf.Tensor4D, input: tf.Tensor4D, output: tf.Tensor4D, 
       const maxima = tf.image.resizeNearestNeighbor(output, [evenH, evenW]);
       dx = tf.mul(tf.cast(tf.equal(even, maxima), 'float32'), spread);
     }
-    return evenH === h && evenW === w ? dx : tf.pad(dx, [[0, 0], [0, h - evenH], [0, w - evenW], [0, 0]]);
+    return evenH === h && evenW === w
+      ? dx
+      : tf.pad(dx, [
+          [0, 0],
+          [0, h - evenH],
+          [0, w - evenW],
+          [0, 0],
+        ]);
   });
 }
 
@@ -117,7 +124,12 @@ export class Vgg19 {
    * The loss terms of `objective` on the image's features and the gradient of their sum with respect to the
    * image. Every intermediate tensor is released before returning; the caller owns the two results.
    */
-  valueAndGradient(image: tf.Tensor4D, names: Iterable<string>, pooling: Pooling, objective: FeatureObjective): { terms: tf.Tensor1D; gradient: tf.Tensor4D } {
+  valueAndGradient(
+    image: tf.Tensor4D,
+    names: Iterable<string>,
+    pooling: Pooling,
+    objective: FeatureObjective,
+  ): { terms: tf.Tensor1D; gradient: tf.Tensor4D } {
     const taps = [...new Set(names)];
     const last = this.depthOf(taps);
     const activations: tf.Tensor4D[] = [];
@@ -153,13 +165,20 @@ export class Vgg19 {
         }
         const tap = tapGradients.get(RELU_LAYERS[i]!);
         if (tap) {
-          const sum = gradient ? tf.add(gradient, tap) as tf.Tensor4D : tap.clone();
+          const sum = gradient ? (tf.add(gradient, tap) as tf.Tensor4D) : tap.clone();
           gradient?.dispose();
           gradient = sum;
         }
         const activation = activations[i]!;
         const dy = gradient!;
-        gradient = tf.tidy(() => tf.conv2d(tf.mul(dy, tf.step(activation)) as tf.Tensor4D, this.layers.get(CONV_LAYERS[i]!)!.flipped, 1, 'same'));
+        gradient = tf.tidy(() =>
+          tf.conv2d(
+            tf.mul(dy, tf.step(activation)) as tf.Tensor4D,
+            this.layers.get(CONV_LAYERS[i]!)!.flipped,
+            1,
+            'same',
+          ),
+        );
         dy.dispose();
         activation.dispose();
       }
@@ -171,7 +190,11 @@ export class Vgg19 {
       terms?.dispose();
       throw error;
     } finally {
-      tf.dispose([...activations, ...pooled.filter((t): t is tf.Tensor4D => t !== undefined), ...tapGradients.values()]);
+      tf.dispose([
+        ...activations,
+        ...pooled.filter((t): t is tf.Tensor4D => t !== undefined),
+        ...tapGradients.values(),
+      ]);
       imageGradient?.dispose();
       gradient?.dispose();
     }

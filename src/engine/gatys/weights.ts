@@ -16,7 +16,8 @@ interface ManifestGroup {
 /** Reads every tensor of a weights-manifest folder. */
 export async function readWeightsFolder(folder: string): Promise<tf.NamedTensorMap> {
   const manifestFile = findManifest(folder);
-  if (!manifestFile) throw new WeightsMissingError(folder, WEIGHTS_COMMAND, `no ${MANIFEST_NAMES.join(' or ')} in ${folder}`);
+  if (!manifestFile)
+    throw new WeightsMissingError(folder, WEIGHTS_COMMAND, `no ${MANIFEST_NAMES.join(' or ')} in ${folder}`);
   let groups: ManifestGroup[];
   try {
     groups = JSON.parse(await readFile(manifestFile, 'utf8')) as ManifestGroup[];

@@ -44,7 +44,11 @@ export async function decodeRgb(bytes: Uint8Array, field: string, width: number,
       .removeAlpha()
       .raw()
       .toBuffer({ resolveWithObject: true });
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      width: info.width,
+      height: info.height,
+    };
   } catch (error) {
     throw new EngineInputError(field, `could not be decoded: ${(error as Error).message}`, ACCEPTED);
   }
@@ -64,7 +68,17 @@ export async function encodeRgb(
   if (options.maxSide && Math.max(image.width, image.height) > options.maxSide) {
     pipeline = pipeline.resize({ width: options.maxSide, height: options.maxSide, fit: 'inside' });
   }
-  pipeline = format === 'png' ? pipeline.png() : format === 'jpeg' ? pipeline.jpeg({ quality: options.quality ?? 85 }) : pipeline.webp({ quality: options.quality ?? 85 });
+  pipeline =
+    format === 'png'
+      ? pipeline.png()
+      : format === 'jpeg'
+        ? pipeline.jpeg({ quality: options.quality ?? 85 })
+        : pipeline.webp({ quality: options.quality ?? 85 });
   const { data, info } = await pipeline.toBuffer({ resolveWithObject: true });
-  return { bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), mime: MIME[format], width: info.width, height: info.height };
+  return {
+    bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    mime: MIME[format],
+    width: info.width,
+    height: info.height,
+  };
 }

@@ -119,7 +119,10 @@ interface PendingRequest {
 
 /** The worker runs from TypeScript sources; ts-worker.mjs loads tsx in the new thread first. */
 function workerEntry(): { bootstrap: URL; entry: string } {
-  return { bootstrap: new URL('./ts-worker.mjs', import.meta.url), entry: new URL('./worker.ts', import.meta.url).href };
+  return {
+    bootstrap: new URL('./ts-worker.mjs', import.meta.url),
+    entry: new URL('./worker.ts', import.meta.url).href,
+  };
 }
 
 export class Engine {
@@ -228,7 +231,9 @@ export class Engine {
     const index = this.slots.indexOf(slot);
     if (index < 0) return;
     this.slots.splice(index, 1);
-    const error = this.closed ? new TransferAbortedError('the engine is shutting down') : new EngineCrashedError(reason);
+    const error = this.closed
+      ? new TransferAbortedError('the engine is shutting down')
+      : new EngineCrashedError(reason);
     slot.job?.end(error);
     slot.job = undefined;
     for (const [id, request] of this.requests) {

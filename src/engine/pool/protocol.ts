@@ -48,4 +48,7 @@ export const CANCEL_FLAG = 0;
 /** The flag's value for each request: stop, or save a checkpoint and stop (0: carry on). */
 export const STOP_FLAG: Record<StopRequest, number> = { abort: 1, checkpoint: 2 };
 /** What each value of the flag asks for, read by the worker. */
-export const STOP_REQUESTS: Record<number, StopRequest | undefined> = { [STOP_FLAG.abort]: 'abort', [STOP_FLAG.checkpoint]: 'checkpoint' };
+export const STOP_REQUESTS: Record<number, StopRequest | undefined> = {
+  [STOP_FLAG.abort]: 'abort',
+  [STOP_FLAG.checkpoint]: 'checkpoint',
+};

@@ -56,7 +56,11 @@ async function loadWeights(jobId: number): Promise<Vgg19> {
 }
 
 /** The events of a job, from the engine that runs its kind. */
-async function start(jobId: number, job: Job, stop: () => StopRequest | undefined): Promise<AsyncIterable<TransferEvent>> {
+async function start(
+  jobId: number,
+  job: Job,
+  stop: () => StopRequest | undefined,
+): Promise<AsyncIterable<TransferEvent>> {
   switch (job.kind) {
     case 'GATYS':
       return gatysTransfer(job.params, {
@@ -117,7 +121,11 @@ async function main(): Promise<void> {
         post({
           type: 'stats',
           requestId: message.requestId,
-          stats: { numTensors: tf.memory().numTensors, gramCacheEntries: gramCache.size, styleModelEntries: styleModels.size },
+          stats: {
+            numTensors: tf.memory().numTensors,
+            gramCacheEntries: gramCache.size,
+            styleModelEntries: styleModels.size,
+          },
         });
         break;
       case 'shutdown':

@@ -44,7 +44,8 @@ async function loadWasm(threads: number, log: (message: string) => void): Promis
       log(`wasm threads unavailable, using one thread: ${reasonOf(error)}`);
     }
   }
-  if (tf.getBackend() !== 'wasm' && !(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
+  if (tf.getBackend() !== 'wasm' && !(await tf.setBackend('wasm')))
+    throw new Error('the wasm backend did not initialise');
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
   return { simd, threads: wasm.getThreadsCount() };
 }

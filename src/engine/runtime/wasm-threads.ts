@@ -27,7 +27,9 @@ function packageDir(): string {
 
 /** The pthread worker script as a real file: Node's Worker takes a path, not the blob: URL the package builds. */
 function writePthreadWorker(dir: string): string {
-  const { wasmWorkerContents } = require(path.join(dir, 'wasm-out/tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
+  const { wasmWorkerContents } = require(path.join(dir, 'wasm-out/tfjs-backend-wasm-threaded-simd.worker.js')) as {
+    wasmWorkerContents: string;
+  };
   const folder = path.join(os.tmpdir(), `gramian-tfjs-wasm-${wasmPackage.version_wasm}`);
   const file = path.join(folder, 'pthread-worker.cjs');
   if (existsSync(file)) return file;
@@ -56,7 +58,8 @@ export async function registerThreadedWasm(threads: number, initialMemory = DEFA
   os.cpus = () => Array.from({ length: threads * 2 }, () => oneCpu);
   try {
     const module = await factory({
-      locateFile: (file: string, prefix: string) => (file.endsWith('.worker.js') ? workerPath : file.endsWith('.wasm') ? wasmPath : prefix + file),
+      locateFile: (file: string, prefix: string) =>
+        file.endsWith('.worker.js') ? workerPath : file.endsWith('.wasm') ? wasmPath : prefix + file,
       mainScriptUrlOrBlob: factoryPath,
       INITIAL_MEMORY: Math.ceil(initialMemory / 65536) * 65536,
     });

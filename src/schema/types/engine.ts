@@ -14,11 +14,26 @@ const EngineRef = builder.objectRef<EngineInfo>('Engine').implement({
     threads: t.exposeInt('threads', { description: 'Threads each engine worker computes with.' }),
     simd: t.exposeBoolean('simd'),
     workers: t.exposeInt('workers', { description: 'Runs that can execute at once.' }),
-    weights: t.exposeString('weights', { nullable: true, description: 'Folder VGG19 was loaded from; null before the first run needed it.' }),
-    skipped: t.expose('skipped', { type: [SkippedBackendRef], description: 'Backends tried first, and why they were not used.' }),
-    maxOutputPixels: t.int({ description: 'Largest output (width × height) this backend has memory for.', resolve: (info) => maxPixelsFor(info.tfBackend) }),
-    queued: t.int({ description: 'Runs waiting.', resolve: (_info, _args, { db }) => db.run.count({ where: { status: 'QUEUED' } }) }),
-    running: t.int({ description: 'Runs executing now.', resolve: (_info, _args, { db }) => db.run.count({ where: { status: 'RUNNING' } }) }),
+    weights: t.exposeString('weights', {
+      nullable: true,
+      description: 'Folder VGG19 was loaded from; null before the first run needed it.',
+    }),
+    skipped: t.expose('skipped', {
+      type: [SkippedBackendRef],
+      description: 'Backends tried first, and why they were not used.',
+    }),
+    maxOutputPixels: t.int({
+      description: 'Largest output (width × height) this backend has memory for.',
+      resolve: (info) => maxPixelsFor(info.tfBackend),
+    }),
+    queued: t.int({
+      description: 'Runs waiting.',
+      resolve: (_info, _args, { db }) => db.run.count({ where: { status: 'QUEUED' } }),
+    }),
+    running: t.int({
+      description: 'Runs executing now.',
+      resolve: (_info, _args, { db }) => db.run.count({ where: { status: 'RUNNING' } }),
+    }),
   }),
 });
 

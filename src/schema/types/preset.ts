@@ -1,5 +1,14 @@
 // Presets: named parameter sets, built-ins included.
-import { createPreset, deletePreset, givenParams, restoreBuiltInPresets, updatePreset, type EngineKind, type FastPresetParams, type PresetParams } from '../../domain/presets.js';
+import {
+  createPreset,
+  deletePreset,
+  givenParams,
+  restoreBuiltInPresets,
+  updatePreset,
+  type EngineKind,
+  type FastPresetParams,
+  type PresetParams,
+} from '../../domain/presets.js';
 import { resolveFastOptions, resolveGatysOptions } from '../../engine/index.js';
 import { ConflictError, InputError, NotFoundError } from '../../errors.js';
 import { builder } from '../builder.js';
@@ -60,7 +69,8 @@ builder.queryFields((t) => ({
   presets: t.prismaField({
     type: ['Preset'],
     description: 'All presets, built-ins first.',
-    resolve: (query, _root, _args, { db }) => db.preset.findMany({ ...query, orderBy: [{ builtIn: 'desc' }, { name: 'asc' }] }),
+    resolve: (query, _root, _args, { db }) =>
+      db.preset.findMany({ ...query, orderBy: [{ builtIn: 'desc' }, { name: 'asc' }] }),
   }),
   preset: t.prismaField({
     type: 'Preset',
@@ -78,15 +88,27 @@ const CreatePresetInput = builder.inputType('CreatePresetInput', {
     name: t.string({ description: 'Unique, 1 to 80 characters.' }),
     engine: t.field({ type: EngineKindEnum, required: false, defaultValue: 'GATYS' }),
     params: t.field({ type: GatysParamsInput, required: false, description: 'For a GATYS preset.' }),
-    fastParams: t.field({ type: FastParamsInput, required: false, description: 'For a FAST preset: the style model and its options.' }),
+    fastParams: t.field({
+      type: FastParamsInput,
+      required: false,
+      description: 'For a FAST preset: the style model and its options.',
+    }),
   }),
 });
 
 const UpdatePresetInput = builder.inputType('UpdatePresetInput', {
   fields: (t) => ({
     name: t.string({ required: false }),
-    params: t.field({ type: GatysParamsInput, required: false, description: "Replaces all of a GATYS preset's parameters." }),
-    fastParams: t.field({ type: FastParamsInput, required: false, description: "Replaces all of a FAST preset's options." }),
+    params: t.field({
+      type: GatysParamsInput,
+      required: false,
+      description: "Replaces all of a GATYS preset's parameters.",
+    }),
+    fastParams: t.field({
+      type: FastParamsInput,
+      required: false,
+      description: "Replaces all of a FAST preset's options.",
+    }),
   }),
 });
 
@@ -97,7 +119,10 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreatePresetInput }) },
     resolve: async (query, _root, { input }, { db }) => {
       const engine = input.engine ?? 'GATYS';
-      const params = engine === 'FAST' ? givenParams(input.fastParams as FastPresetParams) : givenParams(input.params as PresetParams);
+      const params =
+        engine === 'FAST'
+          ? givenParams(input.fastParams as FastPresetParams)
+          : givenParams(input.params as PresetParams);
       const preset = await createPreset(db, { name: input.name, engine, params });
       return db.preset.findUniqueOrThrow({ ...query, where: { id: preset.id } });
     },
@@ -109,7 +134,11 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, { id, input }, { db }) => {
       const preset = await updatePreset(db, localId(String(id), 'Preset'), {
         name: input.name,
-        params: input.params ? givenParams(input.params as PresetParams) : input.fastParams ? givenParams(input.fastParams as FastPresetParams) : null,
+        params: input.params
+          ? givenParams(input.params as PresetParams)
+          : input.fastParams
+            ? givenParams(input.fastParams as FastPresetParams)
+            : null,
       });
       return db.preset.findUniqueOrThrow({ ...query, where: { id: preset.id } });
     },
@@ -117,7 +146,8 @@ builder.mutationFields((t) => ({
   deletePreset: t.field({
     type: DeletedRef,
     errors: { types: [NotFoundError] },
-    description: 'Deletes a preset (built-ins too: restoreBuiltInPresets brings them back). Runs keep their parameters.',
+    description:
+      'Deletes a preset (built-ins too: restoreBuiltInPresets brings them back). Runs keep their parameters.',
     args: { id: t.arg.id() },
     resolve: async (_root, { id }, { db }) => {
       await deletePreset(db, localId(String(id), 'Preset'));
@@ -129,7 +159,11 @@ builder.mutationFields((t) => ({
     description: 'Puts every built-in preset back with its original name and parameters.',
     resolve: async (query, _root, _args, { db }) => {
       const restored = await restoreBuiltInPresets(db);
-      return db.preset.findMany({ ...query, where: { id: { in: restored.map((p) => p.id) } }, orderBy: { name: 'asc' } });
+      return db.preset.findMany({
+        ...query,
+        where: { id: { in: restored.map((p) => p.id) } },
+        orderBy: { name: 'asc' },
+      });
     },
   }),
 }));

@@ -43,7 +43,11 @@ export const RunPreviewRef = builder.prismaObject('RunPreview', {
   fields: (t) => ({
     step: t.exposeInt('step'),
     // By id rather than t.relation, so a preview built from a published event needs no row of its own.
-    image: t.prismaField({ type: 'Image', resolve: (query, preview, _args, { db }) => db.image.findUniqueOrThrow({ ...query, where: { id: preview.imageId } }) }),
+    image: t.prismaField({
+      type: 'Image',
+      resolve: (query, preview, _args, { db }) =>
+        db.image.findUniqueOrThrow({ ...query, where: { id: preview.imageId } }),
+    }),
   }),
 });
 
@@ -74,7 +78,10 @@ export const RunRef = builder.prismaNode('Run', {
       description: 'The options of a FAST run (null for GATYS).',
       resolve: (run) => (run.engine === 'FAST' ? (run.params as FastPresetParams) : null),
     }),
-    styleModel: t.relation('styleModel', { nullable: true, description: 'The network of a FAST run; null once deleted.' }),
+    styleModel: t.relation('styleModel', {
+      nullable: true,
+      description: 'The network of a FAST run; null once deleted.',
+    }),
     preset: t.relation('preset', { nullable: true }),
     content: t.relation('contentImage'),
     styles: t.relation('styles', { query: { orderBy: { position: 'asc' } } }),
@@ -97,7 +104,9 @@ export const RunRef = builder.prismaNode('Run', {
       nullable: true,
       description: 'Losses at the last persisted step (the final ones once SUCCEEDED).',
       resolve: (run) =>
-        run.totalLoss === null ? null : { content: run.contentLoss ?? 0, style: run.styleLoss ?? 0, tv: run.tvLoss ?? 0, total: run.totalLoss },
+        run.totalLoss === null
+          ? null
+          : { content: run.contentLoss ?? 0, style: run.styleLoss ?? 0, tv: run.tvLoss ?? 0, total: run.totalLoss },
     }),
     error: t.field({
       type: RunErrorRef,
@@ -108,7 +117,11 @@ export const RunRef = builder.prismaNode('Run', {
     steps: t.relation('steps', {
       description: 'The loss curve, in step order; `after` skips steps up to and including it.',
       args: { after: t.arg.int({ required: false }), first: t.arg.int({ required: false }) },
-      query: (args) => ({ where: { step: { gt: args.after ?? 0 } }, orderBy: { step: 'asc' }, take: args.first ?? undefined }),
+      query: (args) => ({
+        where: { step: { gt: args.after ?? 0 } },
+        orderBy: { step: 'asc' },
+        take: args.first ?? undefined,
+      }),
     }),
     previews: t.relation('previews', { query: { orderBy: { step: 'asc' } } }),
   }),
@@ -121,8 +134,13 @@ builder.queryFields((t) => ({
     description: 'Run history, newest first; `status` keeps only runs in those states.',
     args: { status: t.arg({ type: [RunStatusEnum], required: false }) },
     resolve: (query, _root, args, { db }) =>
-      db.run.findMany({ ...query, where: args.status ? { status: { in: args.status } } : {}, orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }] }),
-    totalCount: (_connection, args, { db }) => db.run.count({ where: args.status ? { status: { in: args.status } } : {} }),
+      db.run.findMany({
+        ...query,
+        where: args.status ? { status: { in: args.status } } : {},
+        orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
+      }),
+    totalCount: (_connection, args, { db }) =>
+      db.run.count({ where: args.status ? { status: { in: args.status } } : {} }),
   }),
   run: t.prismaField({
     type: 'Run',
@@ -138,7 +156,10 @@ builder.queryFields((t) => ({
 const StyleWeightInput = builder.inputType('StyleWeightInput', {
   fields: (t) => ({
     styleId: t.id(),
-    weight: t.float({ required: false, description: 'Blend weight (≥ 0, default 1); weights are normalised to sum to 1.' }),
+    weight: t.float({
+      required: false,
+      description: 'Blend weight (≥ 0, default 1); weights are normalised to sum to 1.',
+    }),
   }),
 });
 
@@ -147,12 +168,27 @@ const StartTransferInput = builder.inputType('StartTransferInput', {
     'Give exactly one of content and contentImageId. A GATYS transfer takes styles; a FAST one takes a styleModelId (or a FAST preset naming a model).',
   fields: (t) => ({
     content: t.field({ type: 'File', required: false, description: 'The content image, uploaded.' }),
-    contentImageId: t.id({ required: false, description: 'An image already stored (e.g. the content of an earlier run).' }),
-    styles: t.field({ type: [StyleWeightInput], required: false, description: 'Style images with blend weights (GATYS).' }),
+    contentImageId: t.id({
+      required: false,
+      description: 'An image already stored (e.g. the content of an earlier run).',
+    }),
+    styles: t.field({
+      type: [StyleWeightInput],
+      required: false,
+      description: 'Style images with blend weights (GATYS).',
+    }),
     styleModelId: t.id({ required: false, description: 'A trained style model (FAST).' }),
     presetId: t.id({ required: false }),
-    params: t.field({ type: GatysParamsInput, required: false, description: "Overrides of the preset's GATYS parameters." }),
-    fastParams: t.field({ type: FastParamsInput, required: false, description: "Overrides of the preset's FAST options." }),
+    params: t.field({
+      type: GatysParamsInput,
+      required: false,
+      description: "Overrides of the preset's GATYS parameters.",
+    }),
+    fastParams: t.field({
+      type: FastParamsInput,
+      required: false,
+      description: "Overrides of the preset's FAST options.",
+    }),
   }),
 });
 
@@ -168,7 +204,8 @@ builder.mutationFields((t) => ({
         {
           content: input.content ? new Uint8Array(await input.content.arrayBuffer()) : null,
           contentImageId: input.contentImageId ? localId(String(input.contentImageId), 'Image') : null,
-          styles: input.styles?.map((s) => ({ styleId: localId(String(s.styleId), 'Style'), weight: s.weight })) ?? null,
+          styles:
+            input.styles?.map((s) => ({ styleId: localId(String(s.styleId), 'Style'), weight: s.weight })) ?? null,
           styleModelId: input.styleModelId ? localId(String(input.styleModelId), 'StyleModel') : null,
           presetId: input.presetId ? localId(String(input.presetId), 'Preset') : null,
           params: givenParams(input.params as PresetParams),

@@ -10,8 +10,14 @@ import { DeletedRef } from './style.js';
 
 const ArchitectureEnum = builder.enumType('StyleModelArchitecture', {
   values: {
-    ENGSTROM: { value: 'engstrom', description: "Engstrom's TensorFlow TransformNet (transposed-conv upsampling, tanh output)." },
-    PYTORCH: { value: 'pytorch', description: "The PyTorch examples' TransformerNet (reflection padding, upsample then conv)." },
+    ENGSTROM: {
+      value: 'engstrom',
+      description: "Engstrom's TensorFlow TransformNet (transposed-conv upsampling, tanh output).",
+    },
+    PYTORCH: {
+      value: 'pytorch',
+      description: "The PyTorch examples' TransformerNet (reflection padding, upsample then conv).",
+    },
   } as const,
 });
 
@@ -30,7 +36,10 @@ builder.prismaNode('StyleModel', {
   id: { field: 'id' },
   fields: (t) => ({
     name: t.exposeString('name'),
-    title: t.string({ description: 'A readable name (the painting, for catalogue models).', resolve: (m) => catalogueModel(m.name)?.title ?? m.name }),
+    title: t.string({
+      description: 'A readable name (the painting, for catalogue models).',
+      resolve: (m) => catalogueModel(m.name)?.title ?? m.name,
+    }),
     architecture: t.field({ type: ArchitectureEnum, resolve: (m) => m.architecture as Architecture }),
     format: t.field({ type: FormatEnum, resolve: (m) => m.format as ModelFormat }),
     source: t.field({ type: SourceEnum, resolve: (m) => m.source as 'catalogue' | 'import' }),
@@ -42,7 +51,10 @@ builder.prismaNode('StyleModel', {
         return entry !== undefined && locateCatalogueModel(entry, styleModels.env) !== undefined;
       },
     }),
-    preview: t.relation('previewImage', { nullable: true, description: 'A fixed sample scene stylised by this model.' }),
+    preview: t.relation('previewImage', {
+      nullable: true,
+      description: 'A fixed sample scene stylised by this model.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
 });
@@ -51,7 +63,8 @@ builder.queryFields((t) => ({
   styleModels: t.prismaField({
     type: ['StyleModel'],
     description: 'Every style model: the pretrained catalogue and imported ones.',
-    resolve: (query, _root, _args, { db }) => db.styleModel.findMany({ ...query, orderBy: [{ source: 'asc' }, { name: 'asc' }] }),
+    resolve: (query, _root, _args, { db }) =>
+      db.styleModel.findMany({ ...query, orderBy: [{ source: 'asc' }, { name: 'asc' }] }),
   }),
   styleModel: t.prismaField({
     type: 'StyleModel',
@@ -67,7 +80,10 @@ builder.queryFields((t) => ({
 const ImportStyleModelInput = builder.inputType('ImportStyleModelInput', {
   fields: (t) => ({
     name: t.string({ description: 'Unique: letters, digits, spaces, dots, dashes, brackets.' }),
-    path: t.string({ description: 'On the server: an ml5 checkpoint folder (manifest.json) or an ncnn .param file (its .bin beside it).' }),
+    path: t.string({
+      description:
+        'On the server: an ml5 checkpoint folder (manifest.json) or an ncnn .param file (its .bin beside it).',
+    }),
   }),
 });
 

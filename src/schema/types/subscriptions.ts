@@ -47,24 +47,36 @@ const RunPreviewAddedRef = builder.objectRef<Extract<RunEvent, { kind: 'preview'
   }),
 });
 
-const RunDownloadProgressRef = builder.objectRef<Extract<RunEvent, { kind: 'download' }>>('RunDownloadProgress').implement({
-  description: 'Weights or a style model being fetched before the run can compute (first use only).',
-  fields: (t) => ({
-    receivedBytes: t.float({ resolve: (e) => e.receivedBytes }),
-    totalBytes: t.float({ nullable: true, resolve: (e) => e.totalBytes }),
-  }),
-});
+const RunDownloadProgressRef = builder
+  .objectRef<Extract<RunEvent, { kind: 'download' }>>('RunDownloadProgress')
+  .implement({
+    description: 'Weights or a style model being fetched before the run can compute (first use only).',
+    fields: (t) => ({
+      receivedBytes: t.float({ resolve: (e) => e.receivedBytes }),
+      totalBytes: t.float({ nullable: true, resolve: (e) => e.totalBytes }),
+    }),
+  });
 
 const RunEndedRef = builder.objectRef<Extract<RunEvent, { kind: 'end' }>>('RunEnded').implement({
   description: 'The run reached its final status; the subscription completes after this.',
   fields: (t) => ({
     status: t.field({ type: RunStatusEnum, resolve: (e) => e.status }),
-    run: t.prismaField({ type: 'Run', resolve: (query, e, _args, { db }) => db.run.findUniqueOrThrow({ ...query, where: { id: e.runId } }) }),
+    run: t.prismaField({
+      type: 'Run',
+      resolve: (query, e, _args, { db }) => db.run.findUniqueOrThrow({ ...query, where: { id: e.runId } }),
+    }),
   }),
 });
 
 const RunEventUnion = builder.unionType('RunEvent', {
-  types: [RunSnapshotRef, RunStatusChangedRef, RunStepAddedRef, RunPreviewAddedRef, RunDownloadProgressRef, RunEndedRef],
+  types: [
+    RunSnapshotRef,
+    RunStatusChangedRef,
+    RunStepAddedRef,
+    RunPreviewAddedRef,
+    RunDownloadProgressRef,
+    RunEndedRef,
+  ],
   resolveType: (event) =>
     ({
       snapshot: RunSnapshotRef,
@@ -79,16 +91,23 @@ const RunEventUnion = builder.unionType('RunEvent', {
 const RunsChangedRef = builder.objectRef<RunsChange>('RunsChanged').implement({
   description: 'A run was queued, started or finished.',
   fields: (t) => ({
-    run: t.prismaField({ type: 'Run', resolve: (query, e, _args, { db }) => db.run.findUniqueOrThrow({ ...query, where: { id: e.runId } }) }),
+    run: t.prismaField({
+      type: 'Run',
+      resolve: (query, e, _args, { db }) => db.run.findUniqueOrThrow({ ...query, where: { id: e.runId } }),
+    }),
     status: t.field({ type: RunStatusEnum, resolve: (e) => e.status }),
-    queue: t.idList({ description: 'Ids of the queued runs, next first.', resolve: (e) => e.queue.map((id) => encodeGlobalID('Run', id)) }),
+    queue: t.idList({
+      description: 'Ids of the queued runs, next first.',
+      resolve: (e) => e.queue.map((id) => encodeGlobalID('Run', id)),
+    }),
   }),
 });
 
 builder.subscriptionFields((t) => ({
   runEvents: t.field({
     type: RunEventUnion,
-    description: 'A snapshot of the run, then its status changes, steps, previews and end; completes when the run ends.',
+    description:
+      'A snapshot of the run, then its status changes, steps, previews and end; completes when the run ends.',
     args: { runId: t.arg.id() },
     subscribe: async function* (_root, args, { db, runs, topics }) {
       const runId = localId(String(args.runId), 'Run');
@@ -118,4 +137,3 @@ builder.subscriptionFields((t) => ({
     resolve: (change) => change,
   }),
 }));
-
