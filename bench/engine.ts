@@ -297,7 +297,7 @@ async function runChild(options: Options, which: string): Promise<void> {
     ...measured,
     backend: { ...info, skipped: info.skipped.map((s) => `${s.backend}: ${s.reason}`) },
     peakRssKiB: process.resourceUsage().maxRSS,
-  } as ChildResult;
+  };
   // The threaded wasm backend keeps its pthread workers alive, so the process would never exit on its own.
   process.stdout.write(`${RESULT_MARK}${JSON.stringify(result)}\n`, () => process.exit(0));
 }

@@ -572,10 +572,10 @@ class PublishLog {
   constructor(server: GramianServer) {
     const topics = server.services.topics;
     const publish = topics.publish.bind(topics) as (...args: unknown[]) => void;
-    topics.publish = ((topic: string, ...args: unknown[]) => {
+    topics.publish = (topic: string, ...args: unknown[]) => {
       if (topic === 'run') this.note(args[1] as RunEvent);
       publish(topic, ...args);
-    }) as typeof topics.publish;
+    };
   }
 
   private note(event: RunEvent): void {

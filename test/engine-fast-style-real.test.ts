@@ -33,11 +33,11 @@ const NCNN_STYLES = ['candy9', 'mosaic-9', 'pointilism-9', 'rain-princess-9', 'u
 const MODELS: { name: string; source: StyleModelSource }[] = [
   ...ML5_STYLES.map((name) => ({
     name: `ml5-${name}`,
-    source: { architecture: 'engstrom', format: 'ml5-checkpoint', path: path.join(ML5, name) } as StyleModelSource,
+    source: { architecture: 'engstrom', format: 'ml5-checkpoint', path: path.join(ML5, name) } satisfies StyleModelSource,
   })),
   ...NCNN_STYLES.map((name) => ({
     name: `ncnn-${name}`,
-    source: { architecture: 'pytorch', format: 'ncnn', path: path.join(NCNN, `${name}.param`) } as StyleModelSource,
+    source: { architecture: 'pytorch', format: 'ncnn', path: path.join(NCNN, `${name}.param`) } satisfies StyleModelSource,
   })),
 ];
 

@@ -13,7 +13,7 @@ const base: TransferParams = { content: image, styles: [{ image }] };
 
 function refusal(params: Partial<TransferParams> & Record<string, unknown>): EngineInputError {
   try {
-    resolveTransferParams({ ...base, ...params } as TransferParams);
+    resolveTransferParams({ ...base, ...params });
   } catch (error) {
     expect(error).toBeInstanceOf(EngineInputError);
     return error as EngineInputError;

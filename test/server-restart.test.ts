@@ -33,7 +33,7 @@ async function startProcess(): Promise<ChildProcess> {
   });
   await new Promise<void>((resolve, reject) => {
     let log = '';
-    proc.stderr!.on('data', (chunk: Buffer) => {
+    proc.stderr.on('data', (chunk: Buffer) => {
       log += chunk.toString();
       if (log.includes('GraphQL and GraphiQL at')) resolve();
     });

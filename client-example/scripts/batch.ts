@@ -140,14 +140,14 @@ async function transferTemplate(
       throw new UsageError(`preset "${presetName}" names no style model: give --model`);
     }
     // Overrides from the command line go to the server as given: it checks them and answers typed errors.
-    if (Object.keys(options.overrides).length) input.fastParams = options.overrides as TransferInput['fastParams'];
+    if (Object.keys(options.overrides).length) input.fastParams = options.overrides;
   } else {
     if (options.model !== undefined)
       throw new UsageError(`--model: preset "${presetName}" is GATYS, it takes style images (--style)`);
     if (!options.styles.length) throw new UsageError('a GATYS transfer needs at least one --style');
     const ids = await resolveStyles(client, options.styles, catalog, log);
     input.styles = ids.map((styleId, i) => ({ styleId, weight: options.styleWeights?.[i] ?? 1 }));
-    if (Object.keys(options.overrides).length) input.params = options.overrides as TransferInput['params'];
+    if (Object.keys(options.overrides).length) input.params = options.overrides;
   }
   const suffix = slug(presetName ?? options.model ?? 'gatys');
   return { input, suffix, engine };

@@ -14,7 +14,7 @@
 // parameters replaced by the file's (a preset cannot change engine: rename it or delete the old one).
 import { readFile } from 'node:fs/promises';
 import type { ResultOf, VariablesOf } from '../graphql.ts';
-import { Catalog, CreatePreset, UpdatePreset } from '../operations.ts';
+import { type Catalog, CreatePreset, UpdatePreset } from '../operations.ts';
 import { GraphQLRequestError, describeError, type GramianClient } from './client.ts';
 
 export type PresetEntry = VariablesOf<typeof CreatePreset>['input'];

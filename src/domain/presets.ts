@@ -60,7 +60,7 @@ export function validatePresetParams(
       if (styleModel !== undefined && typeof styleModel !== 'string')
         throw new InputError('fastParams.styleModel', 'must be a style model name');
     } else {
-      resolveGatysOptions(given as PresetParams);
+      resolveGatysOptions(given);
     }
   } catch (error) {
     // Named as in the GraphQL input: FAST options arrive as fastParams.

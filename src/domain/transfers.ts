@@ -176,7 +176,7 @@ async function gatysRun(
     ...givenParams(input.params),
   });
   // validatePresetParams has checked them: this only fills in the defaults.
-  const params = resolveGatysOptions(merged as PresetParams);
+  const params = resolveGatysOptions(merged);
   const output = outputOf(content, params.size, maxPixelsFor(services.tfBackend));
   checkContentSides(content, params, maxPixelsFor(services.tfBackend));
   checkStyleSides(
@@ -202,7 +202,7 @@ async function gatysRun(
         };
       }),
     },
-  } as Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>;
+  };
 }
 
 /** FAST: the style model (given, or named by the preset) and the pass's options. */
@@ -276,6 +276,6 @@ export async function startTransfer(services: TransferServices, input: StartTran
   // is written; once writing begins, the run is accepted and shutdown waits for it.
   return runs.admit(async () => {
     const contentImageId = content.upload ? (await images.save(content.upload)).id : content.imageId!;
-    return db.run.create({ data: { ...data, contentImageId } as Prisma.RunUncheckedCreateInput });
+    return db.run.create({ data: { ...data, contentImageId } });
   });
 }

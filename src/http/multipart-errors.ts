@@ -16,7 +16,7 @@ function asRequestError(error: unknown): unknown {
   if (error instanceof RequestError) return error;
   if (isGraphQLError(error)) {
     // Yoga's own refusals (no operations, invalid JSON) keep their message; its file-size refusal says 413.
-    const status = (error.extensions?.http as { status?: number } | undefined)?.status;
+    const status = error.extensions?.http?.status;
     return status === 413 ? new RequestError('IMAGE_TOO_LARGE', error.message, 413) : error;
   }
   const reason = error instanceof Error ? error.message : String(error);

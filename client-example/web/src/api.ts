@@ -46,7 +46,7 @@ export async function execute<Result, Variables>(
     response = await fetch('/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
-      body: JSON.stringify({ query: source(document as TadaDocumentNode<unknown, never>), variables }),
+      body: JSON.stringify({ query: source(document), variables }),
     });
   } catch (error) {
     throw new ApiError(`server unreachable: ${(error as Error).message}`, 'NETWORK');
@@ -147,7 +147,7 @@ export function subscribe<Result, Variables>(
   observer: Observer<Result>,
 ): () => void {
   return socket.subscribe<Result>(
-    { query: source(document as TadaDocumentNode<unknown, never>), variables: variables as Record<string, unknown> },
+    { query: source(document), variables: variables as Record<string, unknown> },
     {
       next: (response) => {
         try {

@@ -1,6 +1,6 @@
 // What the views share: a run read out of its fragments, the ordered loss curve, and how to describe a run.
 import { readFragment, type FragmentOf, type ResultOf } from '../../graphql.ts';
-import { ImageFields, RunDetails, RunSummary } from '../../operations.ts';
+import { ImageFields, type RunDetails, RunSummary } from '../../operations.ts';
 
 export type ImageData = ResultOf<typeof ImageFields>;
 type RunFields = ResultOf<typeof RunSummary>;

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { EngineInputError, TransferAbortedError, TransferDivergedError } from '../errors.js';
 import type { Losses, TransferEvent } from '../events.js';
-import { GramCache, type GramSet } from './gram-cache.js';
+import { type GramCache, type GramSet } from './gram-cache.js';
 import {
   decodeRgb,
   encodeRgb,

@@ -1,7 +1,7 @@
 // Typed errors: every expected failure is a result type with a code; clients can match on `... on Error`.
 // Each mutation's result union names only the error types that mutation can return (see its `errors.types`).
 import {
-  ClientError,
+  type ClientError,
   ConflictError,
   ERROR_CODES,
   ImageTooLargeError,

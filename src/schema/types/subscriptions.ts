@@ -33,7 +33,7 @@ const RunStatusChangedRef = builder.objectRef<Extract<RunEvent, { kind: 'status'
 
 const RunStepAddedRef = builder.objectRef<Extract<RunEvent, { kind: 'step' }>>('RunStepAdded').implement({
   fields: (t) => ({
-    step: t.field({ type: RunStepRef, resolve: (e) => e.step as RunStep }),
+    step: t.field({ type: RunStepRef, resolve: (e) => e.step }),
     totalSteps: t.int({ resolve: (e) => e.totalSteps }),
   }),
 });
@@ -128,7 +128,7 @@ builder.subscriptionFields((t) => ({
         await events.return?.();
       }
     },
-    resolve: (event) => event as Outgoing,
+    resolve: (event) => event,
   }),
   runsChanged: t.field({
     type: RunsChangedRef,
