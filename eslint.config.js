@@ -5,11 +5,31 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+const layers = 'See "Layout" in the README: what each folder may import.';
+
 /** Outside src/engine, the engine is imported through an index: src/engine/index.ts, or a subsystem's in tests. */
-const engineInternals = {
+const engineIndexes = {
   group: ['**/engine/*/*', '!**/engine/*/index.js', '**/engine/*.js', '!**/engine/index.js'],
   message: 'Import the engine through src/engine/index.ts (tests and benches of tensor code: a subsystem index).',
 };
+/** The program itself reaches the engine only through its main index: no tensors in the importing thread. */
+const engineMainIndex = { group: ['**/engine/*/**'], message: 'Import the engine through src/engine/index.ts.' };
+/** The engine holds tensors only: no GraphQL, no Prisma, nothing from the server around it. */
+const engineAlone = [
+  { group: ['**/domain/**', '**/schema/**', '**/storage/**', '**/http/**', '**/cli/**'], message: layers },
+  { group: ['graphql', 'graphql-*', '@pothos/*', '@prisma/*', 'prisma'], message: layers },
+];
+/** Storage knows rows and files, domain what they mean; neither knows GraphQL or HTTP. */
+const belowSchema = { group: ['**/schema/**', '**/http/**', '**/cli/**', '@pothos/*'], message: layers };
+/** A fast-style network needs nothing from the Gatys optimiser. */
+const fastStyleAlone = { group: ['**/gatys/**'], message: 'fast-style/ imports nothing from gatys/.' };
+
+/** One no-restricted-imports setting per area (a later block would replace, not add to, an earlier one). */
+const restrict = (files, patterns, ignores = []) => ({
+  files,
+  ignores,
+  rules: { 'no-restricted-imports': ['error', { patterns }] },
+});
 
 export default tseslint.config(
   {
@@ -41,32 +61,13 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-  {
-    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', 'client-example/**/*.ts'],
-    ignores: ['src/engine/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [engineInternals] }] },
-  },
-  {
-    // The program itself reaches the engine only through its main index (no tensors in the importing thread).
-    files: ['src/**/*.ts'],
-    ignores: ['src/engine/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['**/engine/*/**'], message: 'Import the engine through src/engine/index.ts.' }] },
-      ],
-    },
-  },
-  {
-    // A fast-style network needs nothing from the Gatys optimiser.
-    files: ['src/engine/fast-style/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['**/gatys/**'], message: 'fast-style/ imports nothing from gatys/.' }] },
-      ],
-    },
-  },
+  restrict(['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'], [engineIndexes]),
+  // The example clients speak GraphQL and HTTP only, as any frontend would.
+  restrict(['client-example/**/*.ts'], [{ group: ['**/src/**'], message: layers }]),
+  restrict(['src/**/*.ts'], [engineMainIndex], ['src/engine/**', 'src/storage/**', 'src/domain/**']),
+  restrict(['src/storage/**/*.ts', 'src/domain/**/*.ts'], [engineMainIndex, belowSchema]),
+  restrict(['src/engine/**/*.ts'], engineAlone, ['src/engine/fast-style/**']),
+  restrict(['src/engine/fast-style/**/*.ts'], [...engineAlone, fastStyleAlone]),
   {
     files: ['client-example/web/src/**/*.ts'],
     languageOptions: { globals: { ...globals.browser } },

@@ -39,7 +39,7 @@ const CATALOGUE = /* GraphQL */ `
 `;
 
 describe('engine query', () => {
-  it('answers while a step runs, before the worker could (a question asked of the worker waits for the step)', async () => {
+  it('answers while a step runs, before a question asked of the busy worker itself', async () => {
     const style = await gqlUpload(
       server.url,
       UPLOAD_STYLE,

@@ -24,7 +24,7 @@ afterEach(async () => {
 });
 
 describe('ImageStore', () => {
-  it('stores two saves of the same image in the same millisecond once, whole, with no temporary file left', async () => {
+  it('stores two saves of one image in the same millisecond once, whole, leaving no temporary file', async () => {
     const bytes = await readShared(styleImage('the_scream.jpg'));
     const image = await store.check(bytes, 'image');
     // Both writes start in the same millisecond, as two uploads of one file can.
