@@ -155,7 +155,8 @@ function weightsDir(): string {
   const folder = env ? path.resolve(env) : path.resolve(REPO_ROOT, '../shared/models/vgg19-uint8-neuralpixels');
   if (!findManifest(folder)) {
     throw new Error(
-      `VGG19 weights not found: ${folder} holds no TF.js weights manifest. Set GRAMIAN_WEIGHTS to a VGG19 weights folder (e.g. the one \`npx gramian weights\` creates).`,
+      `VGG19 weights not found: ${folder} holds no TF.js weights manifest. ` +
+        'Set GRAMIAN_WEIGHTS to a VGG19 weights folder (e.g. the one `npx gramian weights` creates).',
     );
   }
   return folder;
@@ -208,7 +209,8 @@ async function measureSteps(options: Options, size: number): Promise<Omit<StepRe
     if (event.type === 'started') dims = { width: event.width, height: event.height };
     if (event.type !== 'step') continue;
     console.error(
-      `  ${size}²: step ${event.step}/${wanted} ${event.ms.toFixed(0)} ms${event.step <= WARMUP_STEPS ? ' (warm-up)' : ''}`,
+      `  ${size}²: step ${event.step}/${wanted} ${event.ms.toFixed(0)} ms` +
+        (event.step <= WARMUP_STEPS ? ' (warm-up)' : ''),
     );
     if (event.step > WARMUP_STEPS) stepMs.push(event.ms);
     // Leaving the loop returns the generator, whose finally frees the run's tensors.
@@ -356,9 +358,12 @@ const mib = (kib: number) => Math.round(kib / 1024);
 function header(backend: ChildCommon['backend'], loadAverage: number[]): string {
   const cpus = os.cpus();
   return [
-    `- Backend: ${backend.backend}${backend.tfBackend === backend.backend ? '' : ` (tfjs ${backend.tfBackend})`}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'}, SIMD ${backend.simd ? 'yes' : 'no'}${backend.gpu ? ', GPU' : ''}`,
+    `- Backend: ${backend.backend}${backend.tfBackend === backend.backend ? '' : ` (tfjs ${backend.tfBackend})`}, ` +
+      `${backend.threads} thread${backend.threads === 1 ? '' : 's'}, SIMD ${backend.simd ? 'yes' : 'no'}` +
+      (backend.gpu ? ', GPU' : ''),
     `- TensorFlow.js ${backend.tfjsVersion}, Node ${process.version}`,
-    `- CPU: ${cpus[0]?.model.trim() ?? 'unknown'}, ${os.availableParallelism()} cores (${os.platform()} ${os.arch()}); load average at start ${loadAverage.map((n) => n.toFixed(2)).join(' ')}`,
+    `- CPU: ${cpus[0]?.model.trim() ?? 'unknown'}, ${os.availableParallelism()} cores ` +
+      `(${os.platform()} ${os.arch()}); load average at start ${loadAverage.map((n) => n.toFixed(2)).join(' ')}`,
     `- Date: ${new Date().toISOString()}`,
   ].join('\n');
 }
@@ -366,7 +371,10 @@ function header(backend: ChildCommon['backend'], loadAverage: number[]): string 
 function stepTable(results: StepResult[]): string {
   const rows = results.map((r) => {
     const ms = r.stepMs;
-    return `| ${r.width}×${r.height} | ${median(ms).toFixed(0)} | ${Math.min(...ms).toFixed(0)} | ${Math.max(...ms).toFixed(0)} | ${ms.length} | ${mib(r.peakRssKiB)} |`;
+    return (
+      `| ${r.width}×${r.height} | ${median(ms).toFixed(0)} | ${Math.min(...ms).toFixed(0)} | ` +
+      `${Math.max(...ms).toFixed(0)} | ${ms.length} | ${mib(r.peakRssKiB)} |`
+    );
   });
   return [
     `Gatys step (L-BFGS, default layers, tubingen cropped square, starry_night; after ${WARMUP_STEPS} warm-up steps):`,
@@ -383,7 +391,8 @@ function fullTable(r: FullResult): string {
     '',
     '| Output | Steps | Wall time (s) | ms/step (mean) | Peak RSS (MiB) |',
     '| ---: | ---: | ---: | ---: | ---: |',
-    `| ${r.width}×${r.height} | ${r.steps} | ${(r.wallMs / 1000).toFixed(1)} | ${(r.wallMs / r.steps).toFixed(0)} | ${mib(r.peakRssKiB)} |`,
+    `| ${r.width}×${r.height} | ${r.steps} | ${(r.wallMs / 1000).toFixed(1)} | ` +
+      `${(r.wallMs / r.steps).toFixed(0)} | ${mib(r.peakRssKiB)} |`,
   ].join('\n');
 }
 
@@ -424,10 +433,15 @@ function resultsJson(
 function fastTable(results: FastResult[]): string {
   const rows = results.map((r) => {
     const ms = r.forwardMs;
-    return `| ${r.model} | ${r.width}×${r.height} | ${median(ms).toFixed(0)} | ${Math.min(...ms).toFixed(0)} | ${Math.max(...ms).toFixed(0)} | ${median(r.wallMs).toFixed(0)} | ${Math.round(r.peakTensorBytes / 2 ** 20)} | ${mib(r.peakRssKiB)} |`;
+    return (
+      `| ${r.model} | ${r.width}×${r.height} | ${median(ms).toFixed(0)} | ${Math.min(...ms).toFixed(0)} | ` +
+      `${Math.max(...ms).toFixed(0)} | ${median(r.wallMs).toFixed(0)} | ${Math.round(r.peakTensorBytes / 2 ** 20)} | ` +
+      `${mib(r.peakRssKiB)} |`
+    );
   });
   return [
-    `Fast style, one forward pass (tubingen cropped square; median of ${FAST_RUNS} after ${FAST_WARMUP} warm-up; whole run = decode + pass + PNG encode):`,
+    `Fast style, one forward pass (tubingen cropped square; median of ${FAST_RUNS} after ${FAST_WARMUP} warm-up; ` +
+      'whole run = decode + pass + PNG encode):',
     '',
     '| Model | Size | ms/image (median) | min | max | whole run ms | Peak tensors (MiB) | Peak RSS (MiB) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -46,9 +46,9 @@ function kernelRows(): string[] {
     [128, 128],
     [64, 256],
   ] as const) {
-    const x = tf.randomNormal([1, side, side, channels]) as tf.Tensor4D;
-    const kernel = tf.randomNormal([3, 3, channels, channels]) as tf.Tensor4D;
-    const flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    const x = tf.randomNormal<tf.Rank.R4>([1, side, side, channels]);
+    const kernel = tf.randomNormal<tf.Rank.R4>([3, 3, channels, channels]);
+    const flipped = tf.transpose<tf.Tensor4D>(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]);
     const shape = `${side}²×${channels}`;
     rows.push(
       row(
@@ -57,7 +57,7 @@ function kernelRows(): string[] {
         time(() => tf.conv2d(x, flipped, 1, 'same')),
       ),
     );
-    const flat = tf.reshape(x, [side * side, channels]) as tf.Tensor2D;
+    const flat = tf.reshape<tf.Rank.R2>(x, [side * side, channels]);
     rows.push(
       row(
         `Gram FᵀF, ${shape}: matMul(F, F, transposeA) vs matMul(transpose(F), F)`,
@@ -65,9 +65,9 @@ function kernelRows(): string[] {
         time(() => tf.matMul(tf.transpose(flat), flat)),
       ),
     );
-    const activated = tf.relu(x) as tf.Tensor4D;
+    const activated = tf.relu<tf.Tensor4D>(x);
     const pooled = tf.maxPool(activated, 2, 2, 'valid');
-    const dy = tf.randomNormal(pooled.shape) as tf.Tensor4D;
+    const dy = tf.randomNormal<tf.Rank.R4>(pooled.shape);
     rows.push(
       row(
         `max-pool gradient, ${shape}: MaxPoolGrad vs upsample × equality mask`,
@@ -92,7 +92,7 @@ async function memoryRows(size: number): Promise<string[]> {
   const vgg = await loadVgg19(WEIGHTS);
   const styleLayers = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
   const layers = [...styleLayers, 'relu4_2'];
-  const image = tf.randomUniform([1, size, size, 3], -100, 100, 'float32', 1) as tf.Tensor4D;
+  const image = tf.randomUniform<tf.Rank.R4>([1, size, size, 3], -100, 100, 'float32', 1);
   const features = vgg.features(image, layers);
   const targets = {
     content: new Map([['relu4_2', features.get('relu4_2')!]]),
@@ -125,7 +125,8 @@ async function memoryRows(size: number): Promise<string[]> {
   ).peakBytes;
   const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
   return [
-    `| peak tensor memory of one step at ${size}² (MiB, includes 160 MiB of weights) | ${mib(autodiff)} | ${mib(byHand)} | ${(autodiff / byHand).toFixed(1)}× |`,
+    `| peak tensor memory of one step at ${size}² (MiB, includes 160 MiB of weights) | ` +
+      `${mib(autodiff)} | ${mib(byHand)} | ${(autodiff / byHand).toFixed(1)}× |`,
   ];
 }
 

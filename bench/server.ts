@@ -25,7 +25,6 @@ import { mkdtemp, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { decodeGlobalID } from '@pothos/plugin-relay';
@@ -36,7 +35,6 @@ import type { RunEvent } from '../src/domain/topics.js';
 import { startServer, type GramianServer } from '../src/server.js';
 import { machineInfo, REPO_ROOT, SHARED } from './machine.js';
 
-const SCRIPT = fileURLToPath(import.meta.url);
 const WEIGHTS = path.resolve(REPO_ROOT, '../shared/models/vgg19-uint8-neuralpixels');
 const CONTENT = path.join(SHARED, 'images/content/golden_gate.jpg');
 const STYLE = path.join(SHARED, 'images/style/the_scream.jpg');
@@ -139,14 +137,20 @@ interface Clients {
   utilization(previous?: EventLoopUtilization): EventLoopUtilization | null;
 }
 
+/** A value that String() writes out as itself (an object would be "[object Object]"). */
+function isText(value: unknown): value is string | number | boolean | bigint {
+  return ['string', 'number', 'boolean', 'bigint'].includes(typeof value);
+}
+
 function describe(error: unknown): string {
   if (error instanceof Error) return error.message;
   if (Array.isArray(error)) return error.map(describe).join('; ');
   if (error && typeof error === 'object') {
+    // A CloseEvent (numeric code, string reason), an Event (string type) or an error-like object.
     const e = error as { code?: unknown; reason?: unknown; message?: unknown; type?: unknown };
-    if (e.code !== undefined) return `close ${String(e.code)}${e.reason ? ` ${String(e.reason)}` : ''}`;
-    if (e.message !== undefined) return String(e.message);
-    if (e.type !== undefined) return `event ${String(e.type)}`;
+    if (isText(e.code)) return `close ${String(e.code)}${e.reason && isText(e.reason) ? ` ${String(e.reason)}` : ''}`;
+    if (isText(e.message)) return String(e.message);
+    if (isText(e.type)) return `event ${String(e.type)}`;
   }
   return String(error);
 }
@@ -315,7 +319,7 @@ class ClientPool implements Clients {
 
   async close(): Promise<void> {
     this.disposing = true;
-    await Promise.all(this.clients.map((client) => client.dispose()));
+    await Promise.all(this.clients.map((client) => Promise.resolve(client.dispose())));
   }
 }
 
@@ -779,7 +783,8 @@ async function runRound(
     const clientsUtilization = clientsElu ? (clients.utilization(clientsElu)?.utilization ?? NaN) : NaN;
     const state = await queryRun(url, run.id);
     progress(
-      `N=${n}: run ${state.status} in ${(end.at - startedAt).toFixed(0)} ms; all subscriptions done ${(now() - end.at).toFixed(0)} ms after the end`,
+      `N=${n}: run ${state.status} in ${(end.at - startedAt).toFixed(0)} ms; ` +
+        `all subscriptions done ${(now() - end.at).toFixed(0)} ms after the end`,
     );
 
     // What every client had to get: everything published for the run after the last snapshot.
@@ -792,7 +797,8 @@ async function runRound(
     const problems: string[] = [];
     if (stepKeys.join() !== wantSteps.join())
       problems.push(
-        `server published steps ${stepKeys.length} (${stepKeys.slice(0, 3).join(',')}…), expected 1..${totalSteps} once each`,
+        `server published steps ${stepKeys.length} (${stepKeys.slice(0, 3).join(',')}…), ` +
+          `expected 1..${totalSteps} once each`,
       );
 
     let delivered = 0;
@@ -888,7 +894,8 @@ async function runRound(
 function table(rounds: RoundResult[]): string {
   const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
   const lines = [
-    '| N | events per client | delivered / expected | missing | latency p50 / p99 / max (ms) | step ms (median) | event-loop delay p99 / max (ms) |',
+    '| N | events per client | delivered / expected | missing | latency p50 / p99 / max (ms) | step ms (median) | ' +
+      'event-loop delay p99 / max (ms) |',
     '|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rounds) {
@@ -900,7 +907,9 @@ function table(rounds: RoundResult[]): string {
           : `${r.eventsPerClient.min}–${r.eventsPerClient.max}`;
     const l = r.latencyMs.step;
     lines.push(
-      `| ${r.subscribers} | ${events} | ${r.delivered} / ${r.expected} | ${r.missing} | ${fmt(l.p50)} / ${fmt(l.p99)} / ${fmt(l.max)} | ${fmt(r.stepMs.median)} | ${fmt(r.eventLoopDelayMs.p99)} / ${fmt(r.eventLoopDelayMs.max)} |`,
+      `| ${r.subscribers} | ${events} | ${r.delivered} / ${r.expected} | ${r.missing} | ` +
+        `${fmt(l.p50)} / ${fmt(l.p99)} / ${fmt(l.max)} | ${fmt(r.stepMs.median)} | ` +
+        `${fmt(r.eventLoopDelayMs.p99)} / ${fmt(r.eventLoopDelayMs.max)} |`,
     );
   }
   return lines.join('\n');
@@ -945,7 +954,8 @@ async function main(): Promise<void> {
     server = await startServer(config, log);
     const published = new PublishLog(server);
     progress(
-      `server at ${server.url}; backend ${server.services.engineInfo.backend}, ${server.services.engineInfo.threads ?? '?'} threads`,
+      `server at ${server.url}; backend ${server.services.engineInfo.backend}, ` +
+        `${server.services.engineInfo.threads ?? '?'} threads`,
     );
     const styleId = await uploadStyle(server.url);
 
@@ -967,18 +977,25 @@ async function main(): Promise<void> {
 
     const output = table(rounds);
     console.log(
-      `\nSubscription fan-out: ${options.size} px, ${options.steps} steps, a preview every ${options.previewEvery}, clients ${options.inlineClients ? 'on the main thread' : 'in a worker thread'}, load average at start ${loadAtStart.join(' ')}; latency is publish → receipt of step events over all (client, step) pairs\n`,
+      `\nSubscription fan-out: ${options.size} px, ${options.steps} steps, a preview every ${options.previewEvery}, ` +
+        `clients ${options.inlineClients ? 'on the main thread' : 'in a worker thread'}, ` +
+        `load average at start ${loadAtStart.join(' ')}; ` +
+        'latency is publish → receipt of step events over all (client, step) pairs\n',
     );
     console.log(output);
     for (const r of rounds) {
       const extra = [
         `N=${r.subscribers}: run ${r.runStatus}, ${r.totalSteps} steps in ${(r.runWallMs / 1000).toFixed(1)} s`,
         `connect ${r.connectMs} ms, subscribe ${r.subscribeMs} ms`,
-        `event loop busy ${Math.round(r.eventLoopUtilization.main * 100)} % (main)${r.eventLoopUtilization.clients === null ? '' : `, ${Math.round(r.eventLoopUtilization.clients * 100)} % (client worker)`}`,
+        `event loop busy ${Math.round(r.eventLoopUtilization.main * 100)} % (main)` +
+          (r.eventLoopUtilization.clients === null
+            ? ''
+            : `, ${Math.round(r.eventLoopUtilization.clients * 100)} % (client worker)`),
         ...(r.subscribers > 0
           ? [
               `fan-out to the last client p50 ${r.fanOutMs.p50} / max ${r.fanOutMs.max} ms`,
-              `preview latency p50 ${r.latencyMs.preview.p50} / max ${r.latencyMs.preview.max} ms, end p50 ${r.latencyMs.end.p50} / max ${r.latencyMs.end.max} ms`,
+              `preview latency p50 ${r.latencyMs.preview.p50} / max ${r.latencyMs.preview.max} ms, ` +
+                `end p50 ${r.latencyMs.end.p50} / max ${r.latencyMs.end.max} ms`,
               `${r.problemClients} clients with problems${r.duplicates ? `, ${r.duplicates} duplicates` : ''}`,
             ]
           : []),

@@ -10,7 +10,10 @@ export interface TypedError {
   validValues?: string | null;
 }
 
-/** One line naming the code, the offending field and what would have been accepted (the server's message may already hold them). */
+/**
+ * One line naming the code, the offending field and what would have been accepted (the server's message may already
+ * hold them).
+ */
 export function describeError(error: TypedError): string {
   return `${error.code} ${errorDetail(error)}`;
 }

@@ -103,7 +103,10 @@ export async function openSchemaEngine(schemaFile: string, databaseUrl = ':memor
       } catch (error) {
         const driverErrorId = /External error id#(\d+)/.exec(String(error))?.[1];
         const driverError = driverErrorId && adapterFactory.errorRegistry.consumeError(Number(driverErrorId))?.error;
-        if (driverError) throw new Error(`${String(error)}\nDriver error: ${String(driverError)}`, { cause: error });
+        if (driverError) {
+          const driverText = driverError instanceof Error ? String(driverError) : JSON.stringify(driverError);
+          throw new Error(`${String(error)}\nDriver error: ${driverText}`, { cause: error });
+        }
         throw error;
       }
     },

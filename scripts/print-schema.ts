@@ -5,11 +5,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import type * as graphql from 'graphql';
 import { schema } from '../src/schema/index.js';
 
 // graphql 16 has a CommonJS and an ES build; the schema is built with the one Node's require loads (test runners
 // may hand an import the other), and printing needs the same one.
-const { lexicographicSortSchema, printSchema } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
+const { lexicographicSortSchema, printSchema } = createRequire(import.meta.url)('graphql') as typeof graphql;
 
 export const SCHEMA_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'schema.graphql');
 

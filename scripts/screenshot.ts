@@ -73,8 +73,9 @@ try {
   // Let the full-size preview replace its inline thumbnail.
   await page.waitForLoadState('networkidle');
   await page.screenshot({ path: options.out });
+  const view = page.locator('.run-view');
   console.log(
-    `${options.out}: run ${await page.locator('.run-view').getAttribute('data-run-id')} at step ${await page.locator('.run-view').getAttribute('data-steps')}`,
+    `${options.out}: run ${await view.getAttribute('data-run-id')} at step ${await view.getAttribute('data-steps')}`,
   );
 } finally {
   await context.close();

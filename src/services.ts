@@ -36,7 +36,7 @@ export async function createServices(config: Config, log: Log): Promise<RunningS
       allowDownload: config.allowWeightsDownload,
       log: (message) => log(`engine: ${message}`),
     });
-    const engineInfo = await engine.info();
+    const engineInfo = engine.info();
     const limits = { maxBytes: config.maxUploadBytes, maxPixels: config.maxImagePixels };
     const images = new ImageStore(db, config.imagesDir, limits);
     const topics = createTopics();

@@ -99,7 +99,7 @@ function rawGet(
 }
 
 describe('the page served at /', () => {
-  it('serves index.html revalidated, hashed assets for ever, 404 for the rest, and nothing outside the folder', async () => {
+  it('serves index.html revalidated, hashed assets forever, 404 for the rest, nothing outside the folder', async () => {
     const index = await rawGet(server.url, '/');
     expect(index.status).toBe(200);
     expect(index.headers['content-type']).toBe('text/html; charset=utf-8');

@@ -41,8 +41,8 @@ function batch(...args: string[]): Promise<Exit> {
     );
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
@@ -107,7 +107,7 @@ describe('batch script', () => {
     expect(styles).toEqual([{ name: 'the_scream' }]);
   });
 
-  it('updates the presets on a second run instead of duplicating them, and runs a FAST preset over a folder', async () => {
+  it('updates presets on a second run instead of duplicating them, and runs a FAST preset over a folder', async () => {
     const before = await serverPresets();
     const presets = await writePresets('presets-2.json', [{ ...GATYS, params: { ...GATYS.params, steps: 2 } }, FAST]);
     const content = path.join(dir, 'content');

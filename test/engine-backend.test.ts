@@ -27,7 +27,7 @@ async function firstSteps(engine: Engine): Promise<StepEvent[]> {
 
 async function withEngine<T>(
   options: Parameters<typeof Engine.start>[0],
-  use: (engine: Engine) => Promise<T>,
+  use: (engine: Engine) => T | Promise<T>,
 ): Promise<T> {
   const engine = await Engine.start({ weightsDir: VGG19_UINT8, allowDownload: false, ...options });
   try {
@@ -39,7 +39,7 @@ async function withEngine<T>(
 
 describe('backend selection', () => {
   it('auto picks the best backend that loads and says why the others were skipped', async () => {
-    const info = await withEngine({}, async (engine) => engine.info());
+    const info = await withEngine({}, (engine) => engine.info());
     expect(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).toContain(info.backend);
     expect(info.tfjsVersion).toBe('4.22.0');
     for (const skipped of info.skipped) expect(skipped.reason.length).toBeGreaterThan(0);
@@ -53,9 +53,9 @@ describe('backend selection', () => {
   it('runs wasm with the threads asked for, giving the same losses as one thread and as the cpu backend', async () => {
     const threads = Math.min(2, os.availableParallelism());
     const [threaded, single, cpu] = await Promise.all([
-      withEngine({ backend: 'wasm', threads }, async (e) => [await e.info(), await firstSteps(e)] as const),
-      withEngine({ backend: 'wasm', threads: 1 }, async (e) => [await e.info(), await firstSteps(e)] as const),
-      withEngine({ backend: 'cpu' }, async (e) => [await e.info(), await firstSteps(e)] as const),
+      withEngine({ backend: 'wasm', threads }, async (e) => [e.info(), await firstSteps(e)] as const),
+      withEngine({ backend: 'wasm', threads: 1 }, async (e) => [e.info(), await firstSteps(e)] as const),
+      withEngine({ backend: 'cpu' }, async (e) => [e.info(), await firstSteps(e)] as const),
     ]);
     expect(threaded[0]).toMatchObject({ backend: 'wasm', threads });
     expect(single[0]).toMatchObject({ backend: 'wasm', threads: 1 });

@@ -33,11 +33,19 @@ const NCNN_STYLES = ['candy9', 'mosaic-9', 'pointilism-9', 'rain-princess-9', 'u
 const MODELS: { name: string; source: StyleModelSource }[] = [
   ...ML5_STYLES.map((name) => ({
     name: `ml5-${name}`,
-    source: { architecture: 'engstrom', format: 'ml5-checkpoint', path: path.join(ML5, name) } satisfies StyleModelSource,
+    source: {
+      architecture: 'engstrom',
+      format: 'ml5-checkpoint',
+      path: path.join(ML5, name),
+    } satisfies StyleModelSource,
   })),
   ...NCNN_STYLES.map((name) => ({
     name: `ncnn-${name}`,
-    source: { architecture: 'pytorch', format: 'ncnn', path: path.join(NCNN, `${name}.param`) } satisfies StyleModelSource,
+    source: {
+      architecture: 'pytorch',
+      format: 'ncnn',
+      path: path.join(NCNN, `${name}.param`),
+    } satisfies StyleModelSource,
   })),
 ];
 
@@ -77,7 +85,8 @@ describe('the 14 published models on amber.jpg at 256 px', () => {
       const left = (i % columns) * SIZE;
       const top = Math.floor(i / columns) * (SIZE + label);
       const text = Buffer.from(
-        `<svg width="${SIZE}" height="${label}"><rect width="100%" height="100%" fill="white"/><text x="4" y="15" font-family="sans-serif" font-size="14">${name}</text></svg>`,
+        `<svg width="${SIZE}" height="${label}"><rect width="100%" height="100%" fill="white"/>` +
+          `<text x="4" y="15" font-family="sans-serif" font-size="14">${name}</text></svg>`,
       );
       return [
         { input: png, left, top },

@@ -300,7 +300,8 @@ async function writePytorchNcnn(file: string, seed: number): Promise<PytorchTiny
   const emit = (type: string, name: string, bottoms: string[], tops: string[], params: string) => {
     tops.forEach((t) => blobNames.add(t));
     lines.push(
-      `${type.padEnd(24)} ${name.padEnd(24)} ${bottoms.length} ${tops.length} ${[...bottoms, ...tops].join(' ')}${params ? ` ${params}` : ''}`,
+      `${type.padEnd(24)} ${name.padEnd(24)} ${bottoms.length} ${tops.length} ${[...bottoms, ...tops].join(' ')}` +
+        (params ? ` ${params}` : ''),
     );
   };
   const next = () => `b${++blobs}`;
@@ -557,7 +558,7 @@ describe('tensor hygiene', () => {
       const model = await loadStyleModel(source);
       const loaded = tf.memory().numTensors;
       expect(loaded).toBeGreaterThan(baseline);
-      const x = tf.randomUniform([1, 13, 10, 3], 0, 255) as tf.Tensor4D;
+      const x = tf.randomUniform<tf.Rank.R4>([1, 13, 10, 3], 0, 255);
       model.stylize(x).dispose();
       model.stylize(x).dispose();
       x.dispose();
@@ -571,7 +572,7 @@ describe('tensor hygiene', () => {
 
   it('an interrupted pass throws TransferAbortedError and frees its tensors', async () => {
     const model = await loadStyleModel(pytorchSource());
-    const x = tf.randomUniform([1, 9, 9, 3], 0, 255) as tf.Tensor4D;
+    const x = tf.randomUniform<tf.Rank.R4>([1, 9, 9, 3], 0, 255);
     const before = tf.memory().numTensors;
     let calls = 0;
     expect(() => model.stylize(x, { interrupt: () => ++calls > 4 })).toThrow(TransferAbortedError);
@@ -583,7 +584,7 @@ describe('tensor hygiene', () => {
   it('the worker cache keeps a few models and disposes what it evicts', async () => {
     const baseline = tf.memory().numTensors;
     const cache = new StyleModelCache(1);
-    const zeros = tf.zeros([1, 4, 4, 3]) as tf.Tensor4D;
+    const zeros = tf.zeros<tf.Rank.R4>([1, 4, 4, 3]);
     const a = await cache.get(engstromSource());
     expect(await cache.get(engstromSource())).toBe(a);
     const b = await cache.get(pytorchSource());
@@ -705,7 +706,7 @@ describe('loading errors', () => {
     );
   });
 
-  it('detects the format from a path', async () => {
+  it('detects the format from a path', () => {
     expect(detectModelFormat(engstrom.folder)).toEqual(engstromSource());
     expect(detectModelFormat(path.join(engstrom.folder, 'manifest.json'))).toEqual(engstromSource());
     expect(detectModelFormat(pytorch.param)).toEqual(pytorchSource());

@@ -47,7 +47,7 @@ describe('loss terms', () => {
   });
 
   it('does not depend on image size for a uniform texture', () => {
-    const tile = (n: number) => tf.tile(tf.tensor4d([0, 10, 10, 0], [1, 2, 2, 1]), [1, n, n, 1]) as tf.Tensor4D;
+    const tile = (n: number) => tf.tile<tf.Tensor4D>(tf.tensor4d([0, 10, 10, 0], [1, 2, 2, 1]), [1, n, n, 1]);
     const small = tile(4);
     const large = tile(16);
     expect(totalVariationLoss(small).dataSync()[0]).toBeCloseTo(totalVariationLoss(large).dataSync()[0]!, 3);
@@ -71,19 +71,19 @@ describe('image gradient', () => {
 
   beforeAll(() => {
     vgg = tinyVgg(7);
-    const target = tf.randomUniform([1, 32, 32, 3], -100, 100, 'float32', 3) as tf.Tensor4D;
+    const target = tf.randomUniform<tf.Rank.R4>([1, 32, 32, 3], -100, 100, 'float32', 3);
     const features = vgg.features(target, [...styleLayers, ...contentLayers]);
     targets = {
       content: new Map(contentLayers.map((l) => [l, features.get(l)!])),
       styleGrams: new Map(styleLayers.map((l) => [l, gram(features.get(l)!)])),
     };
     // Near the target the loss is small next to its gradient, so float32 finite differences stay accurate.
-    image = tf.add(target, tf.randomNormal([1, 32, 32, 3], 0, 8, 'float32', 4)) as tf.Tensor4D;
+    image = tf.add<tf.Tensor4D>(target, tf.randomNormal([1, 32, 32, 3], 0, 8, 'float32', 4));
   });
 
   const layers = [...styleLayers, ...contentLayers];
   const objective = (x: tf.Tensor4D, network: (x: tf.Tensor4D) => Map<string, tf.Tensor4D>) =>
-    tf.sum(weightedLosses(x, network(x), targets, weights)) as tf.Scalar;
+    tf.sum<tf.Scalar>(weightedLosses(x, network(x), targets, weights));
   const ours = (x: tf.Tensor4D) => vgg.features(x, layers);
   /** The engine's hand-written backward pass. */
   const handGradient = (x: tf.Tensor4D, pooling: 'max' | 'avg' = 'max') =>
@@ -148,7 +148,7 @@ describe('image gradient', () => {
         ),
         weights.style,
       );
-      return tf.add(tf.add(content, style), tf.mul(totalVariationLoss(x), weights.tv)) as tf.Scalar;
+      return tf.add<tf.Scalar>(tf.add(content, style), tf.mul(totalVariationLoss(x), weights.tv));
     };
     const expected = tf.grad((x: tf.Tensor) => referenceObjective(x as tf.Tensor4D))(image);
     const actual = handGradient(image);
@@ -159,7 +159,7 @@ describe('image gradient', () => {
   });
 
   it.each(['max', 'avg'] as const)('matches tfjs autodiff at odd sizes with %s pooling', (pooling) => {
-    const odd = tf.randomUniform([1, 37, 45, 3], -100, 100, 'float32', 9) as tf.Tensor4D;
+    const odd = tf.randomUniform<tf.Rank.R4>([1, 37, 45, 3], -100, 100, 'float32', 9);
     const single = (input: tf.Tensor4D, features: Map<string, tf.Tensor4D>) =>
       tf.stack([
         tf.mean(tf.square(features.get('relu3_1')!)),

@@ -34,7 +34,7 @@ async function kerasFeatures(rgb: tf.Tensor4D): Promise<tf.Tensor4D[]> {
     );
   }
   const out: tf.Tensor4D[] = [];
-  let x = tf.sub(tf.reverse(rgb, 3), tf.tensor1d([103.939, 116.779, 123.68])) as tf.Tensor4D;
+  let x = tf.sub<tf.Tensor4D>(tf.reverse(rgb, 3), tf.tensor1d([103.939, 116.779, 123.68]));
   for (const [i, name] of KERAS_LAYERS.entries()) {
     x = tf.relu(
       tf.add(tf.conv2d(x, weights[`${name}/kernel`] as tf.Tensor4D, 1, 'same'), weights[`${name}/bias`]!),

@@ -151,10 +151,12 @@ beforeAll(async () => {
       res.writeHead(404).end();
       return;
     }
-    stat(oldH5).then(({ size }) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
-      createReadStream(oldH5).pipe(res);
-    });
+    stat(oldH5)
+      .then(({ size }) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+        createReadStream(oldH5).pipe(res);
+      })
+      .catch(() => res.writeHead(500).end());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -313,7 +315,7 @@ describe('fetchVggWeights', () => {
     expect(existsSync(cacheDir)).toBe(false);
   });
 
-  it('reports a refused connection as WeightsMissingError naming the cache folder and where to drop the .h5', async () => {
+  it('reports a refused connection as WeightsMissingError naming the cache folder and where the .h5 goes', async () => {
     const { cacheDir, downloadsDir } = await freshDirs();
     // A port that was just free: fetch refuses port 1 itself ("bad port") before connecting.
     const closed = http.createServer();

@@ -138,12 +138,21 @@ describe('Engine', () => {
   it('rejects a question pending with a worker that dies, fails its job, and starts a fresh worker', async () => {
     let started!: () => void;
     const running = new Promise<void>((resolve) => (started = resolve));
-    const job = drain(engine.run({ kind: 'GATYS', params: { ...small, size: 256, steps: 50 } }), (event) => {
+    const job = drain(engine.run({ kind: 'GATYS', params: { ...small, size: 384, steps: 50 } }), (event) => {
       if (event.type === 'started') started();
     }).catch((e: unknown) => e);
     await running;
-    // Asked while the worker is busy in a step: answered only between steps, so still pending when it dies.
-    const stats = engine.stats().catch((e: unknown) => e);
+    // A question asked while the worker is busy in a step is answered only after it. Ask until one is seen to wait
+    // (a question that slips into the pause between two events is answered at once), then end the worker.
+    let stats: Promise<unknown>;
+    for (;;) {
+      const asked = engine.stats().catch((e: unknown) => e);
+      const waited = new Promise((resolve) => setTimeout(() => resolve('waiting'), 500));
+      if ((await Promise.race([asked, waited])) === 'waiting') {
+        stats = asked;
+        break;
+      }
+    }
     await engine.restartWorkers();
     expect(await stats).toBeInstanceOf(EngineCrashedError);
     expect(await job).toBeInstanceOf(EngineCrashedError);
@@ -161,7 +170,7 @@ describe('Engine', () => {
     expect(events.at(-1)?.type).toBe('done');
   });
 
-  it('fails with WEIGHTS_MISSING naming the command and folder when VGG19 is absent and downloads are off', async () => {
+  it('fails with WEIGHTS_MISSING naming the command and folder if VGG19 is absent and downloads are off', async () => {
     const empty = await mkdtemp(path.join(os.tmpdir(), 'gramian-noweights-'));
     const offline = await Engine.start({ weightsDir: empty, allowDownload: false });
     try {

@@ -25,7 +25,6 @@ let server: TestServer;
 let styleId: string;
 let presetId: string;
 let contentImageId: string;
-let scream: Uint8Array;
 let thinStyleId: string;
 /** 4000×1: at any size the engine allows, its short side rounds to far below the 16 px the network needs. */
 let sliver: Uint8Array;
@@ -40,7 +39,6 @@ beforeAll(async () => {
     MAX_IMAGE_PIXELS: '2000000',
     MAX_QUERY_DEPTH: '6',
   });
-  scream = await readShared(styleImage('the_scream.jpg'));
   const style = await gqlUpload(
     server.url,
     UPLOAD_STYLE,
@@ -253,7 +251,11 @@ const CASES: [string, Send, string, string, string?][] = [
     () =>
       gql(
         server.url,
-        `mutation { createPreset(input: { name: "bad", params: { tvWeight: -1 } }) { __typename ... on Error { code } ... on InputError { field } } }`,
+        `mutation {
+          createPreset(input: { name: "bad", params: { tvWeight: -1 } }) {
+            __typename ... on Error { code } ... on InputError { field }
+          }
+        }`,
       ),
     'InputError',
     'INVALID_INPUT',

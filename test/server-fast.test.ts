@@ -10,7 +10,6 @@ import {
   START_TRANSFER,
   footprint,
   gql,
-  gqlUpload,
   startTestServer,
   subscribeAll,
   wsClient,
@@ -74,7 +73,12 @@ describe('style models', () => {
     });
     const { data } = await gql(
       server.url,
-      `query ($id: ID!) { run(id: $id) { engine totalSteps params { size } fastParams { styleModel size strength preserveColors } styleModel { name } steps { step } } }`,
+      `query ($id: ID!) {
+        run(id: $id) {
+          engine totalSteps params { size } fastParams { styleModel size strength preserveColors }
+          styleModel { name } steps { step }
+        }
+      }`,
       { id },
     );
     expect(data!.run).toEqual({
@@ -103,7 +107,9 @@ describe('style models', () => {
   });
 
   it("tells what a preset's run would use, for a FAST preset as for a GATYS one", async () => {
-    const query = `{ presets { name effectiveParams { size steps } effectiveFastParams { styleModel size strength preserveColors } } }`;
+    const query = `{
+      presets { name effectiveParams { size steps } effectiveFastParams { styleModel size strength preserveColors } }
+    }`;
     const presets = (await gql(server.url, query)).data!.presets as { name: string }[];
     expect(presets.find((p) => p.name === 'Fast mosaic')).toEqual({
       name: 'Fast mosaic',
@@ -120,7 +126,13 @@ describe('style models', () => {
   it('imports a model from files with a preview, runs it, and deletes it; catalogue models stay', async () => {
     const imported = await gql(
       server.url,
-      `mutation ($input: ImportStyleModelInput!) { importStyleModel(input: $input) { __typename ... on StyleModel { id name source architecture available preview { width height } } ... on Error { code message } } }`,
+      `mutation ($input: ImportStyleModelInput!) {
+        importStyleModel(input: $input) {
+          __typename
+          ... on StyleModel { id name source architecture available preview { width height } }
+          ... on Error { code message }
+        }
+      }`,
       {
         input: { name: 'my candy', path: `${SHARED_MODELS}/pytorch-fns-ncnn-fp16/candy9.param` },
       },
@@ -195,7 +207,11 @@ describe('style models', () => {
     const before = await footprint(server);
     const response = await gql(
       server.url,
-      `mutation { importStyleModel(input: { name: "nope", path: "${SHARED_MODELS}/vgg19-uint8-neuralpixels" }) { __typename ... on InputError { field code } } }`,
+      `mutation {
+        importStyleModel(input: { name: "nope", path: "${SHARED_MODELS}/vgg19-uint8-neuralpixels" }) {
+          __typename ... on InputError { field code }
+        }
+      }`,
     );
     expect(response.data!.importStyleModel).toMatchObject({
       __typename: 'InputError',

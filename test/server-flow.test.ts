@@ -44,7 +44,11 @@ beforeAll(async () => {
   styleId = upload.data!.uploadStyle.id;
   const preset = await gql(
     server.url,
-    `mutation ($input: CreatePresetInput!) { createPreset(input: $input) { __typename ... on Preset { id name params { size steps } effectiveParams { size steps optimizer tvWeight } } } }`,
+    `mutation ($input: CreatePresetInput!) {
+      createPreset(input: $input) {
+        __typename ... on Preset { id name params { size steps } effectiveParams { size steps optimizer tvWeight } }
+      }
+    }`,
     {
       input: { name: 'tiny', params: { size: 48, steps: 6, previewEvery: 2 } },
     },
@@ -79,7 +83,7 @@ async function startRun(params: Record<string, unknown> = {}): Promise<{ id: str
 }
 
 describe('a transfer followed over graphql-ws', () => {
-  it('streams a snapshot, ordered steps, previews and the end, then serves the result and keeps the history', async () => {
+  it('streams a snapshot, ordered steps, previews and the end, then serves the result and keeps history', async () => {
     const run = await startRun();
     const client = wsClient(server.url);
     const results = await subscribeAll(client, RUN_EVENTS, { runId: run.id });
@@ -117,7 +121,17 @@ describe('a transfer followed over graphql-ws', () => {
 
     const history = await gql(
       server.url,
-      `{ runs(first: 10, status: [SUCCEEDED]) { totalCount edges { node { id status preset { name } styles { name weight style { name } } steps { step totalLoss } previews { step } losses { total } } } } }`,
+      `{
+        runs(first: 10, status: [SUCCEEDED]) {
+          totalCount
+          edges {
+            node {
+              id status preset { name } styles { name weight style { name } } steps { step totalLoss }
+              previews { step } losses { total }
+            }
+          }
+        }
+      }`,
     );
     const found = history.data!.runs.edges.map((e: any) => e.node).find((n: any) => n.id === run.id);
     expect(found).toMatchObject({

@@ -131,7 +131,7 @@ describe('restart', () => {
     expect(resumed.steps.map((s) => s.step)).toEqual([1, 2, 3]);
   });
 
-  it('after a graceful stop: the running run checkpoints, resumes after the restart, and has every step once', async () => {
+  it('after a graceful stop: the running run checkpoints, resumes after restart, and has every step once', async () => {
     const run = await start(40);
     await until(
       () => runState(run),
@@ -154,7 +154,7 @@ describe('restart', () => {
     expect(data!.run).toMatchObject({ error: null, result: { mime: 'image/png' } });
   });
 
-  it('after a graceful stop during a fast pass: the run goes back to the queue, then runs after the restart', async () => {
+  it('after a graceful stop during a fast pass: the run goes back to the queue, then runs after restart', async () => {
     const models = (await gql(url, `{ styleModels { id name } }`)).data!.styleModels as { id: string; name: string }[];
     const mosaic = models.find((m) => m.name === 'mosaic')!.id;
     // Large enough that the pass is still going when the stop arrives.

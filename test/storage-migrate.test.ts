@@ -40,7 +40,8 @@ CREATE TABLE "new_Preset" (
     "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updatedAt" DATETIME NOT NULL
 );
-INSERT INTO "new_Preset" ("createdAt", "engine", "id", "name", "params", "updatedAt") SELECT "createdAt", "engine", "id", "name", "params", "updatedAt" FROM "Preset";
+INSERT INTO "new_Preset" ("createdAt", "engine", "id", "name", "params", "updatedAt")
+SELECT "createdAt", "engine", "id", "name", "params", "updatedAt" FROM "Preset";
 DROP TABLE "Preset";
 ALTER TABLE "new_Preset" RENAME TO "Preset";
 CREATE UNIQUE INDEX "Preset_name_key" ON "Preset"("name");
@@ -118,7 +119,8 @@ describe('migrateDatabase', () => {
     withSqlite(dbFile, (db) => {
       db.exec(`INSERT INTO "Image" ("id", "mime", "width", "height", "bytes") VALUES ('img', 'image/png', 2, 2, 10)`);
       db.exec(
-        `INSERT INTO "Run" ("id", "status", "engine", "params", "contentImageId", "totalSteps") VALUES ('run', 'SUCCEEDED', 'GATYS', '{}', 'img', 5)`,
+        `INSERT INTO "Run" ("id", "status", "engine", "params", "contentImageId", "totalSteps")
+         VALUES ('run', 'SUCCEEDED', 'GATYS', '{}', 'img', 5)`,
       );
     });
     expect(await migrateDatabase(dbFile, migrationsDir)).toEqual({ applied: shipped.slice(1) });
@@ -372,7 +374,7 @@ describe('openDatabase', () => {
     }
   });
 
-  it('opens a database from before the status and engine enums with every Run and Preset row intact and typed', async () => {
+  it('opens a database older than the status and engine enums: every Run and Preset row intact and typed', async () => {
     // The oldest shape of the database (first migration only), holding what the String-column client wrote: every
     // status and engine, and a value in every column, so that a column lost or emptied on the way shows.
     const firstOnly = path.join(dir, 'first-only');
@@ -415,14 +417,16 @@ describe('openDatabase', () => {
     const before = withSqlite(dbFile, (db) => {
       db.exec(`
         INSERT INTO "Image" ("id", "mime", "width", "height", "bytes") VALUES
-          ('content', 'image/png', 4, 3, 120), ('result', 'image/jpeg', 4, 3, 90), ('checkpoint', 'image/png', 4, 3, 100);
+          ('content', 'image/png', 4, 3, 120), ('result', 'image/jpeg', 4, 3, 90),
+          ('checkpoint', 'image/png', 4, 3, 100);
         INSERT INTO "Preset" ("id", "name", "engine", "params", "builtIn", "createdAt", "updatedAt") VALUES
           ('preset-fast', 'Mosaic', 'FAST', '{"styleModel":"mosaic"}', 0, '${at(0)}', '${at(1)}'),
           ('preset-gatys', 'Balanced', 'GATYS', '{"size":512}', 1, '${at(2)}', '${at(3)}');
       `);
       const columns = Object.keys(oldRuns[0]!);
       const insertRun = db.prepare(
-        `INSERT INTO "Run" (${columns.map((column) => `"${column}"`).join(', ')}) VALUES (${columns.map((column) => `@${column}`).join(', ')})`,
+        `INSERT INTO "Run" (${columns.map((column) => `"${column}"`).join(', ')}) ` +
+          `VALUES (${columns.map((column) => `@${column}`).join(', ')})`,
       );
       for (const run of oldRuns) insertRun.run(run);
       return readRows(db);

@@ -74,7 +74,10 @@ function slug(text: string): string {
   );
 }
 
-/** Style ids for --style: a file is stored and uploaded as a style (or matched to a style with the same image), a name is looked up. */
+/**
+ * Style ids for --style: a file is stored and uploaded as a style (or matched to a style with the same image), a name
+ * is looked up.
+ */
 async function resolveStyles(
   client: GramianClient,
   specs: readonly string[],
@@ -87,7 +90,8 @@ async function resolveStyles(
       const style = catalog.styles.find((s) => s.name === spec);
       if (!style)
         throw new UsageError(
-          `--style ${spec}: not a file, nor a style on the server (styles: ${catalog.styles.map((s) => s.name).join(', ') || 'none'})`,
+          `--style ${spec}: not a file, nor a style on the server ` +
+            `(styles: ${catalog.styles.map((s) => s.name).join(', ') || 'none'})`,
         );
       ids.push(style.id);
       continue;
@@ -133,7 +137,8 @@ async function transferTemplate(
       const model = catalog.styleModels.find((m) => m.name === options.model);
       if (!model)
         throw new UsageError(
-          `--model ${options.model}: no such style model (models: ${catalog.styleModels.map((m) => m.name).join(', ')})`,
+          `--model ${options.model}: no such style model ` +
+            `(models: ${catalog.styleModels.map((m) => m.name).join(', ')})`,
         );
       input.styleModelId = model.id;
     } else if (!preset?.fastParams?.styleModel) {
@@ -231,7 +236,8 @@ async function runBatch(client: GramianClient, options: BatchOptions): Promise<n
   const { input, suffix, engine } = await transferTemplate(client, options, catalog, presetName, out);
   await mkdir(options.out, { recursive: true });
   out(
-    `${contents.length} ${engine} run(s) with ${presetName ? `preset "${presetName}"` : 'no preset'} on ${catalog.engine.backend}, results in ${options.out}`,
+    `${contents.length} ${engine} run(s) with ${presetName ? `preset "${presetName}"` : 'no preset'} ` +
+      `on ${catalog.engine.backend}, results in ${options.out}`,
   );
 
   // Ctrl-C: start no more runs and cancel the ones started (each then ends CANCELED and is reported); a second

@@ -2,7 +2,7 @@
 // the raw image routes (POST /images to store, GET <url> to download). Every operation is a typed gql.tada document
 // from ../operations.ts, so results and variables are checked against the schema.
 import type { TadaDocumentNode } from 'gql.tada';
-import { print } from 'graphql';
+import { Kind, print, type DocumentNode } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { ImageRouteAnswer, StoredImage } from '../image-route.ts';
@@ -14,10 +14,14 @@ export class GraphQLRequestError extends Error {
     readonly operation: string,
     readonly errors: readonly { message: string; extensions?: Record<string, unknown> }[],
   ) {
-    super(
-      `${operation}: ${errors.map((e) => (e.extensions?.code ? `${String(e.extensions.code)}: ${e.message}` : e.message)).join('; ')}`,
-    );
+    super(`${operation}: ${errors.map(withCode).join('; ')}`);
   }
+}
+
+/** `CODE: message` when the error has a code (a string, or a number from some servers), else the message. */
+function withCode(error: { message: string; extensions?: Record<string, unknown> }): string {
+  const code = error.extensions?.code;
+  return code && (typeof code === 'string' || typeof code === 'number') ? `${code}: ${error.message}` : error.message;
 }
 
 /** Code and message of anything a request can fail with, for per-run reports. */
@@ -34,7 +38,7 @@ export function errorCode(error: unknown): { code: string; message: string } {
   if (error instanceof TypeError && cause)
     return {
       code: typeof cause.code === 'string' ? cause.code : 'NETWORK',
-      message: String(cause.message ?? error.message),
+      message: typeof cause.message === 'string' ? cause.message : error.message,
     };
   return { code: 'ERROR', message: error instanceof Error ? error.message : String(error) };
 }
@@ -50,9 +54,9 @@ export class HttpError extends Error {
   }
 }
 
-function operationName(document: TadaDocumentNode<unknown, any>): string {
+function operationName(document: DocumentNode): string {
   for (const definition of document.definitions) {
-    if (definition.kind === 'OperationDefinition') return definition.name?.value ?? 'anonymous operation';
+    if (definition.kind === Kind.OPERATION_DEFINITION) return definition.name?.value ?? 'anonymous operation';
   }
   return 'operation';
 }

@@ -41,7 +41,8 @@ export async function readPresetFile(file: string): Promise<PresetEntry[]> {
   }
   if (!Array.isArray(json))
     throw new PresetFileError(
-      `${file}: expected a JSON array of presets, [{ "name": …, "engine": "GATYS" | "FAST", "params" | "fastParams": {…} }]`,
+      `${file}: expected a JSON array of presets, ` +
+        '[{ "name": …, "engine": "GATYS" | "FAST", "params" | "fastParams": {…} }]',
     );
   const problems: string[] = [];
   const names = new Set<string>();
@@ -88,7 +89,8 @@ export async function syncPresets(
     const current = existing.find((p) => p.name === name);
     if (current && current.engine !== engine) {
       throw new PresetFileError(
-        `preset "${name}": exists on the server as a ${current.engine} preset and the file makes it ${engine}; rename it or delete the old one`,
+        `preset "${name}": exists on the server as a ${current.engine} preset and the file makes it ${engine}; ` +
+          'rename it or delete the old one',
       );
     }
     let result;

@@ -4,7 +4,10 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { EngineInputError } from '../engine/index.js';
 
-export function numberOption(values: Record<string, unknown>, name: string): number | undefined {
+/** Option values as node:util's parseArgs gives them. */
+type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+export function numberOption(values: OptionValues, name: string): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
   const value = Number(raw);
@@ -12,7 +15,7 @@ export function numberOption(values: Record<string, unknown>, name: string): num
   return value;
 }
 
-export function listOption(values: Record<string, unknown>, name: string): string[] | undefined {
+export function listOption(values: OptionValues, name: string): string[] | undefined {
   const raw = values[name];
   return typeof raw === 'string'
     ? raw

@@ -163,14 +163,19 @@ export async function stylizeCommand(argv: string[]): Promise<void> {
         bar.update(
           event.receivedBytes,
           event.totalBytes ?? 0,
-          `${event.stage === 'download' ? 'downloading VGG19' : 'converting VGG19'} ${formatBytes(event.receivedBytes)}`,
+          `${event.stage === 'download' ? 'downloading VGG19' : 'converting VGG19'} ` +
+            formatBytes(event.receivedBytes),
         );
       } else if (event.type === 'started' && !quiet) {
         bar.log(
-          `stylizing ${event.width}×${event.height}, ${job.kind === 'FAST' ? `one pass of ${values.model}` : `${event.totalSteps} steps`} on ${event.backend}`,
+          `stylizing ${event.width}×${event.height}, ` +
+            `${job.kind === 'FAST' ? `one pass of ${values.model}` : `${event.totalSteps} steps`} on ${event.backend}`,
         );
       } else if (event.type === 'step' && !quiet && job.kind === 'GATYS') {
-        const line = `step ${event.step}/${event.totalSteps} content ${event.contentLoss.toExponential(3)} style ${event.styleLoss.toExponential(3)} tv ${event.tvLoss.toExponential(3)} total ${event.totalLoss.toExponential(3)} (${event.ms.toFixed(0)} ms)`;
+        const line =
+          `step ${event.step}/${event.totalSteps} content ${event.contentLoss.toExponential(3)} ` +
+          `style ${event.styleLoss.toExponential(3)} tv ${event.tvLoss.toExponential(3)} ` +
+          `total ${event.totalLoss.toExponential(3)} (${event.ms.toFixed(0)} ms)`;
         if (event.step === 1 || event.step % 10 === 0 || event.step === event.totalSteps) bar.log(line);
         bar.update(event.step, event.totalSteps, `step ${event.step}/${event.totalSteps}`);
       } else if (event.type === 'preview' && values['preview-dir']) {
@@ -185,7 +190,8 @@ export async function stylizeCommand(argv: string[]): Promise<void> {
         if (!quiet) {
           const loss = job.kind === 'GATYS' ? `, final loss ${event.losses.total.toExponential(3)}` : '';
           console.error(
-            `wrote ${values.out} (${event.image.width}×${event.image.height}) in ${(event.ms / 1000).toFixed(1)} s${loss}`,
+            `wrote ${values.out} (${event.image.width}×${event.image.height}) ` +
+              `in ${(event.ms / 1000).toFixed(1)} s${loss}`,
           );
         }
       }

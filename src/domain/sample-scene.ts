@@ -5,8 +5,12 @@ import type { EncodedImage, Engine, StyleModelSource } from '../engine/index.js'
 
 const SCENE = `<svg xmlns="http://www.w3.org/2000/svg" width="192" height="144" viewBox="0 0 192 144">
   <defs>
-    <linearGradient id="sky" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#3d7bd9"/><stop offset="1" stop-color="#bfe3ff"/></linearGradient>
-    <linearGradient id="field" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#5fae3e"/><stop offset="1" stop-color="#2f6b22"/></linearGradient>
+    <linearGradient id="sky" x1="0" y1="0" x2="0" y2="1">
+      <stop offset="0" stop-color="#3d7bd9"/><stop offset="1" stop-color="#bfe3ff"/>
+    </linearGradient>
+    <linearGradient id="field" x1="0" y1="0" x2="0" y2="1">
+      <stop offset="0" stop-color="#5fae3e"/><stop offset="1" stop-color="#2f6b22"/>
+    </linearGradient>
   </defs>
   <rect width="192" height="144" fill="url(#sky)"/>
   <circle cx="150" cy="32" r="16" fill="#ffd23f"/>

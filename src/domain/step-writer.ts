@@ -12,7 +12,7 @@ export class StepWriter {
   private pending: StepEvent[] = [];
   private timer?: NodeJS.Timeout;
   private written: Promise<void> = Promise.resolve();
-  private failure?: unknown;
+  private failure?: Error;
 
   constructor(
     private readonly runId: string,
@@ -35,7 +35,7 @@ export class StepWriter {
       this.written = this.written
         .then(() => (this.failure ? undefined : this.write(batch)))
         .catch((error: unknown) => {
-          this.failure ??= error;
+          this.failure ??= error instanceof Error ? error : new Error(String(error), { cause: error });
         });
     }
     return this.written.then(() => {

@@ -4,9 +4,6 @@ import { setMaxListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
 import type { FinishedStatus, RunStatus } from './run-status.js';
 
-// Defined in run-status.ts; still exported here for the modules that import them from the topics.
-export { FINISHED_STATUSES, RUN_STATUSES, type RunStatus } from './run-status.js';
-
 export interface RunStepRecord {
   runId: string;
   step: number;

@@ -58,7 +58,8 @@ export class WeightsMissingError extends EngineError {
   ) {
     super(
       'WEIGHTS_MISSING',
-      `${reason}. Run \`${command}\` to fetch them, or put them in ${folder} (or point GRAMIAN_WEIGHTS at a folder that holds them).`,
+      `${reason}. Run \`${command}\` to fetch them, or put them in ${folder} ` +
+        '(or point GRAMIAN_WEIGHTS at a folder that holds them).',
     );
   }
 }

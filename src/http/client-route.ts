@@ -33,7 +33,10 @@ const HASHED_DIR = 'assets/';
 const NOT_BUILT = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Gramian</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}code{background:#f2f2f2;padding:.1em .3em;border-radius:3px}</style>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}
+code{background:#f2f2f2;padding:.1em .3em;border-radius:3px}
+</style>
 </head>
 <body>
 <h1>Gramian</h1>

@@ -1,7 +1,7 @@
 // graphql-ws on the GraphQL endpoint's port and path, executed through Yoga's envelop pipeline (the same plugins,
 // limits and error masking as over HTTP), as in graphql-yoga's own graphql-ws example.
 import type http from 'node:http';
-import type { DocumentNode, ExecutionArgs, GraphQLError, execute, subscribe } from 'graphql';
+import type { DocumentNode, ExecutionArgs, GraphQLError, GraphQLSchema, execute, subscribe } from 'graphql';
 import { createGraphQLError } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -35,16 +35,18 @@ export function attachGraphQLWs(server: http.Server, yoga: GraphQLEndpoint, mask
         const enveloped = yoga.getEnveloped({ ...context, req: request, socket, params });
         let document: DocumentNode;
         try {
-          document = enveloped.parse(params.query);
+          document = enveloped.parse(params.query) as DocumentNode;
         } catch (error) {
           // A document refused by the parser or its limits: an error message to the client, the socket stays open.
           if (isGraphQLError(error)) return [forSocket(mask, error)];
           throw error;
         }
-        const errors = enveloped.validate(enveloped.schema, document);
+        // envelop types graphql's functions loosely (any), to fit any graphql build: these are graphql's own.
+        const schema = enveloped.schema as GraphQLSchema;
+        const errors = enveloped.validate(schema, document) as readonly GraphQLError[];
         if (errors.length > 0) return errors.map((error: unknown) => forSocket(mask, error));
         const args: ExecutionArgs = {
-          schema: enveloped.schema,
+          schema,
           operationName: params.operationName,
           document,
           variableValues: params.variables,

@@ -2,7 +2,7 @@
 // after). Every refusal is a top-level error with the code QUERY_TOO_COMPLEX.
 import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
-import { GraphQLError, Lexer, Source, TokenKind } from 'graphql';
+import { GraphQLError, Lexer, Source, TokenKind, type DocumentNode, type ParseOptions } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { RequestErrorCode } from '../errors.js';
 
@@ -38,12 +38,12 @@ function hasMoreTokens(source: string | Source, max: number): boolean {
 function maxTokensPlugin(maxTokens: number): Plugin {
   return {
     onParse({ parseFn, setParseFn }) {
-      setParseFn((source, options) => {
+      setParseFn((source: string | Source, options?: ParseOptions): DocumentNode => {
         if (hasMoreTokens(source, maxTokens)) {
           const extensions = { code: TOO_COMPLEX, http: { status: 400 } };
           throw new GraphQLError(`the document has more than ${maxTokens} tokens`, { extensions });
         }
-        return parseFn(source, options);
+        return parseFn(source, options) as DocumentNode;
       });
     },
   };

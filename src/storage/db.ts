@@ -11,7 +11,8 @@ export interface OpenDatabase {
   prisma: Db;
   /** Absolute path of the SQLite file. */
   file: string;
-  close(): Promise<void>;
+  /** Disconnects Prisma; a plain function, so it can be passed around or destructured. */
+  close: () => Promise<void>;
 }
 
 /** How long a statement waits for another connection's write lock before failing with SQLITE_BUSY. */

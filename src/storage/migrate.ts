@@ -174,12 +174,17 @@ function applyMigration(db: Database.Database, folder: MigrationFolder): void {
 
 /**
  * Applies the migrations in `migrationsDir` that the database has not applied yet, each in its own transaction,
- * and returns their names. Creates the file (and its folder) when missing.
+ * and returns their names. Creates the file (and its folder) when missing. better-sqlite3 is synchronous: the work
+ * runs at once, as in an async function, and any failure is a rejection of the answer.
  */
-export async function migrateDatabase(
+export function migrateDatabase(
   databaseFile: string,
   migrationsDir: string = defaultMigrationsDir,
 ): Promise<{ applied: string[] }> {
+  return new Promise((resolve) => resolve(applyPendingMigrations(databaseFile, migrationsDir)));
+}
+
+function applyPendingMigrations(databaseFile: string, migrationsDir: string): { applied: string[] } {
   const folders = readMigrationFolders(migrationsDir);
   mkdirSync(path.dirname(path.resolve(databaseFile)), { recursive: true });
   const db = new Database(databaseFile, { timeout: lockWaitMs });

@@ -176,10 +176,11 @@ export function sparkline(values: readonly number[], width = 140, height = 36): 
   if (logs.length < 2) return svg;
   const min = Math.min(...logs);
   const span = Math.max(...logs) - min || 1;
-  const points = logs.map(
-    (v, i) =>
-      `${((i / (logs.length - 1)) * (width - 2) + 1).toFixed(1)},${(height - 2 - ((v - min) / span) * (height - 4)).toFixed(1)}`,
-  );
+  const points = logs.map((v, i) => {
+    const x = (i / (logs.length - 1)) * (width - 2) + 1;
+    const y = height - 2 - ((v - min) / span) * (height - 4);
+    return `${x.toFixed(1)},${y.toFixed(1)}`;
+  });
   const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
   line.setAttribute('points', points.join(' '));
   svg.append(line);

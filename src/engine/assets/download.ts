@@ -97,7 +97,8 @@ export async function downloadFile(url: string, file: string, options: DownloadO
     throw new DownloadError(
       url,
       'digest',
-      `downloaded with ${algorithm} ${digest}, expected ${expectedDigest} (corrupted download or a different file); deleted it`,
+      `downloaded with ${algorithm} ${digest}, expected ${expectedDigest} ` +
+        '(corrupted download or a different file); deleted it',
     );
   }
   await rename(partFile, file);

@@ -5,6 +5,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Dataset, Group } from 'h5wasm/node';
+import type * as H5WasmNode from 'h5wasm/node';
 import { WeightsInvalidError } from '../errors.js';
 import type { DownloadProgress } from './download.js';
 import { MANIFEST_NAMES } from './paths.js';
@@ -23,7 +24,7 @@ export interface ConvertOptions {
   onProgress?: (progress: DownloadProgress) => void;
 }
 
-type H5Wasm = (typeof import('h5wasm/node'))['default'];
+type H5Wasm = (typeof H5WasmNode)['default'];
 /** [H,W,in,out] as Keras stores a kernel. */
 type Hwio = [number, number, number, number];
 
@@ -79,9 +80,9 @@ function findKerasConvs(h5: H5Wasm, file: Group, h5Path: string): KerasConv[] {
     const outChannels = wantKernel[3];
     if (!kernel || !bias) problems.push(`${layer} has no ${kernel ? '1-D bias' : '4-D kernel'} among its weight_names`);
     else if (kernel.shape!.join(',') !== wantKernel.join(','))
-      problems.push(`${layer} kernel has shape [${kernel.shape}], expected [${wantKernel}]`);
+      problems.push(`${layer} kernel has shape [${String(kernel.shape)}], expected [${wantKernel.join(',')}]`);
     else if (bias.shape![0] !== outChannels)
-      problems.push(`${layer} bias has shape [${bias.shape}], expected [${outChannels}]`);
+      problems.push(`${layer} bias has shape [${String(bias.shape)}], expected [${outChannels}]`);
     else convs.push({ name, kernel, bias, kernelShape: wantKernel });
   });
   if (problems.length > 0)
@@ -197,11 +198,13 @@ export async function convertKerasVgg19(h5Path: string, outDir: string, options:
     await writeFile(path.join(tempDir, MANIFEST_FILE), JSON.stringify(manifest, null, 1));
     const sourceInfo = {
       network:
-        'VGG19 (ImageNet, Simonyan & Zisserman; weights CC BY 4.0), conv1_1…conv5_4, from the Keras applications notop weights',
+        'VGG19 (ImageNet, Simonyan & Zisserman; weights CC BY 4.0), conv1_1…conv5_4, ' +
+        'from the Keras applications notop weights',
       source: { file: path.basename(source), url: options.sourceUrl, md5: await md5OfFile(source) },
       convertedAt: new Date().toISOString(),
       layout:
-        'kernels [W,H,in,out] (Keras HWIO with H and W swapped); conv1_1 input channels reversed from Keras BGR to RGB; ' +
+        'kernels [W,H,in,out] (Keras HWIO with H and W swapped); ' +
+        'conv1_1 input channels reversed from Keras BGR to RGB; ' +
         'input is RGB 0..255 minus [123.68, 116.779, 103.939]',
     };
     await writeFile(path.join(tempDir, 'SOURCE.json'), `${JSON.stringify(sourceInfo, null, 2)}\n`);

@@ -70,7 +70,8 @@ export async function fetchVggWeights(options: FetchVggWeightsOptions = {}): Pro
     // Only a finished, verified download is ever renamed to h5File, so a mismatch is a file put there by hand.
     if (actual !== md5) {
       throw new WeightsInvalidError(
-        `${h5File} has md5 ${actual}, expected ${md5}: it is not the Keras VGG19 notop weights file; delete or replace it`,
+        `${h5File} has md5 ${actual}, expected ${md5}: ` +
+          'it is not the Keras VGG19 notop weights file; delete or replace it',
       );
     }
   } else {

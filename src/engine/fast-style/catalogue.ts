@@ -192,7 +192,8 @@ export async function fetchCatalogueModel(model: CatalogueModel, options: FetchC
     throw new ModelMissingError(
       model.name,
       `could not fetch style model "${model.name}" (${reason}). ` +
-        `Put its files in ${path.join(root, path.dirname(model.location))} or point GRAMIAN_MODELS at a folder that holds ${model.location}.`,
+        `Put its files in ${path.join(root, path.dirname(model.location))} ` +
+        `or point GRAMIAN_MODELS at a folder that holds ${model.location}.`,
     );
   }
   await mkdir(path.dirname(folder), { recursive: true });
@@ -217,7 +218,8 @@ export async function ensureCatalogueModel(
   if (options.allowDownload === false) {
     throw new ModelMissingError(
       model.name,
-      `style model "${model.name}" is not on disk (searched ${modelsSearchPath(options.env).join(', ')}) and downloads are off`,
+      `style model "${model.name}" is not on disk ` +
+        `(searched ${modelsSearchPath(options.env).join(', ')}) and downloads are off`,
     );
   }
   return fetchCatalogueModel(model, options);

@@ -113,7 +113,8 @@ function loadLayers(
       const layout = spec.kind === 'conv' ? `[k, k, ${channels}, out]` : `[k, k, out, ${channels}]`;
       throw new StyleModelError(
         path,
-        `${name} has shape ${shapeText(kernel.shape)}, expected ${layout} (a square ${spec.kind === 'conv' ? 'conv' : 'transposed conv'} kernel after ${channels} channels)`,
+        `${name} has shape ${shapeText(kernel.shape)}, expected ${layout} ` +
+          `(a square ${spec.kind === 'conv' ? 'conv' : 'transposed conv'} kernel after ${channels} channels)`,
       );
     }
     if (spec === LAYERS.at(-1) && outputs !== 3)
@@ -123,7 +124,8 @@ function loadLayers(
       if (norm.shape.length !== 1 || norm.shape[0] !== outputs) {
         throw new StyleModelError(
           path,
-          `${engstromVariableName(spec.id + offset)} (instance norm ${offset === 1 ? 'shift' : 'scale'} of ${name}) has shape ${shapeText(norm.shape)}, expected [${outputs}]`,
+          `${engstromVariableName(spec.id + offset)} (instance norm ${offset === 1 ? 'shift' : 'scale'} of ${name}) ` +
+            `has shape ${shapeText(norm.shape)}, expected [${outputs}]`,
         );
       }
     }
@@ -187,7 +189,7 @@ export function buildEngstromNet(
     ...RESIDUAL_IDS.map((id): Layer => {
       const first = byId.get(id)!;
       const second = byId.get(id + 3)!;
-      return (x) => tf.add(second(first(x)), x) as tf.Tensor4D;
+      return (x) => tf.add<tf.Tensor4D>(second(first(x)), x);
     }),
     byId.get(39)!,
     byId.get(42)!,

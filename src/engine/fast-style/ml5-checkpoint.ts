@@ -58,7 +58,8 @@ export async function loadMl5Checkpoint(folder: string): Promise<Map<string, Che
   } catch (error) {
     throw new StyleModelError(
       folder,
-      `no readable ${ML5_MANIFEST} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); an ml5 checkpoint is a folder with manifest.json and its Variable files`,
+      `no readable ${ML5_MANIFEST} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); ` +
+        'an ml5 checkpoint is a folder with manifest.json and its Variable files',
     );
   }
   const entries = parseManifest(text, manifestFile);
@@ -72,14 +73,16 @@ export async function loadMl5Checkpoint(folder: string): Promise<Map<string, Che
       } catch (error) {
         throw new StyleModelError(
           file,
-          `variable "${name}" is listed in ${ML5_MANIFEST} but its file cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+          `variable "${name}" is listed in ${ML5_MANIFEST} but its file cannot be read ` +
+            `(${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
         );
       }
       const count = entry.shape.reduce((a, b) => a * b, 1);
       if (bytes.byteLength !== count * 4) {
         throw new StyleModelError(
           file,
-          `variable "${name}" of shape [${entry.shape.join(', ')}] needs ${count * 4} bytes (float32), the file has ${bytes.byteLength}${bytes.byteLength < count * 4 ? ' (truncated)' : ''}`,
+          `variable "${name}" of shape [${entry.shape.join(', ')}] needs ${count * 4} bytes (float32), ` +
+            `the file has ${bytes.byteLength}${bytes.byteLength < count * 4 ? ' (truncated)' : ''}`,
         );
       }
       // Copy into an aligned buffer of our own (a Buffer may start at any offset). The files are little-endian, as is

@@ -138,7 +138,8 @@ export function readNcnnBin(layers: NcnnLayer[], bin: Uint8Array, file = '.bin')
     if (offset + bytes > bin.byteLength) {
       throw new StyleModelError(
         file,
-        `truncated: ${what} needs ${bytes} bytes at offset ${offset}, but the file has ${bin.byteLength} bytes (the .param expects more weights)`,
+        `truncated: ${what} needs ${bytes} bytes at offset ${offset}, ` +
+          `but the file has ${bin.byteLength} bytes (the .param expects more weights)`,
       );
     }
   };
@@ -194,7 +195,8 @@ export function readNcnnBin(layers: NcnnLayer[], bin: Uint8Array, file = '.bin')
   if (offset !== bin.byteLength) {
     throw new StyleModelError(
       file,
-      `has ${bin.byteLength - offset} bytes more than the .param describes (${offset} expected): it belongs to another model`,
+      `has ${bin.byteLength - offset} bytes more than the .param describes (${offset} expected): ` +
+        'it belongs to another model',
     );
   }
   return { conv, norm };
@@ -218,7 +220,8 @@ export async function loadNcnnModel(paramPath: string): Promise<NcnnModel> {
   } catch (error) {
     throw new StyleModelError(
       binPath,
-      `cannot read the weights next to the .param file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      'cannot read the weights next to the .param file: ' +
+        ((error as NodeJS.ErrnoException).code ?? (error as Error).message),
     );
   }
   const layers = parseNcnnParam(text, paramPath);

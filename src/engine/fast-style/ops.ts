@@ -20,12 +20,12 @@ export function instanceNorm(
   return tf.tidy(() => {
     const [, h, w, c] = x.shape;
     const mean = tf.avgPool(x, [h, w], 1, 'valid');
-    const variance = tf.avgPool(tf.squaredDifference(x, mean) as tf.Tensor4D, [h, w], 1, 'valid');
+    const variance = tf.avgPool(tf.squaredDifference<tf.Tensor4D>(x, mean), [h, w], 1, 'valid');
     const gain = tf.mul(tf.rsqrt(tf.add(tf.reshape(variance, [c]), eps)), scale);
     const bias = tf.sub(shift, tf.mul(tf.reshape(mean, [c]), gain));
     return tf.fused.depthwiseConv2d({
       x,
-      filter: tf.reshape(gain, [1, 1, c, 1]) as tf.Tensor4D,
+      filter: tf.reshape<tf.Rank.R4>(gain, [1, 1, c, 1]),
       strides: 1,
       pad: 'valid',
       bias,
@@ -34,13 +34,15 @@ export function instanceNorm(
   });
 }
 
-/** [1,H,W,4C] with phase (py, px) of channel c at (py·2 + px)·C + c → [1,2H,2W,C]; tf.depthToSpace, but fast on wasm. */
+/**
+ * [1,H,W,4C] with phase (py, px) of channel c at (py·2 + px)·C + c → [1,2H,2W,C]; tf.depthToSpace, but fast on wasm.
+ */
 export function phasesToSpace(x: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const [, h, w, c4] = x.shape;
     const c = c4 / 4;
     // [H, W, py, (px, c)] → [H, py, W, (px, c)]: one 4-D transpose; (px, c) stays a contiguous block of 2C.
-    return tf.reshape(tf.transpose(tf.reshape(x, [h, w, 2, 2 * c]), [0, 2, 1, 3]), [1, 2 * h, 2 * w, c]) as tf.Tensor4D;
+    return tf.reshape<tf.Rank.R4>(tf.transpose(tf.reshape(x, [h, w, 2, 2 * c]), [0, 2, 1, 3]), [1, 2 * h, 2 * w, c]);
   });
 }
 
@@ -237,12 +239,12 @@ export function convAsPhases(w: Float32Array, k: number, inputs: number, outputs
 export function spaceToPhases(x: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const [, h2, w2, c] = x.shape;
-    return tf.reshape(tf.transpose(tf.reshape(x, [h2 / 2, 2, w2 / 2, 2 * c]), [0, 2, 1, 3]), [
+    return tf.reshape<tf.Rank.R4>(tf.transpose(tf.reshape(x, [h2 / 2, 2, w2 / 2, 2 * c]), [0, 2, 1, 3]), [
       1,
       h2 / 2,
       w2 / 2,
       4 * c,
-    ]) as tf.Tensor4D;
+    ]);
   });
 }
 

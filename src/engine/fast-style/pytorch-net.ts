@@ -278,7 +278,7 @@ export function buildPytorchNet(model: NcnnModel, path: string, options: Pytorch
     ...Array.from({ length: PYTORCH_RESIDUAL_BLOCKS }, (_, i): Layer => {
       const first = layers[3 + 2 * i]!;
       const second = layers[4 + 2 * i]!;
-      return (x) => tf.add(second(first(x)), x) as tf.Tensor4D;
+      return (x) => tf.add<tf.Tensor4D>(second(first(x)), x);
     }),
     ...layers.slice(3 + 2 * PYTORCH_RESIDUAL_BLOCKS),
   ];

@@ -33,12 +33,11 @@ export class Lbfgs implements PixelOptimizer {
       this.remember(gradient, d);
       this.twoLoop(gradient, d);
     }
-    let slope = dot(gradient, d);
+    const slope = dot(gradient, d);
     if (!(slope < 0)) {
       // Not a descent direction (curvature pairs went stale): forget them and restart from steepest descent.
       this.forget();
       for (let i = 0; i < n; i++) d[i] = -gradient[i]!;
-      slope = dot(gradient, d);
     }
     // The first step is scaled by 1/‖g‖₁ so it cannot overshoot before any curvature is known.
     let gradientL1 = 0;

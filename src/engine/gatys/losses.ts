@@ -13,13 +13,13 @@ export function gram(features: tf.Tensor4D): tf.Tensor2D {
   const [, h, w, c] = features.shape;
   const scale = 1 / (h * w * c);
   const op = customUnaryOp<tf.Tensor4D, tf.Tensor2D>((input, save) => {
-    const flat = tf.reshape(input, [h * w, c]) as tf.Tensor2D;
+    const flat = tf.reshape<tf.Rank.R2>(input, [h * w, c]);
     save([flat]);
     return {
-      value: tf.mul(tf.matMul(tf.transpose(flat), flat), scale) as tf.Tensor2D,
+      value: tf.mul<tf.Tensor2D>(tf.matMul(tf.transpose(flat), flat), scale),
       gradFunc: (dy, saved) => {
         const [savedFlat] = saved as [tf.Tensor2D];
-        const symmetric = tf.add(dy, tf.transpose(dy)) as tf.Tensor2D;
+        const symmetric = tf.add<tf.Tensor2D>(dy, tf.transpose(dy));
         return tf.reshape(tf.mul(tf.matMul(savedFlat, symmetric), scale), [1, h, w, c]);
       },
     };
@@ -28,11 +28,11 @@ export function gram(features: tf.Tensor4D): tf.Tensor2D {
 }
 
 export function contentLoss(features: tf.Tensor, target: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.mean(tf.squaredDifference(features, target)) as tf.Scalar);
+  return tf.tidy(() => tf.mean<tf.Scalar>(tf.squaredDifference(features, target)));
 }
 
 export function styleLoss(features: tf.Tensor4D, targetGram: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.mean(tf.squaredDifference(gram(features), targetGram)) as tf.Scalar);
+  return tf.tidy(() => tf.mean<tf.Scalar>(tf.squaredDifference(gram(features), targetGram)));
 }
 
 /** Mean of squared horizontal plus mean of squared vertical neighbour differences, in pixel units². */
@@ -47,7 +47,7 @@ export function totalVariationLoss(image: tf.Tensor4D): tf.Scalar {
       tf.slice(image, [0, 1, 0, 0], [-1, h - 1, -1, -1]),
       tf.slice(image, [0, 0, 0, 0], [-1, h - 1, -1, -1]),
     );
-    return tf.add(tf.mean(tf.square(dx)), tf.mean(tf.square(dy))) as tf.Scalar;
+    return tf.add<tf.Scalar>(tf.mean(tf.square(dx)), tf.mean(tf.square(dy)));
   });
 }
 

@@ -208,7 +208,8 @@ export function resolveTransferParams(params: TransferParams): ResolvedTransferP
   if (!Array.isArray(styles) || styles.length < LIMITS.styles.min || styles.length > LIMITS.styles.max) {
     throw new EngineInputError(
       'styles',
-      `needs ${LIMITS.styles.min} to ${LIMITS.styles.max} style images, got ${Array.isArray(styles) ? styles.length : 0}`,
+      `needs ${LIMITS.styles.min} to ${LIMITS.styles.max} style images, ` +
+        `got ${Array.isArray(styles) ? styles.length : 0}`,
     );
   }
   const resolvedStyles = styles.map((style, i) => {

@@ -198,12 +198,14 @@ async function setupScale(
       if (style.weight === 0) continue;
       const image = rgbTensor(styleImages[i]!);
       const input = contentLum ? tf.tidy(() => greyFromLuminance(matchLuminance(luminance(image), contentLum))) : image;
-      const key = `${sha256(style.image)}:${input.shape[2]}x${input.shape[1]}:${params.pooling}:${params.styleLayers.join(',')}${statsKey}`;
+      const key =
+        `${sha256(style.image)}:${input.shape[2]}x${input.shape[1]}:` +
+        `${params.pooling}:${params.styleLayers.join(',')}${statsKey}`;
       const { grams, owned } = styleGrams(vgg, input, key, params, cache);
       for (const layer of params.styleLayers) {
         const previous = styleTargets.get(layer);
-        const weighted = tf.tidy(() => tf.mul(grams.get(layer)!, style.weight / totalWeight) as tf.Tensor2D);
-        styleTargets.set(layer, previous ? tf.tidy(() => tf.add(previous, weighted) as tf.Tensor2D) : weighted);
+        const weighted = tf.tidy(() => tf.mul<tf.Tensor2D>(grams.get(layer)!, style.weight / totalWeight));
+        styleTargets.set(layer, previous ? tf.tidy(() => tf.add<tf.Tensor2D>(previous, weighted)) : weighted);
         if (previous) {
           previous.dispose();
           weighted.dispose();

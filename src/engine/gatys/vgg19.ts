@@ -80,7 +80,7 @@ export class Vgg19 {
       const bias = tensors[`${name}/bias`];
       if (!kernelWhio || !bias) throw new Error(`weights for ${name} are missing`);
       const kernel = tf.transpose(kernelWhio, [1, 0, 2, 3]) as tf.Tensor4D;
-      const flipped = tf.tidy(() => tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D);
+      const flipped = tf.tidy(() => tf.transpose<tf.Tensor4D>(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]));
       kernelWhio.dispose();
       layers.set(name, { kernel, bias: bias as tf.Tensor1D, flipped });
     }
@@ -165,24 +165,19 @@ export class Vgg19 {
         }
         const tap = tapGradients.get(RELU_LAYERS[i]!);
         if (tap) {
-          const sum = gradient ? (tf.add(gradient, tap) as tf.Tensor4D) : tap.clone();
+          const sum = gradient ? tf.add<tf.Tensor4D>(gradient, tap) : tap.clone();
           gradient?.dispose();
           gradient = sum;
         }
         const activation = activations[i]!;
         const dy = gradient!;
         gradient = tf.tidy(() =>
-          tf.conv2d(
-            tf.mul(dy, tf.step(activation)) as tf.Tensor4D,
-            this.layers.get(CONV_LAYERS[i]!)!.flipped,
-            1,
-            'same',
-          ),
+          tf.conv2d(tf.mul<tf.Tensor4D>(dy, tf.step(activation)), this.layers.get(CONV_LAYERS[i]!)!.flipped, 1, 'same'),
         );
         dy.dispose();
         activation.dispose();
       }
-      const total = tf.add(gradient!, imageGradient!) as tf.Tensor4D;
+      const total = tf.add<tf.Tensor4D>(gradient!, imageGradient!);
       gradient!.dispose();
       gradient = undefined;
       return { terms: terms!, gradient: total };
@@ -217,10 +212,10 @@ export class Vgg19 {
 
 /** Converts 0..255 RGB to VGG space. */
 export function toVggSpace(rgb: tf.Tensor4D): tf.Tensor4D {
-  return tf.sub(rgb, tf.tensor1d([...VGG_MEAN_RGB])) as tf.Tensor4D;
+  return tf.sub<tf.Tensor4D>(rgb, tf.tensor1d([...VGG_MEAN_RGB]));
 }
 
 /** Converts VGG space back to 0..255 RGB (unclamped). */
 export function fromVggSpace(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.add(x, tf.tensor1d([...VGG_MEAN_RGB])) as tf.Tensor4D;
+  return tf.add<tf.Tensor4D>(x, tf.tensor1d([...VGG_MEAN_RGB]));
 }

@@ -50,7 +50,7 @@ export async function loadVgg19(folder: string): Promise<Vgg19> {
     const problem = !kernel
       ? `${name}/kernel is missing`
       : kernel.shape.join(',') !== want.join(',')
-        ? `${name}/kernel has shape [${kernel.shape}], expected [${want}]`
+        ? `${name}/kernel has shape [${kernel.shape.join(',')}], expected [${want.join(',')}]`
         : tensors[`${name}/bias`]?.shape[0] !== want[3]
           ? `${name}/bias is missing or has the wrong size`
           : undefined;

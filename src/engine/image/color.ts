@@ -31,18 +31,18 @@ function mixChannels(image: tf.Tensor4D, matrix: number[][]): tf.Tensor4D {
     const flat = tf.reshape(image, [h * w, 3]);
     // pixel · matrixᵀ
     const transposed = tf.tensor2d(matrix.flat(), [3, 3]).transpose();
-    return tf.reshape(tf.matMul(flat, transposed), [1, h, w, 3]) as tf.Tensor4D;
+    return tf.reshape<tf.Rank.R4>(tf.matMul(flat, transposed), [1, h, w, 3]);
   });
 }
 
 /** [1,H,W,3] RGB → [1,H,W,1] luminance. */
 export function luminance(rgb: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => tf.slice(mixChannels(rgb, RGB_TO_YIQ), [0, 0, 0, 0], [-1, -1, -1, 1]) as tf.Tensor4D);
+  return tf.tidy(() => tf.slice<tf.Rank.R4, tf.Tensor4D>(mixChannels(rgb, RGB_TO_YIQ), [0, 0, 0, 0], [-1, -1, -1, 1]));
 }
 
 /** A grey RGB image whose three channels are the given luminance. */
 export function greyFromLuminance(y: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => tf.tile(y, [1, 1, 1, 3]) as tf.Tensor4D);
+  return tf.tidy(() => tf.tile<tf.Tensor4D>(y, [1, 1, 1, 3]));
 }
 
 /** Shifts and scales a luminance image to the mean and standard deviation of another. */
@@ -51,7 +51,7 @@ export function matchLuminance(source: tf.Tensor4D, reference: tf.Tensor4D): tf.
     const s = tf.moments(source);
     const r = tf.moments(reference);
     const gain = tf.div(tf.sqrt(r.variance), tf.add(tf.sqrt(s.variance), 1e-6));
-    return tf.add(tf.mul(tf.sub(source, s.mean), gain), r.mean) as tf.Tensor4D;
+    return tf.add<tf.Tensor4D>(tf.mul(tf.sub(source, s.mean), gain), r.mean);
   });
 }
 
@@ -61,6 +61,6 @@ export function recolor(generated: tf.Tensor4D, content: tf.Tensor4D): tf.Tensor
     const yFromGenerated = luminance(generated);
     const contentYiq = mixChannels(content, RGB_TO_YIQ);
     const chroma = tf.slice(contentYiq, [0, 0, 0, 1], [-1, -1, -1, 2]);
-    return mixChannels(tf.concat([yFromGenerated, chroma], 3) as tf.Tensor4D, YIQ_TO_RGB);
+    return mixChannels(tf.concat<tf.Tensor4D>([yFromGenerated, chroma], 3), YIQ_TO_RGB);
   });
 }

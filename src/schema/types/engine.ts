@@ -40,6 +40,6 @@ const EngineRef = builder.objectRef<EngineInfo>('Engine').implement({
 builder.queryField('engine', (t) =>
   t.field({
     type: EngineRef,
-    resolve: async (_root, _args, { engine }) => engine.info(),
+    resolve: (_root, _args, { engine }) => engine.info(),
   }),
 );

@@ -27,7 +27,9 @@ const LAYERS = `one or more of ${RELU_LAYERS[0]}…${RELU_LAYERS.at(-1)}`;
 const PARAMS: { [K in keyof GatysOptions]-?: { type: Kind; description: string } } = {
   size: {
     type: 'Int',
-    description: `Longest side of the output in pixels (${LIMITS.size.min}..${LIMITS.size.max}, within the backend's memory).`,
+    description:
+      `Longest side of the output in pixels (${LIMITS.size.min}..${LIMITS.size.max}, ` +
+      "within the backend's memory).",
   },
   steps: { type: 'Int', description: `Optimisation steps per scale (${LIMITS.steps.min}..${LIMITS.steps.max}).` },
   optimizer: { type: OptimizerEnum, description: 'Optimiser.' },
@@ -122,7 +124,9 @@ export const FastParamsRef = builder.objectRef<FastPresetParams>('FastParams').i
     }),
     size: t.int({
       nullable: true,
-      description: `Longest side of the output (${FAST_LIMITS.size.min}..${FAST_LIMITS.size.max}); default the content's own.`,
+      description:
+        `Longest side of the output (${FAST_LIMITS.size.min}..${FAST_LIMITS.size.max}); ` +
+        "default the content's own.",
       resolve: (p) => p.size ?? null,
     }),
     strength: t.float({

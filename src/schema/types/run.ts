@@ -165,7 +165,8 @@ const StyleWeightInput = builder.inputType('StyleWeightInput', {
 
 const StartTransferInput = builder.inputType('StartTransferInput', {
   description:
-    'Give exactly one of content and contentImageId. A GATYS transfer takes styles; a FAST one takes a styleModelId (or a FAST preset naming a model).',
+    'Give exactly one of content and contentImageId. ' +
+    'A GATYS transfer takes styles; a FAST one takes a styleModelId (or a FAST preset naming a model).',
   fields: (t) => ({
     content: t.field({ type: 'File', required: false, description: 'The content image, uploaded.' }),
     contentImageId: t.id({
