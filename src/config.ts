@@ -2,11 +2,18 @@
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AUTH_MODES, isAuthMode, type AuthMode } from './auth/authenticator.js';
+import type { JwtConfig } from './auth/jwt.js';
 import { BACKEND_CHOICES, type BackendChoice } from './engine/index.js';
 
 export interface Config {
   port: number;
+  /** The address to listen on; loopback by default, where `auth: 'auto'` needs no credentials. */
   host: string;
+  /** GRAMIAN_AUTH: auto (credentials unless on loopback), keys (always), off (never). */
+  auth: AuthMode;
+  /** Tokens from an identity provider: AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE (all three or none). */
+  jwt?: JwtConfig;
   /** Folder for the default database and the image store. */
   dataDir: string;
   /** Prisma-style SQLite URL (file:…). */
@@ -71,9 +78,14 @@ export function loadConfig(env: Env = process.env): Config {
   const download = env.GRAMIAN_WEIGHTS_DOWNLOAD ?? 'true';
   if (!['true', 'false'].includes(download))
     problems.push(`GRAMIAN_WEIGHTS_DOWNLOAD=${download} must be true or false`);
+  const auth = env.GRAMIAN_AUTH || 'auto';
+  if (!isAuthMode(auth)) problems.push(`GRAMIAN_AUTH=${auth} is not one of ${AUTH_MODES.join(', ')}`);
+  const jwt = readJwtConfig(env, problems);
   const config: Config = {
     port: integer('PORT', 4000, 0, 65535),
-    host: env.HOST || '0.0.0.0',
+    host: env.HOST || '127.0.0.1',
+    auth: auth as AuthMode,
+    ...(jwt ? { jwt } : {}),
     dataDir,
     databaseUrl,
     imagesDir: path.join(dataDir, 'images'),
@@ -92,4 +104,31 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** The identity provider's settings: none, or all three with an http(s) key set URL. */
+function readJwtConfig(env: Env, problems: string[]): JwtConfig | undefined {
+  const jwksUrl = env.AUTH_JWKS_URL || undefined;
+  const issuer = env.AUTH_ISSUER || undefined;
+  const audience = env.AUTH_AUDIENCE || undefined;
+  if (!jwksUrl) {
+    const orphans = ['AUTH_ISSUER', 'AUTH_AUDIENCE'].filter((name) => env[name]);
+    if (orphans.length > 0)
+      problems.push(
+        `${orphans.join(' and ')} ${orphans.length > 1 ? 'need' : 'needs'} AUTH_JWKS_URL (the identity provider's ` +
+          'key set) to be set too',
+      );
+    return undefined;
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(jwksUrl);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:'))
+    problems.push(`AUTH_JWKS_URL=${jwksUrl} must be an http(s) URL such as https://idp.example/.well-known/jwks.json`);
+  if (!issuer) problems.push('AUTH_ISSUER is required with AUTH_JWKS_URL: the issuer (iss) tokens must name');
+  if (!audience) problems.push('AUTH_AUDIENCE is required with AUTH_JWKS_URL: the audience (aud) tokens must name');
+  return url && issuer && audience ? { jwksUrl: url.href, issuer, audience } : undefined;
 }

@@ -17,6 +17,10 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
  * or an unexpected failure masked as INTERNAL. GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED are Yoga's own.
  */
 export const REQUEST_ERROR_CODES = [
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
+  'UNAVAILABLE',
   'BAD_REQUEST',
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
@@ -79,5 +83,22 @@ export class ConflictError extends ClientError {
 export class UnavailableError extends ClientError {
   constructor(message: string) {
     super('UNAVAILABLE', message);
+  }
+}
+
+/**
+ * Refused because of who is asking, as a top-level error: no valid credentials (UNAUTHENTICATED, HTTP 401), or
+ * credentials without the scope, or a shared row only an admin may change (FORBIDDEN, HTTP 403).
+ */
+export class AccessError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: 'UNAUTHENTICATED' | 'FORBIDDEN',
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+    this.status = code === 'UNAUTHENTICATED' ? 401 : 403;
   }
 }

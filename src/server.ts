@@ -27,9 +27,9 @@ export async function startServer(config: Config, log: Log = logToStderr): Promi
   const mask = maskError(log);
   const bodyLimit = requestBodyLimit(config.maxUploadBytes);
   const yoga = createGraphQLEndpoint(services, { bodyLimit, maskError: mask });
-  const router = createRouter({ yoga, images: services.images, clientDir: config.clientDir, bodyLimit, log });
+  const router = createRouter({ yoga, images: services, clientDir: config.clientDir, bodyLimit, log });
   const server = http.createServer(router);
-  const sockets = attachGraphQLWs(server, yoga, mask);
+  const sockets = attachGraphQLWs(server, yoga, mask, services.auth);
 
   await services.runs.recover();
   await new Promise<void>((resolve, reject) => {

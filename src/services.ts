@@ -2,6 +2,8 @@
 // the engine's workers, the event topics, the style models and the run manager. Nothing here listens on a port.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { createAuthenticator } from './auth/authenticator.js';
+import { ImageUrls } from './auth/image-urls.js';
 import type { Config } from './config.js';
 import { seedBuiltInPresets } from './domain/presets.js';
 import { RunManager } from './domain/run-manager.js';
@@ -13,6 +15,9 @@ import { openDatabase } from './storage/db.js';
 import { ImageStore } from './storage/image-store.js';
 
 export type Log = (message: string) => void;
+
+/** How long an image URL handed out by GraphQL stays valid, at least. */
+const IMAGE_URL_TTL_SECONDS = 3600;
 
 export interface RunningServices {
   services: Services;
@@ -58,7 +63,15 @@ export async function createServices(config: Config, log: Log): Promise<RunningS
       models: styleModels,
       log,
     });
-    const services: Services = { config, db, images, engine, engineInfo, runs, topics, styleModels };
+    const auth = createAuthenticator({
+      mode: config.auth,
+      host: config.host,
+      db,
+      ...(config.jwt ? { jwt: config.jwt } : {}),
+    });
+    for (const line of auth.describe()) log(line);
+    const imageUrls = await ImageUrls.load(db, { sign: auth.required, ttlSeconds: IMAGE_URL_TTL_SECONDS });
+    const services: Services = { config, db, images, engine, engineInfo, runs, topics, styleModels, auth, imageUrls };
     const started = engine;
     return {
       services,

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyApiKey } from '../src/auth/api-keys.js';
+import { openDatabase } from '../src/storage/db.js';
 import { REPO_ROOT, SHARED_MODELS, VGG19_UINT8, contentImage, styleImage } from './helpers/shared.js';
 
 const run = promisify(execFile);
@@ -19,12 +21,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function gramian(args: string[]) {
+function gramian(args: string[], extraEnv: Record<string, string> = {}) {
   const env = {
     ...process.env,
     GRAMIAN_WEIGHTS: VGG19_UINT8,
     GRAMIAN_MODELS: SHARED_MODELS,
     GRAMIAN_CACHE: path.join(dir, 'cache'),
+    ...extraEnv,
   };
   return run(process.execPath, [BIN, ...args], { env, cwd: REPO_ROOT }).then(
     (r) => ({ code: 0, ...r }),
@@ -177,5 +180,67 @@ describe('gramian CLI', () => {
     const result = await gramian(['info']);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ tfjsVersion: '4.22.0', workers: 1 });
+  });
+});
+
+describe('gramian keys', () => {
+  /** The server's database, found as the server finds it: DATA_DIR. */
+  const keysEnv = () => ({ DATA_DIR: path.join(dir, 'keys-data') });
+  const keys = (args: string[]) => gramian(['keys', ...args], keysEnv());
+  /** What the server would make of a key, in the database the commands wrote. */
+  async function serverVerifies(key: string) {
+    const database = await openDatabase(`file:${path.join(dir, 'keys-data', 'gramian.db')}`);
+    try {
+      return await verifyApiKey(database.prisma, key);
+    } finally {
+      await database.close();
+    }
+  }
+
+  it('creates a key printed alone on the last line, lists it by prefix only, and revokes it', async () => {
+    const created = await keys(['create', '--name', 'ci bot', '--scopes', 'run,manage', '--owner', 'team-a']);
+    expect(created.code).toBe(0);
+    const lines = created.stdout.trimEnd().split('\n');
+    const key = lines.at(-1)!;
+    expect(key).toMatch(/^gmn_[A-Za-z0-9_-]{43}$/);
+    expect(created.stdout).toMatch(/shown once/);
+    expect(created.stdout.split(key)).toHaveLength(2);
+    const principal = await serverVerifies(key);
+    expect(principal).toMatchObject({ owner: 'team-a', via: 'key' });
+    expect([...principal!.scopes].sort()).toEqual(['manage', 'read', 'run']);
+
+    const list = await keys(['list']);
+    expect(list.code).toBe(0);
+    const prefix = key.slice(0, 12);
+    expect(list.stdout).toMatch(new RegExp(`^${prefix}\\s+ci bot\\s+team-a\\s+run,manage\\s`, 'm'));
+    expect(list.stdout).not.toContain(key.slice(0, 13));
+    expect(list.stdout).toMatch(/PREFIX\s+NAME\s+OWNER\s+SCOPES\s+CREATED\s+LAST USED\s+REVOKED/);
+
+    const revoked = await keys(['revoke', prefix]);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain(`revoked API key ${prefix}`);
+    expect(await serverVerifies(key)).toBeNull();
+    expect((await keys(['list'])).stdout).toMatch(new RegExp(`^${prefix}.*\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\dZ$`, 'm'));
+  });
+
+  it.each([
+    [
+      ['create', '--name', 'x', '--scopes', 'read,superuser'],
+      ['superuser', 'read, run, manage, admin'],
+    ],
+    [['create', '--scopes', 'read'], ['--name']],
+    [
+      ['create', '--name', 'x'],
+      ['--scopes', 'read, run, manage, admin'],
+    ],
+    [['create', '--name', 'x', '--scopes', 'read', '--owner', 'two words'], ['--owner']],
+    [['revoke', 'gmn_nosuchkey'], ['no API key']],
+    [['rotate'], ['create', 'list', 'revoke']],
+    [['create', '--name', 'x', '--scopes', 'read', '--bogus'], ['bogus']],
+  ])('exits 2 for keys %j', async (args, messages) => {
+    const result = await keys(args);
+    expect(result.code).toBe(2);
+    for (const message of messages) expect(result.stderr).toContain(message);
+    expect(result.stdout).not.toMatch(/gmn_[A-Za-z0-9_-]{43}/);
   });
 });

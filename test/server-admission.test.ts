@@ -1,6 +1,7 @@
 // Admitting runs while the server stops: a transfer is either refused with nothing written, or stored and queued
 // (to run after the restart); never refused but stored. Real server, real SQLite, real image folder.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LOCAL_PRINCIPAL } from '../src/auth/principal.js';
 import { startTransfer } from '../src/domain/transfers.js';
 import { UPLOAD_STYLE, footprint, gqlUpload, startTestServer, type TestServer } from './helpers/server.js';
 import { contentImage, readShared, styleImage } from './helpers/shared.js';
@@ -30,10 +31,11 @@ afterEach(async () => {
 
 function transfer() {
   const { db, images, runs, engineInfo } = server.services;
-  return startTransfer(
-    { db, images, runs, tfBackend: engineInfo.tfBackend },
-    { content, styles: [{ styleId }], params: { size: 48, steps: 2 } },
-  );
+  return startTransfer({ db, images, runs, tfBackend: engineInfo.tfBackend }, LOCAL_PRINCIPAL, {
+    content,
+    styles: [{ styleId }],
+    params: { size: 48, steps: 2 },
+  });
 }
 
 describe('admitting a run during shutdown', () => {
@@ -56,7 +58,14 @@ describe('admitting a run during shutdown', () => {
       await writing;
       const contentImageId = (await db.image.findFirstOrThrow()).id;
       const stored = await db.run.create({
-        data: { status: 'QUEUED', engine: 'GATYS', params: { size: 48, steps: 2 }, totalSteps: 2, contentImageId },
+        data: {
+          owner: 'local',
+          status: 'QUEUED',
+          engine: 'GATYS',
+          params: { size: 48, steps: 2 },
+          totalSteps: 2,
+          contentImageId,
+        },
       });
       admitted = true;
       return stored;

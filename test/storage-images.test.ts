@@ -29,7 +29,7 @@ describe('ImageStore', () => {
     const image = await store.check(bytes, 'image');
     // Both writes start in the same millisecond, as two uploads of one file can.
     vi.spyOn(Date, 'now').mockReturnValue(1_800_000_000_000);
-    const [first, second] = await Promise.all([store.save(image), store.save(image)]);
+    const [first, second] = await Promise.all([store.save(image, 'local'), store.save(image, 'local')]);
     expect(first.id).toBe(image.sha256);
     expect(second.id).toBe(image.sha256);
     expect(Buffer.compare(await readFile(store.pathOf(image.sha256)), bytes)).toBe(0);

@@ -35,16 +35,17 @@ PRAGMA foreign_keys=OFF;
 CREATE TABLE "new_Preset" (
     "id" TEXT NOT NULL PRIMARY KEY,
     "name" TEXT NOT NULL,
+    "owner" TEXT NOT NULL,
     "engine" TEXT NOT NULL,
     "params" JSONB NOT NULL,
     "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updatedAt" DATETIME NOT NULL
 );
-INSERT INTO "new_Preset" ("createdAt", "engine", "id", "name", "params", "updatedAt")
-SELECT "createdAt", "engine", "id", "name", "params", "updatedAt" FROM "Preset";
+INSERT INTO "new_Preset" ("createdAt", "engine", "id", "name", "owner", "params", "updatedAt")
+SELECT "createdAt", "engine", "id", "name", "owner", "params", "updatedAt" FROM "Preset";
 DROP TABLE "Preset";
 ALTER TABLE "new_Preset" RENAME TO "Preset";
-CREATE UNIQUE INDEX "Preset_name_key" ON "Preset"("name");
+CREATE UNIQUE INDEX "Preset_owner_name_key" ON "Preset"("owner", "name");
 PRAGMA foreign_keys=ON;
 PRAGMA defer_foreign_keys=OFF;
 `;
@@ -143,10 +144,10 @@ describe('migrateDatabase', () => {
     withSqlite(dbFile, (db) =>
       db.exec(`
         INSERT INTO "Image" ("id", "mime", "width", "height", "bytes") VALUES ('img', 'image/png', 4, 3, 120);
-        INSERT INTO "Preset" ("id", "name", "engine", "params", "builtIn", "updatedAt")
-          VALUES ('preset', 'Soft', 'GATYS', '{"iterations":10}', 1, 0);
-        INSERT INTO "Run" ("id", "status", "engine", "params", "contentImageId", "presetId", "totalSteps")
-          VALUES ('run', 'SUCCEEDED', 'GATYS', '{}', 'img', 'preset', 10);
+        INSERT INTO "Preset" ("id", "name", "owner", "engine", "params", "builtIn", "updatedAt")
+          VALUES ('preset', 'Soft', '', 'GATYS', '{"iterations":10}', 1, 0);
+        INSERT INTO "Run" ("id", "owner", "status", "engine", "params", "contentImageId", "presetId", "totalSteps")
+          VALUES ('run', 'local', 'SUCCEEDED', 'GATYS', '{}', 'img', 'preset', 10);
       `),
     );
     mkdirSync(path.join(migrationsDir, laterMigration));
@@ -289,13 +290,16 @@ describe('openDatabase', () => {
         data: { id: 'b'.repeat(64), mime: 'image/jpeg', width: 320, height: 240, bytes: 9_999 },
       });
       const style = await prisma.style.create({
-        data: { name: 'Starry Night', imageId: content.id, tags: ['oil', 'van gogh', 'night'] },
+        data: { name: 'Starry Night', owner: 'local', imageId: content.id, tags: ['oil', 'van gogh', 'night'] },
       });
       const presetParams = { iterations: 300, learningRate: 1.5e-2, layers: ['conv1_1', 'conv2_1'], tv: null };
-      const preset = await prisma.preset.create({ data: { name: 'Quick', engine: 'GATYS', params: presetParams } });
+      const preset = await prisma.preset.create({
+        data: { name: 'Quick', owner: 'local', engine: 'GATYS', params: presetParams },
+      });
       const startedAt = new Date('2026-01-02T03:04:05.678Z');
       const run = await prisma.run.create({
         data: {
+          owner: 'local',
           status: 'RUNNING',
           engine: 'GATYS',
           params: { ...presetParams, seed: 7 },
@@ -474,6 +478,17 @@ describe('openDatabase', () => {
           builtIn: true,
           updatedAt: new Date(at(3)),
         },
+      ]);
+      // Owners came with the rows: what existed was the local user's, the built-ins everyone's.
+      expect(runs.every((run) => run.owner === 'local')).toBe(true);
+      expect(presets.map((preset) => [preset.name, preset.owner])).toEqual([
+        ['Mosaic', 'local'],
+        ['Balanced', ''],
+      ]);
+      expect(await prisma.imageOwner.findMany({ orderBy: { imageId: 'asc' } })).toMatchObject([
+        { imageId: 'checkpoint', owner: 'local' },
+        { imageId: 'content', owner: 'local' },
+        { imageId: 'result', owner: 'local' },
       ]);
     } finally {
       await close();

@@ -9,6 +9,8 @@ import {
   parseBackendChoice,
   vggCacheDir,
 } from '../engine/index.js';
+import { InputError } from '../errors.js';
+import { KEYS_USAGE, keysCommand } from './keys.js';
 import { modelsCommand } from './models.js';
 import { ProgressBar, formatBytes } from './progress.js';
 import { STYLIZE_USAGE, stylizeCommand } from './stylize.js';
@@ -21,8 +23,14 @@ const USAGE = `Usage:
   gramian models import <path> --name <name>      an ml5 checkpoint folder or an ncnn .param file
   gramian weights [--from <vgg19 .h5 file>]       fetch (or convert) VGG19 into ${vggCacheDir()}
   gramian info                                    show the backend and weights the engine uses
+  gramian keys create --name <name> --scopes <list> [--owner <owner>]
+                                                  an API key for the server, printed once
+  gramian keys list                               the server's API keys (never the keys themselves)
+  gramian keys revoke <prefix|id>                 stop a key from working
 
-${STYLIZE_USAGE}`;
+${STYLIZE_USAGE}
+
+${KEYS_USAGE}`;
 
 function startEngine(): Promise<Engine> {
   return Engine.start({ backend: parseBackendChoice(process.env.GRAMIAN_BACKEND) });
@@ -59,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'models') await modelsCommand(rest, startEngine);
     else if (command === 'weights') await weights(rest);
     else if (command === 'info') await info();
+    else if (command === 'keys') await keysCommand(rest);
     else {
       console.error(USAGE);
       return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
@@ -68,7 +77,11 @@ export async function main(argv: string[]): Promise<number> {
     const message = error instanceof Error ? error.message : String(error);
     console.error(`gramian: ${message}`);
     // 2 for a usage or input mistake, 1 for everything else.
-    if (error instanceof EngineInputError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS'))
+    if (
+      error instanceof EngineInputError ||
+
+      String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')
+    )
       return 2;
     return 1;
   }

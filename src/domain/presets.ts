@@ -7,10 +7,12 @@ import {
   type FastOptions,
   type GatysOptions,
 } from '../engine/index.js';
-import { ConflictError, InputError, NotFoundError } from '../errors.js';
+import type { Principal } from '../auth/principal.js';
+import { AccessError, ConflictError, InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { Preset } from '../storage/generated/client.ts';
 import { EngineKind } from '../storage/generated/enums.ts';
+import { mayChange, SHARED_OWNER, usableBy } from './owners.js';
 
 export { EngineKind };
 /** Every engine, in the order of the Prisma enum EngineKind (the one list of them). */
@@ -69,11 +71,17 @@ export function validatePresetParams(
   return given;
 }
 
-/** A FAST preset must name a model that exists. */
-async function assertModelExists(db: Db, engine: EngineKind, params: PresetParams | FastPresetParams): Promise<void> {
+/** A FAST preset must name a model that exists, among those the principal may use. */
+async function assertModelExists(
+  db: Db,
+  principal: Principal,
+  engine: EngineKind,
+  params: PresetParams | FastPresetParams,
+): Promise<void> {
   const name = engine === 'FAST' ? (params as FastPresetParams).styleModel : undefined;
-  if (name !== undefined && !(await db.styleModel.findUnique({ where: { name } })))
+  if (name !== undefined && !(await db.styleModel.findFirst({ where: { name, ...usableBy(principal) } }))) {
     throw new NotFoundError('StyleModel', name);
+  }
 }
 
 function checkName(name: string): string {
@@ -82,41 +90,51 @@ function checkName(name: string): string {
   return trimmed;
 }
 
-async function assertNameFree(db: Db, name: string, exceptId?: string): Promise<void> {
-  const existing = await db.preset.findUnique({ where: { name } });
+/** A name is free when neither the owner's presets nor the built-ins (which everyone sees beside them) have it. */
+async function assertNameFree(db: Db, owner: string, name: string, exceptId?: string): Promise<void> {
+  const existing = await db.preset.findFirst({ where: { name, owner: { in: [owner, SHARED_OWNER] } } });
   if (existing && existing.id !== exceptId) throw new ConflictError(`a preset named "${name}" already exists`);
 }
 
 export async function createPreset(
   db: Db,
+  principal: Principal,
   input: { name: string; engine: EngineKind; params: PresetParams | FastPresetParams },
 ): Promise<Preset> {
   const name = checkName(input.name);
   const params = validatePresetParams(input.engine, input.params);
-  await assertModelExists(db, input.engine, params);
-  await assertNameFree(db, name);
-  return db.preset.create({ data: { name, engine: input.engine, params } });
+  await assertModelExists(db, principal, input.engine, params);
+  await assertNameFree(db, principal.owner, name);
+  return db.preset.create({ data: { name, owner: principal.owner, engine: input.engine, params } });
+}
+
+/** A preset the principal may change: NOT_FOUND if it cannot see it, FORBIDDEN for a built-in and a non-admin. */
+async function changeablePreset(db: Db, principal: Principal, id: string): Promise<Preset> {
+  const preset = await db.preset.findFirst({ where: { id, ...usableBy(principal) } });
+  if (!preset) throw new NotFoundError('Preset', id);
+  if (!mayChange(principal, preset.owner))
+    throw new AccessError('FORBIDDEN', 'built-in presets can be changed by an admin only');
+  return preset;
 }
 
 /** Renames and/or replaces parameters. Editing a built-in keeps its flag; restoring puts its defaults back. */
 export async function updatePreset(
   db: Db,
+  principal: Principal,
   id: string,
   input: { name?: string | null; params?: PresetParams | FastPresetParams | null },
 ): Promise<Preset> {
-  const preset = await db.preset.findUnique({ where: { id } });
-  if (!preset) throw new NotFoundError('Preset', id);
+  const preset = await changeablePreset(db, principal, id);
   const { engine } = preset;
   const name = input.name != null ? checkName(input.name) : preset.name;
   const params = input.params != null ? validatePresetParams(engine, input.params) : (preset.params as PresetParams);
-  await assertModelExists(db, engine, params);
-  await assertNameFree(db, name, id);
+  await assertModelExists(db, principal, engine, params);
+  await assertNameFree(db, preset.owner, name, id);
   return db.preset.update({ where: { id }, data: { name, params } });
 }
 
-export async function deletePreset(db: Db, id: string): Promise<Preset> {
-  const preset = await db.preset.findUnique({ where: { id } });
-  if (!preset) throw new NotFoundError('Preset', id);
+export async function deletePreset(db: Db, principal: Principal, id: string): Promise<Preset> {
+  await changeablePreset(db, principal, id);
   // Runs keep their own parameter snapshot; their link to the preset is cleared by the foreign key.
   return db.preset.delete({ where: { id } });
 }
@@ -132,8 +150,8 @@ export async function restoreBuiltInPresets(db: Db): Promise<Preset[]> {
   return db.$transaction(
     BUILT_IN_PRESETS.map((preset) =>
       db.preset.upsert({
-        where: { name: preset.name },
-        create: { ...preset, builtIn: true },
+        where: { owner_name: { owner: SHARED_OWNER, name: preset.name } },
+        create: { ...preset, owner: SHARED_OWNER, builtIn: true },
         update: { engine: preset.engine, params: preset.params, builtIn: true },
       }),
     ),

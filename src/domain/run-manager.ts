@@ -8,6 +8,7 @@ import type { Db } from '../storage/db.js';
 import type { Run } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
 import { jobOfRun } from './run-job.js';
+import { startOrder, type QueuedRun } from './fair-queue.js';
 import { RunTransitions, type RunForJob } from './run-transitions.js';
 import { StepWriter } from './step-writer.js';
 import type { StyleModelServices } from './style-models.js';
@@ -30,6 +31,7 @@ export interface RunManagerOptions {
 }
 
 interface ActiveRun {
+  owner: string;
   abort: AbortController;
   checkpoint: AbortController;
   finished: Promise<void>;
@@ -45,8 +47,10 @@ async function thumbnailDataUrl(bytes: Uint8Array): Promise<string> {
 }
 
 export class RunManager {
-  /** Queued run ids, next first: the database order (queuedAt, id) kept in memory. */
-  private readonly queue: string[] = [];
+  /** Queued runs, as the database has them (status QUEUED); they start in startOrder(). */
+  private readonly queue: QueuedRun[] = [];
+  /** The queue in start order, computed when the queue or the running set last changed. */
+  private ordered: QueuedRun[] | undefined;
   private readonly active = new Map<string, ActiveRun>();
   /** New runs being written: shutdown waits for them, so none is left half-admitted. */
   private readonly admissions = new Set<Promise<unknown>>();
@@ -56,7 +60,7 @@ export class RunManager {
   constructor(private readonly options: RunManagerOptions) {
     this.transitions = new RunTransitions(options.db, options.topics, {
       position: (runId) => this.position(runId),
-      queuedIds: () => [...this.queue],
+      queued: () => this.order(),
     });
   }
 
@@ -68,7 +72,7 @@ export class RunManager {
     const { db } = this.options;
     const interrupted = await db.run.findMany({ where: { status: 'RUNNING' } });
     for (const run of interrupted) {
-      await this.transitions.finish(run.id, 'FAILED', {
+      await this.transitions.finish(run, 'FAILED', {
         errorCode: 'INTERRUPTED',
         errorMessage:
           `the server stopped during step ${run.lastStep + 1} of ${run.totalSteps} (crash or kill); ` +
@@ -78,16 +82,37 @@ export class RunManager {
     const queued = await db.run.findMany({
       where: { status: 'QUEUED' },
       orderBy: [{ queuedAt: 'asc' }, { id: 'asc' }],
-      select: { id: true },
+      select: { id: true, owner: true, queuedAt: true },
     });
-    this.queue.push(...queued.map((r) => r.id));
+    this.queue.push(...queued);
+    this.changed();
     this.dispatch();
   }
 
   /** 1 for the next run to start, null when the run is not waiting. */
   position(runId: string): number | null {
-    const index = this.queue.indexOf(runId);
+    const index = this.order().findIndex((run) => run.id === runId);
     return index < 0 ? null : index + 1;
+  }
+
+  /** Queued runs of one owner: what counts against its quota. */
+  queuedFor(owner: string): number {
+    return this.queue.filter((run) => run.owner === owner).length;
+  }
+
+  /** The queued runs in the order they will start (see fair-queue.ts). */
+  private order(): QueuedRun[] {
+    if (!this.ordered) {
+      const running = new Map<string, number>();
+      for (const { owner } of this.active.values()) running.set(owner, (running.get(owner) ?? 0) + 1);
+      this.ordered = startOrder(this.queue, running);
+    }
+    return this.ordered;
+  }
+
+  /** The queue or the running set changed: positions are read afresh. */
+  private changed(): void {
+    this.ordered = undefined;
   }
 
   /** Throws while shutting down; a cheap early check before the work of checking a request. */
@@ -106,8 +131,11 @@ export class RunManager {
     this.admissions.add(admission);
     try {
       const run = await admission;
-      this.queue.push(run.id);
-      this.transitions.queued(run.id);
+      this.queue.push({ id: run.id, owner: run.owner, queuedAt: run.queuedAt });
+      this.changed();
+      this.transitions.queued(run);
+      // A new owner's run may start before runs queued earlier: theirs moved back.
+      this.transitions.publishPositions();
       this.dispatch();
       return run;
     } finally {
@@ -120,10 +148,11 @@ export class RunManager {
    * run is stored as CANCELED.
    */
   async cancel(runId: string): Promise<void> {
-    const queuedAt = this.queue.indexOf(runId);
+    const queuedAt = this.queue.findIndex((run) => run.id === runId);
     if (queuedAt >= 0) {
-      this.queue.splice(queuedAt, 1);
-      await this.transitions.finish(runId, 'CANCELED');
+      const [run] = this.queue.splice(queuedAt, 1);
+      this.changed();
+      await this.transitions.finish(run!, 'CANCELED');
       this.transitions.publishPositions();
       return;
     }
@@ -158,8 +187,11 @@ export class RunManager {
   private dispatch(): void {
     let started = false;
     while (this.accepting && this.active.size < this.options.capacity && this.queue.length > 0) {
-      const runId = this.queue.shift()!;
+      const next = this.order()[0]!;
+      this.queue.splice(this.queue.indexOf(next), 1);
+      const runId = next.id;
       const active: ActiveRun = {
+        owner: next.owner,
         abort: new AbortController(),
         checkpoint: new AbortController(),
         finished: Promise.resolve(),
@@ -170,16 +202,18 @@ export class RunManager {
         )
         .finally(() => {
           this.active.delete(runId);
+          this.changed();
           this.dispatch();
         });
       this.active.set(runId, active);
+      this.changed();
       started = true;
     }
     if (started) this.transitions.publishPositions();
   }
 
   private async execute(runId: string, active: ActiveRun): Promise<void> {
-    const run = await this.transitions.start(runId, this.options.backend);
+    const run = await this.transitions.start({ id: runId, owner: active.owner }, this.options.backend);
     // Canceled (or finished) between leaving the queue and starting: nothing to run.
     if (!run) return;
     const writer = new StepWriter(runId, this.options, this.options.stepFlushMs ?? 100);
@@ -212,7 +246,7 @@ export class RunManager {
         return;
       case 'preview': {
         await writer.flush();
-        const image = await images.save(event.image);
+        const image = await images.save(event.image, run.owner);
         await db.runPreview.create({ data: { runId, step: event.step, imageId: image.id } });
         const dataUrl = await thumbnailDataUrl(event.image.bytes);
         topics.publish('run', runId, { kind: 'preview', runId, step: event.step, imageId: image.id, dataUrl });
@@ -223,14 +257,14 @@ export class RunManager {
         return;
       case 'checkpoint': {
         await writer.flush();
-        const image = await images.save(event.image);
+        const image = await images.save(event.image, run.owner);
         progress.checkpoint = { imageId: image.id, step: event.step };
         return;
       }
       case 'done': {
         await writer.flush();
-        const image = await images.save(event.image);
-        await this.transitions.finish(runId, 'SUCCEEDED', {
+        const image = await images.save(event.image, run.owner);
+        await this.transitions.finish(run, 'SUCCEEDED', {
           resultImageId: image.id,
           lastStep: event.steps,
           contentLoss: event.losses.content,
@@ -251,13 +285,13 @@ export class RunManager {
       // Stopped by a graceful shutdown (before its first step, a fast pass, or past the shutdown timeout too): back
       // in the queue (same queuedAt, so same place), to resume from the checkpoint if one was saved, else to start
       // again, on restart.
-      await this.transitions.requeue(runId, progress.checkpoint);
+      await this.transitions.requeue({ id: runId, owner: active.owner }, progress.checkpoint);
     } else if (active.abort.signal.aborted) {
-      await this.transitions.finish(runId, 'CANCELED');
+      await this.transitions.finish({ id: runId, owner: active.owner }, 'CANCELED');
     } else {
       const known = error instanceof EngineError;
       if (!known) this.options.log?.(`run ${runId} failed: ${(error as Error).stack ?? String(error)}`);
-      await this.transitions.finish(runId, 'FAILED', {
+      await this.transitions.finish({ id: runId, owner: active.owner }, 'FAILED', {
         errorCode: known ? error.code : 'INTERNAL',
         errorMessage: known ? error.message : 'the engine failed unexpectedly; see the server log',
       });

@@ -17,10 +17,17 @@ const MAY_FOLLOW = {
 /** A stored run with what the engine needs to run it. */
 export type RunForJob = Run & { styles: RunStyle[]; styleModel: StyleModel | null };
 
+/** Which run, and whose: subscribers of the queue see only their own runs. */
+export interface RunRef {
+  id: string;
+  owner: string;
+}
+
 /** Where each queued run stands, as the run manager's queue says. */
 export interface QueueView {
   position(runId: string): number | null;
-  queuedIds(): string[];
+  /** Queued runs, next first. */
+  queued(): readonly RunRef[];
 }
 
 export class RunTransitions {
@@ -31,44 +38,45 @@ export class RunTransitions {
   ) {}
 
   /** QUEUED → RUNNING; the run with its styles and model, or null if it is no longer queued. */
-  async start(runId: string, backend: string): Promise<RunForJob | null> {
-    if (!(await this.move(runId, 'RUNNING', { startedAt: new Date(), backend }))) return null;
-    this.publishStatus(runId, 'RUNNING');
+  async start(run: RunRef, backend: string): Promise<RunForJob | null> {
+    if (!(await this.move(run.id, 'RUNNING', { startedAt: new Date(), backend }))) return null;
+    this.publishStatus(run, 'RUNNING');
     return this.db.run.findUniqueOrThrow({
-      where: { id: runId },
+      where: { id: run.id },
       include: { styles: { orderBy: { position: 'asc' } }, styleModel: true },
     });
   }
 
   /** RUNNING → QUEUED, keeping its place (same queuedAt) and the checkpoint to resume from, if one was saved. */
-  async requeue(runId: string, checkpoint: { imageId: string; step: number } | undefined): Promise<void> {
+  async requeue(run: RunRef, checkpoint: { imageId: string; step: number } | undefined): Promise<void> {
     const data = { checkpointImageId: checkpoint?.imageId ?? null, checkpointStep: checkpoint?.step ?? null };
-    if (await this.move(runId, 'QUEUED', data)) this.publishStatus(runId, 'QUEUED');
+    if (await this.move(run.id, 'QUEUED', data)) this.publishStatus(run, 'QUEUED');
   }
 
   /** A final status, stored, then told to subscribers; the run's own subscription completes on the end event. */
-  async finish(runId: string, status: FinishedStatus, data: Prisma.RunUncheckedUpdateManyInput = {}): Promise<boolean> {
-    if (!(await this.move(runId, status, { ...data, finishedAt: new Date() }))) return false;
-    this.publishStatus(runId, status);
-    this.topics.publish('run', runId, { kind: 'end', runId, status });
+  async finish(run: RunRef, status: FinishedStatus, data: Prisma.RunUncheckedUpdateManyInput = {}): Promise<boolean> {
+    if (!(await this.move(run.id, status, { ...data, finishedAt: new Date() }))) return false;
+    this.publishStatus(run, status);
+    this.topics.publish('run', run.id, { kind: 'end', runId: run.id, status });
     return true;
   }
 
   /** A run just stored as QUEUED. */
-  queued(runId: string): void {
-    this.publishStatus(runId, 'QUEUED');
+  queued(run: RunRef): void {
+    this.publishStatus(run, 'QUEUED');
   }
 
-  /** Every queued run moved up: tell each its new place. */
+  /** Queued runs may have new places (one started, one left, one arrived ahead): tell each its place. */
   publishPositions(): void {
-    this.queue.queuedIds().forEach((runId, index) => {
-      this.topics.publish('run', runId, { kind: 'status', runId, status: 'QUEUED', queuePosition: index + 1 });
+    this.queue.queued().forEach(({ id }, index) => {
+      this.topics.publish('run', id, { kind: 'status', runId: id, status: 'QUEUED', queuePosition: index + 1 });
     });
   }
 
-  private publishStatus(runId: string, status: RunStatus): void {
-    this.topics.publish('run', runId, { kind: 'status', runId, status, queuePosition: this.queue.position(runId) });
-    this.topics.publish('runs', { runId, status, queue: this.queue.queuedIds() });
+  private publishStatus(run: RunRef, status: RunStatus): void {
+    const queuePosition = this.queue.position(run.id);
+    this.topics.publish('run', run.id, { kind: 'status', runId: run.id, status, queuePosition });
+    this.topics.publish('runs', { run, status, queue: this.queue.queued().map(({ id, owner }) => ({ id, owner })) });
   }
 
   /** Stores the new status if the run is in one it may follow; false when it is not (nothing written). */

@@ -15,11 +15,13 @@ import {
   type DownloadProgress,
   type StyleModelSource,
 } from '../engine/index.js';
+import type { Principal } from '../auth/principal.js';
 import { ConflictError, InputError, NotFoundError, UnavailableError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { StyleModel } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
 import { ACTIVE_STATUSES } from './run-status.js';
+import { SHARED_OWNER, usableBy } from './owners.js';
 import { stylizeSample } from './sample-scene.js';
 
 export interface StyleModelServices {
@@ -38,12 +40,14 @@ const PREVIEW_SIZE = 192;
 
 /** Every catalogue model has a row, so it can be listed and picked before its files are on disk. */
 export async function seedCatalogueModels(db: Db): Promise<void> {
-  const existing = new Set((await db.styleModel.findMany({ select: { name: true } })).map((m) => m.name));
+  const shared = await db.styleModel.findMany({ where: { owner: SHARED_OWNER }, select: { name: true } });
+  const existing = new Set(shared.map((m) => m.name));
   const missing = MODEL_CATALOGUE.filter((m) => !existing.has(m.name));
   if (missing.length === 0) return;
   await db.styleModel.createMany({
     data: missing.map((m) => ({
       name: m.name,
+      owner: SHARED_OWNER,
       architecture: m.architecture,
       format: m.format,
       source: 'catalogue',
@@ -79,8 +83,12 @@ export async function modelSource(
 }
 
 /** Fetches a catalogue model's files if needed and (re)makes its preview. */
-export async function prepareStyleModel(services: StyleModelServices, id: string): Promise<StyleModel> {
-  const model = await services.db.styleModel.findUnique({ where: { id } });
+export async function prepareStyleModel(
+  services: StyleModelServices,
+  principal: Principal,
+  id: string,
+): Promise<StyleModel> {
+  const model = await services.db.styleModel.findFirst({ where: { id, ...usableBy(principal) } });
   if (!model) throw new NotFoundError('StyleModel', id);
   let source: StyleModelSource;
   try {
@@ -90,7 +98,8 @@ export async function prepareStyleModel(services: StyleModelServices, id: string
     if (error instanceof ModelMissingError) throw new UnavailableError(error.message);
     throw error;
   }
-  const preview = await services.images.save(await stylizeSample(services.engine, source, PREVIEW_SIZE));
+  // The preview is the model's: everyone's for a catalogue model.
+  const preview = await services.images.save(await stylizeSample(services.engine, source, PREVIEW_SIZE), model.owner);
   return services.db.styleModel.update({ where: { id }, data: { previewImageId: preview.id } });
 }
 
@@ -107,11 +116,15 @@ function checkName(name: string): string {
  */
 export async function importStyleModel(
   services: StyleModelServices,
+  principal: Principal,
   input: { name: string; path: string },
 ): Promise<StyleModel> {
   const name = checkName(input.name);
-  if (await services.db.styleModel.findUnique({ where: { name } }))
+  const { owner } = principal;
+  // Free among the owner's models and the catalogue's, which everyone sees beside them.
+  if (await services.db.styleModel.findFirst({ where: { name, owner: { in: [owner, SHARED_OWNER] } } })) {
     throw new ConflictError(`a style model named "${name}" already exists`);
+  }
   let detected: StyleModelSource;
   try {
     detected = detectModelFormat(path.resolve(input.path));
@@ -138,10 +151,11 @@ export async function importStyleModel(
     } catch (error) {
       throw new InputError('path', `is not a usable ${detected.architecture} model: ${(error as Error).message}`);
     }
-    const image = await services.images.save(preview);
+    const image = await services.images.save(preview, owner);
     return await services.db.styleModel.create({
       data: {
         name,
+        owner,
         architecture: detected.architecture,
         format: detected.format,
         source: 'import',
@@ -158,10 +172,11 @@ export async function importStyleModel(
 /** Deletes an imported model unless a queued or running run needs it; catalogue models stay. */
 export async function deleteStyleModel(
   services: Pick<StyleModelServices, 'db' | 'modelsDir'>,
+  principal: Principal,
   id: string,
 ): Promise<StyleModel> {
   const { db } = services;
-  const model = await db.styleModel.findUnique({ where: { id } });
+  const model = await db.styleModel.findFirst({ where: { id, ...usableBy(principal) } });
   if (!model) throw new NotFoundError('StyleModel', id);
   if (model.source === 'catalogue')
     throw new ConflictError(`"${model.name}" is a catalogue model and cannot be deleted`);

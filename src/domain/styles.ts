@@ -3,6 +3,8 @@ import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { Style } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
+import type { Principal } from '../auth/principal.js';
+import { ownedBy, readersFor } from './owners.js';
 import { ACTIVE_STATUSES } from './run-status.js';
 
 const MAX_TAGS = 20;
@@ -20,6 +22,7 @@ function checkTags(tags: string[]): string[] {
 export async function uploadStyle(
   db: Db,
   images: ImageStore,
+  principal: Principal,
   input: { name: string; image?: Uint8Array | null; imageId?: string | null; tags: string[] },
 ): Promise<Style> {
   const name = input.name.trim();
@@ -27,19 +30,22 @@ export async function uploadStyle(
   const tags = checkTags(input.tags);
   if ((input.image == null) === (input.imageId == null))
     throw new InputError('image', 'give exactly one of image (an upload) and imageId');
-  if (await db.style.findUnique({ where: { name } })) throw new ConflictError(`a style named "${name}" already exists`);
+  const { owner } = principal;
+  if (await db.style.findUnique({ where: { owner_name: { owner, name } } })) {
+    throw new ConflictError(`a style named "${name}" already exists`);
+  }
   let imageId = input.imageId;
   if (input.image != null) {
-    imageId = (await images.save(await images.check(input.image, 'image'))).id;
-  } else if (!(await images.find(imageId!))) {
+    imageId = (await images.save(await images.check(input.image, 'image'), owner)).id;
+  } else if (!(await images.find(imageId!, readersFor(principal)))) {
     throw new NotFoundError('Image', imageId!);
   }
-  return db.style.create({ data: { name, imageId: imageId!, tags } });
+  return db.style.create({ data: { name, owner, imageId: imageId!, tags } });
 }
 
 /** Deletes a style unless a queued or running run still needs it; finished runs keep its name and image. */
-export async function deleteStyle(db: Db, id: string): Promise<Style> {
-  const style = await db.style.findUnique({ where: { id } });
+export async function deleteStyle(db: Db, principal: Principal, id: string): Promise<Style> {
+  const style = await db.style.findFirst({ where: { id, ...ownedBy(principal) } });
   if (!style) throw new NotFoundError('Style', id);
   const waiting = await db.run.count({
     where: { status: { in: [...ACTIVE_STATUSES] }, styles: { some: { styleId: id } } },

@@ -26,10 +26,11 @@ export type RunEvent =
 
 /** A run was queued, started, or finished: the dashboard's view of the queue. */
 export interface RunsChange {
-  runId: string;
+  /** The run that changed, and whose it is: subscribers see only their own runs (admins every run). */
+  run: { id: string; owner: string };
   status: RunStatus;
-  /** Queued runs, next first. */
-  queue: string[];
+  /** Queued runs, next first (each subscriber sees its own, in their order). */
+  queue: { id: string; owner: string }[];
 }
 
 export function createTopics() {

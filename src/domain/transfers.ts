@@ -12,6 +12,7 @@ import {
   resolveGatysOptions,
   scaleSizes,
 } from '../engine/index.js';
+import type { Principal } from '../auth/principal.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { Preset, Prisma, Run, StyleModel } from '../storage/generated/client.ts';
@@ -23,6 +24,7 @@ import {
   type FastPresetParams,
   type PresetParams,
 } from './presets.js';
+import { ownedBy, readersFor, usableBy } from './owners.js';
 import type { RunManager } from './run-manager.js';
 
 export interface StartTransferInput {
@@ -49,6 +51,9 @@ export interface TransferServices {
   tfBackend: string;
 }
 
+/** A run to store, but for its owner and content image (known once the request is admitted). */
+type RunData = Omit<Prisma.RunUncheckedCreateInput, 'contentImageId' | 'owner'>;
+
 interface Content {
   width: number;
   height: number;
@@ -56,7 +61,11 @@ interface Content {
   imageId?: string;
 }
 
-async function contentOf(services: TransferServices, input: StartTransferInput): Promise<Content> {
+async function contentOf(
+  services: TransferServices,
+  principal: Principal,
+  input: StartTransferInput,
+): Promise<Content> {
   if ((input.content == null) === (input.contentImageId == null)) {
     throw new InputError('content', 'give exactly one of content (an upload) and contentImageId');
   }
@@ -64,7 +73,7 @@ async function contentOf(services: TransferServices, input: StartTransferInput):
     const upload = await services.images.check(input.content, 'content');
     return { width: upload.width, height: upload.height, upload };
   }
-  const image = await services.images.find(input.contentImageId!);
+  const image = await services.images.find(input.contentImageId!, readersFor(principal));
   if (!image) throw new NotFoundError('Image', input.contentImageId!);
   return { width: image.width, height: image.height, imageId: image.id };
 }
@@ -144,10 +153,11 @@ function checkStyleSides(
 /** GATYS: the styles with their weights, and the full parameter set after preset and overrides. */
 async function gatysRun(
   services: TransferServices,
+  principal: Principal,
   input: StartTransferInput,
   preset: Preset | null,
   content: Content,
-): Promise<Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>> {
+): Promise<RunData> {
   const requested = input.styles ?? [];
   if (requested.length < LIMITS.styles.min || requested.length > LIMITS.styles.max) {
     throw new InputError(
@@ -164,7 +174,7 @@ async function gatysRun(
   });
   if (weights.every((w) => w === 0)) throw new InputError('styles', 'all weights are 0', 'at least one weight > 0');
   const styles = await services.db.style.findMany({
-    where: { id: { in: requested.map((s) => s.styleId) } },
+    where: { id: { in: requested.map((s) => s.styleId) }, ...ownedBy(principal) },
     // Their sizes, for checkStyleSides.
     include: { image: { select: { width: true, height: true } } },
   });
@@ -208,10 +218,11 @@ async function gatysRun(
 /** FAST: the style model (given, or named by the preset) and the pass's options. */
 async function fastRun(
   services: TransferServices,
+  principal: Principal,
   input: StartTransferInput,
   preset: Preset | null,
   content: Content,
-): Promise<Omit<Prisma.RunUncheckedCreateInput, 'contentImageId'>> {
+): Promise<RunData> {
   if (input.styles?.length)
     throw new InputError(
       'styles',
@@ -225,10 +236,14 @@ async function fastRun(
   }) as FastPresetParams;
   let model: StyleModel | null;
   if (input.styleModelId != null) {
-    model = await services.db.styleModel.findUnique({ where: { id: input.styleModelId } });
+    model = await services.db.styleModel.findFirst({ where: { id: input.styleModelId, ...usableBy(principal) } });
     if (!model) throw new NotFoundError('StyleModel', input.styleModelId);
   } else if (presetModel) {
-    model = await services.db.styleModel.findUnique({ where: { name: presetModel } });
+    // The principal's own model of that name before the catalogue's ('' sorts last).
+    model = await services.db.styleModel.findFirst({
+      where: { name: presetModel, ...usableBy(principal) },
+      orderBy: { owner: 'desc' },
+    });
     if (!model) throw new NotFoundError('StyleModel', presetModel);
   } else {
     throw new InputError(
@@ -254,10 +269,17 @@ async function fastRun(
   };
 }
 
-export async function startTransfer(services: TransferServices, input: StartTransferInput): Promise<Run> {
+export async function startTransfer(
+  services: TransferServices,
+  principal: Principal,
+  input: StartTransferInput,
+): Promise<Run> {
   const { db, images, runs } = services;
   runs.assertAccepting();
-  const preset = input.presetId != null ? await db.preset.findUnique({ where: { id: input.presetId } }) : null;
+  const preset =
+    input.presetId != null
+      ? await db.preset.findFirst({ where: { id: input.presetId, ...usableBy(principal) } })
+      : null;
   if (input.presetId != null && !preset) throw new NotFoundError('Preset', input.presetId);
   const kind: EngineKind =
     preset?.engine === 'FAST' || input.styleModelId != null || input.fastParams != null ? 'FAST' : 'GATYS';
@@ -267,15 +289,16 @@ export async function startTransfer(services: TransferServices, input: StartTran
       'names a GATYS preset but the request is a fast transfer',
       'a FAST preset, or none',
     );
-  const content = await contentOf(services, input);
+  const content = await contentOf(services, principal, input);
   const data =
     kind === 'FAST'
-      ? await fastRun(services, input, preset, content)
-      : await gatysRun(services, input, preset, content);
+      ? await fastRun(services, principal, input, preset, content)
+      : await gatysRun(services, principal, input, preset, content);
   // Checked again here, after the awaits above: a shutdown that began meanwhile refuses the run before anything
   // is written; once writing begins, the run is accepted and shutdown waits for it.
   return runs.admit(async () => {
-    const contentImageId = content.upload ? (await images.save(content.upload)).id : content.imageId!;
-    return db.run.create({ data: { ...data, contentImageId } });
+    const { owner } = principal;
+    const contentImageId = content.upload ? (await images.save(content.upload, owner)).id : content.imageId!;
+    return db.run.create({ data: { ...data, owner, contentImageId } });
   });
 }

@@ -3,8 +3,12 @@
 import type http from 'node:http';
 import type { DocumentNode, ExecutionArgs, GraphQLError, GraphQLSchema, execute, subscribe } from 'graphql';
 import { createGraphQLError } from 'graphql-yoga';
-import { useServer } from 'graphql-ws/use/ws';
+import type { Context as GraphQLWsContext } from 'graphql-ws';
+import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Principal } from '../auth/principal.js';
+import { AccessError } from '../errors.js';
 import { isGraphQLError } from './mask-error.js';
 import type { GraphQLEndpoint } from './yoga.js';
 
@@ -22,11 +26,32 @@ function forSocket(mask: (error: unknown) => Error, error: unknown): GraphQLErro
   return createGraphQLError(masked.message, { nodes, source, positions, extensions });
 }
 
+/** What a socket carries from its opening: its request, and who authenticated on it. */
+export type SocketExtra = Extra & { principal?: Principal } & Record<PropertyKey, unknown>;
+export type SocketContext = GraphQLWsContext<Record<string, unknown> | undefined, SocketExtra>;
+
 /** Serves graphql-ws on `server`; the answer's dispose() closes every socket. */
-export function attachGraphQLWs(server: http.Server, yoga: GraphQLEndpoint, mask: (error: unknown) => Error) {
+export function attachGraphQLWs(
+  server: http.Server,
+  yoga: GraphQLEndpoint,
+  mask: (error: unknown) => Error,
+  auth: Authenticator,
+) {
   const sockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
-  return useServer(
+  return useServer<Record<string, unknown> | undefined, SocketExtra>(
     {
+      // Credentials come once, in connectionParams.authorization; without valid ones (where they are needed) the
+      // socket closes with 4403 before any operation.
+      onConnect: async (context) => {
+        const authorization = context.connectionParams?.authorization;
+        try {
+          context.extra.principal = await auth.authenticate(typeof authorization === 'string' ? authorization : null);
+          return true;
+        } catch (error) {
+          if (error instanceof AccessError) return false;
+          throw error;
+        }
+      },
       // onSubscribe puts Yoga's own execute and subscribe in rootValue.
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),

@@ -1,6 +1,7 @@
 // The one place that decides what a client sees of an error outside a typed result.
 import { GraphQLError } from 'graphql';
-import { ClientError, type RequestErrorCode } from '../errors.js';
+import { AuthUnavailableError } from '../auth/auth-error.js';
+import { AccessError, ClientError, type RequestErrorCode } from '../errors.js';
 import type { Log } from '../services.js';
 import { RequestError } from './request-error.js';
 
@@ -30,6 +31,16 @@ export function maskError(log: Log) {
     const path = isGraphQLError(error) ? error.path : undefined;
     if (original instanceof ClientError) {
       return new GraphQLError(original.message, { path, extensions: { code: original.code } });
+    }
+    if (original instanceof AccessError) {
+      return new GraphQLError(original.message, {
+        path,
+        extensions: { code: original.code, http: { status: original.status } },
+      });
+    }
+    if (original instanceof AuthUnavailableError) {
+      const extensions = { code: 'UNAVAILABLE' satisfies RequestErrorCode, http: { status: 503 } };
+      return new GraphQLError(original.message, { extensions });
     }
     if (original instanceof RequestError) {
       const extensions = { code: original.code, http: { status: original.status } };

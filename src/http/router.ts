@@ -2,15 +2,14 @@
 // (except Yoga's own paths), everything else to the GraphQL endpoint once its body is within the limit.
 import type http from 'node:http';
 import type { Log } from '../services.js';
-import type { ImageStore } from '../storage/image-store.js';
 import { limitRequestBody } from './body-limit.js';
 import { clientRoute } from './client-route.js';
-import { serveImages } from './image-route.js';
+import { serveImages, type ImageRouteServices } from './image-route.js';
 import type { GraphQLEndpoint } from './yoga.js';
 
 export interface RouterOptions {
   yoga: GraphQLEndpoint;
-  images: ImageStore;
+  images: ImageRouteServices;
   /** The built web page. */
   clientDir: string;
   /** The most bytes of a GraphQL request body. */

@@ -4,7 +4,8 @@ import { createFetch } from '@whatwg-node/fetch';
 import { createYoga } from 'graphql-yoga';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { schema } from '../schema/index.js';
-import type { Services } from '../schema/context.js';
+import type { Context, Services } from '../schema/context.js';
+import type { SocketContext } from './graphql-ws.js';
 import { multipartErrorsPlugin } from './multipart-errors.js';
 import { queryLimitPlugins } from './query-limits.js';
 
@@ -16,9 +17,18 @@ export interface YogaOptions {
 
 export function createGraphQLEndpoint(services: Services, options: YogaOptions) {
   const { config } = services;
-  return createYoga<object, Services>({
+  return createYoga<object, Context>({
     schema,
-    context: () => services,
+    // A new context per request, with who is asking: from graphql-ws's connection (authenticated once, when it
+    // opened), or from this request's Authorization header. No valid credentials where they are needed: 401.
+    context: async (initial: Partial<SocketContext> & { request: Request }) => {
+      if (initial.extra) {
+        // onConnect set it, or refused the socket.
+        if (!initial.extra.principal) throw new Error('a graphql-ws socket without a principal');
+        return { ...services, principal: initial.extra.principal };
+      }
+      return { ...services, principal: await services.auth.authenticate(initial.request.headers.get('authorization')) };
+    },
     graphqlEndpoint: '/graphql',
     graphiql: { subscriptionsProtocol: 'WS', title: 'Gramian' },
     // GraphiQL served from the package, not a CDN: it works offline and leaks nothing.

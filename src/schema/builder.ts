@@ -2,11 +2,14 @@
 // error results.
 import SchemaBuilder from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin, { decodeGlobalID, resolveNodes } from '@pothos/plugin-relay';
 import type { GraphQLInterfaceType, GraphQLResolveInfo } from 'graphql';
 import type PrismaTypes from '../storage/generated/pothos-types.ts';
 import { getDatamodel } from '../storage/generated/pothos-types.ts';
+import { can, isAdmin, SHARED_OWNER, type Principal } from '../auth/principal.js';
+import { AccessError } from '../errors.js';
 import type { Context } from './context.js';
 
 interface GlobalId {
@@ -37,15 +40,42 @@ async function loadNode(context: Context, info: GraphQLResolveInfo, globalId: Gl
   if (!info.schema.getPossibleTypes(nodeInterface).some((type) => type.name === globalId.typename)) return null;
   try {
     const [node] = await resolveNodes(builder, context, info, [globalId]);
-    return node ?? null;
+    if (!node) return null;
+    // Another owner's row answers null, as an unknown id does: its existence is not revealed.
+    return (await visibleTo(context, globalId.typename, node)) ? node : null;
   } catch (error) {
     if (isRecordNotFound(error)) return null;
     throw error;
   }
 }
 
+/** What each scope of the schema means for a principal; `owner` is whether it may read rows of that owner. */
+function scopesOf(principal: Principal) {
+  return {
+    read: can(principal, 'read'),
+    run: can(principal, 'run'),
+    manage: can(principal, 'manage'),
+    admin: isAdmin(principal),
+    owner: (owner: string) => isAdmin(principal) || owner === principal.owner || owner === SHARED_OWNER,
+  };
+}
+
+/** Whether the principal may see a row loaded by id: its own (and, for presets and models, the shared ones). */
+async function visibleTo(context: Context, typename: string, node: unknown): Promise<boolean> {
+  const { principal } = context;
+  if (isAdmin(principal)) return true;
+  if (typename === 'Image') {
+    const owners = [principal.owner, SHARED_OWNER];
+    return (await context.images.find((node as { id: string }).id, owners)) !== null;
+  }
+  const owner = (node as { owner?: unknown }).owner;
+  if (typeof owner !== 'string') return true;
+  return owner === principal.owner || (owner === SHARED_OWNER && (typename === 'Preset' || typename === 'StyleModel'));
+}
+
 export const builder = new SchemaBuilder<{
   Context: Context;
+  AuthScopes: { read: boolean; run: boolean; manage: boolean; admin: boolean; owner: string };
   PrismaTypes: PrismaTypes;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
@@ -54,7 +84,14 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
   DefaultInputFieldRequiredness: true;
 }>({
-  plugins: [ErrorsPlugin, PrismaPlugin, RelayPlugin],
+  // Relay before scope-auth, so that node ids reach the scope checks decoded (the plugin's own advice).
+  plugins: [RelayPlugin, ScopeAuthPlugin, ErrorsPlugin, PrismaPlugin],
+  scopeAuth: {
+    authorizeOnSubscribe: true,
+    authScopes: (context) => scopesOf(context.principal),
+    // A missing scope is FORBIDDEN, at the top level (never a typed result: it is not about the input).
+    unauthorizedError: (_parent, _context, _info, result) => new AccessError('FORBIDDEN', result.message),
+  },
   defaultFieldNullability: false,
   defaultInputFieldRequiredness: true,
   prisma: {

@@ -1,4 +1,8 @@
-// What every resolver receives: the services of one server, shared by all requests.
+// What every resolver receives: the services of one server, shared by all requests, and who is asking. A new
+// context object per request (scope-auth caches its checks on it).
+import type { Authenticator } from '../auth/authenticator.js';
+import type { ImageUrls } from '../auth/image-urls.js';
+import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import type { RunManager } from '../domain/run-manager.js';
 import type { StyleModelServices } from '../domain/style-models.js';
@@ -17,6 +21,12 @@ export interface Services {
   runs: RunManager;
   topics: Topics;
   styleModels: StyleModelServices;
+  /** Who a request is: credentials to principal. */
+  auth: Authenticator;
+  /** Signs the image URLs GraphQL hands out, and checks them when they come back. */
+  imageUrls: ImageUrls;
 }
 
-export type Context = Services;
+export interface Context extends Services {
+  principal: Principal;
+}

@@ -89,8 +89,11 @@ export class ImageStore {
     };
   }
 
-  /** Writes the file (once) and its row. Safe to call again for the same bytes. */
-  async save(image: CheckedImage | Omit<CheckedImage, 'sha256'>): Promise<Image> {
+  /**
+   * Writes the file (once), its row, and that `owner` may read it. Safe to call again for the same bytes, by the same
+   * owner or another: the bytes are stored once, each owner is recorded once.
+   */
+  async save(image: CheckedImage | Omit<CheckedImage, 'sha256'>, owner: string): Promise<Image> {
     const sha256 = 'sha256' in image ? image.sha256 : createHash('sha256').update(image.bytes).digest('hex');
     const file = this.pathOf(sha256);
     if (!existsSync(file)) {
@@ -101,16 +104,26 @@ export class ImageStore {
       await writeFile(temporary, image.bytes);
       await rename(temporary, file);
     }
-    return this.db.image.upsert({
-      where: { id: sha256 },
-      create: { id: sha256, mime: image.mime, width: image.width, height: image.height, bytes: image.bytes.byteLength },
-      update: {},
-    });
+    const { mime, width, height } = image;
+    const [row] = await this.db.$transaction([
+      this.db.image.upsert({
+        where: { id: sha256 },
+        create: { id: sha256, mime, width, height, bytes: image.bytes.byteLength },
+        update: {},
+      }),
+      this.db.imageOwner.upsert({
+        where: { imageId_owner: { imageId: sha256, owner } },
+        create: { imageId: sha256, owner },
+        update: {},
+      }),
+    ]);
+    return row;
   }
 
-  /** The row of a stored image, or null. */
-  find(sha256: string): Promise<Image | null> {
-    return this.db.image.findUnique({ where: { id: sha256 } });
+  /** The row of a stored image that one of `owners` may read (anyone's when omitted: an admin), or null. */
+  find(sha256: string, owners?: readonly string[]): Promise<Image | null> {
+    const readable = owners ? { owners: { some: { owner: { in: [...owners] } } } } : {};
+    return this.db.image.findFirst({ where: { id: sha256, ...readable } });
   }
 
   pathOf(sha256: string): string {

@@ -6,7 +6,10 @@ export const ImageRef = builder.prismaNode('Image', {
   description: 'A stored image. Its bytes are at `url` (GET, cacheable forever).',
   fields: (t) => ({
     sha256: t.exposeString('id', { description: 'SHA-256 of the bytes.' }),
-    url: t.string({ description: 'Path of the image on this server.', resolve: (image) => `/images/${image.id}` }),
+    url: t.string({
+      description: 'Path of the image on this server, signed: it works without credentials until it expires.',
+      resolve: (image, _args, { imageUrls }) => imageUrls.url(image.id),
+    }),
     mime: t.exposeString('mime'),
     width: t.exposeInt('width'),
     height: t.exposeInt('height'),

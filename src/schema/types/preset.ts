@@ -11,6 +11,7 @@ import {
 } from '../../domain/presets.js';
 import { resolveFastOptions, resolveGatysOptions } from '../../engine/index.js';
 import { ConflictError, InputError, NotFoundError } from '../../errors.js';
+import { usableBy } from '../../domain/owners.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
 import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef, PresetParamsRef } from './params.js';
@@ -26,6 +27,7 @@ export const EngineKindEnum = builder.enumType('EngineKind', {
 
 builder.prismaNode('Preset', {
   id: { field: 'id' },
+  authScopes: (preset) => ({ owner: preset.owner }),
   fields: (t) => ({
     name: t.exposeString('name'),
     engine: t.field({ type: EngineKindEnum, resolve: (preset) => preset.engine }),
@@ -68,17 +70,17 @@ builder.prismaNode('Preset', {
 builder.queryFields((t) => ({
   presets: t.prismaField({
     type: ['Preset'],
-    description: 'All presets, built-ins first.',
-    resolve: (query, _root, _args, { db }) =>
-      db.preset.findMany({ ...query, orderBy: [{ builtIn: 'desc' }, { name: 'asc' }] }),
+    description: "All presets one may use (one's own and the built-ins), built-ins first.",
+    resolve: (query, _root, _args, { db, principal }) =>
+      db.preset.findMany({ ...query, where: usableBy(principal), orderBy: [{ builtIn: 'desc' }, { name: 'asc' }] }),
   }),
   preset: t.prismaField({
     type: 'Preset',
     nullable: true,
     args: { id: t.arg.id() },
-    resolve: (query, _root, args, { db }) => {
+    resolve: (query, _root, args, { db, principal }) => {
       const id = localIdOrNull(String(args.id), 'Preset');
-      return id ? db.preset.findUnique({ ...query, where: { id } }) : null;
+      return id ? db.preset.findFirst({ ...query, where: { id, ...usableBy(principal) } }) : null;
     },
   }),
 }));
@@ -115,24 +117,26 @@ const UpdatePresetInput = builder.inputType('UpdatePresetInput', {
 builder.mutationFields((t) => ({
   createPreset: t.prismaField({
     type: 'Preset',
+    authScopes: { manage: true },
     errors: { types: [InputError, NotFoundError, ConflictError] },
     args: { input: t.arg({ type: CreatePresetInput }) },
-    resolve: async (query, _root, { input }, { db }) => {
+    resolve: async (query, _root, { input }, { db, principal }) => {
       const engine = input.engine ?? 'GATYS';
       const params =
         engine === 'FAST'
           ? givenParams(input.fastParams as FastPresetParams)
           : givenParams(input.params as PresetParams);
-      const preset = await createPreset(db, { name: input.name, engine, params });
+      const preset = await createPreset(db, principal, { name: input.name, engine, params });
       return db.preset.findUniqueOrThrow({ ...query, where: { id: preset.id } });
     },
   }),
   updatePreset: t.prismaField({
     type: 'Preset',
+    authScopes: { manage: true },
     errors: { types: [InputError, NotFoundError, ConflictError] },
     args: { id: t.arg.id(), input: t.arg({ type: UpdatePresetInput }) },
-    resolve: async (query, _root, { id, input }, { db }) => {
-      const preset = await updatePreset(db, localId(String(id), 'Preset'), {
+    resolve: async (query, _root, { id, input }, { db, principal }) => {
+      const preset = await updatePreset(db, principal, localId(String(id), 'Preset'), {
         name: input.name,
         params: input.params
           ? givenParams(input.params as PresetParams)
@@ -145,18 +149,21 @@ builder.mutationFields((t) => ({
   }),
   deletePreset: t.field({
     type: DeletedRef,
+    authScopes: { manage: true },
     errors: { types: [NotFoundError] },
     description:
-      'Deletes a preset (built-ins too: restoreBuiltInPresets brings them back). Runs keep their parameters.',
+      'Deletes a preset (a built-in only as an admin: restoreBuiltInPresets brings them back). Runs keep their ' +
+      'parameters.',
     args: { id: t.arg.id() },
-    resolve: async (_root, { id }, { db }) => {
-      await deletePreset(db, localId(String(id), 'Preset'));
+    resolve: async (_root, { id }, { db, principal }) => {
+      await deletePreset(db, principal, localId(String(id), 'Preset'));
       return { id: String(id) };
     },
   }),
   restoreBuiltInPresets: t.prismaField({
     type: ['Preset'],
-    description: 'Puts every built-in preset back with its original name and parameters.',
+    description: 'Puts every built-in preset back with its original name and parameters (admin).',
+    authScopes: { admin: true },
     resolve: async (query, _root, _args, { db }) => {
       const restored = await restoreBuiltInPresets(db);
       return db.preset.findMany({

@@ -4,6 +4,7 @@ import { RUN_STATUSES } from '../../domain/run-status.js';
 import { givenParams, type FastPresetParams, type PresetParams } from '../../domain/presets.js';
 import type { GatysOptions } from '../../engine/index.js';
 import { ConflictError, ImageTooLargeError, InputError, NotFoundError } from '../../errors.js';
+import { ownedBy } from '../../domain/owners.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
 import { FastParamsInput, FastParamsRef, GatysParamsInput, GatysParamsRef } from './params.js';
@@ -63,6 +64,8 @@ builder.prismaObject('RunStyle', {
 
 export const RunRef = builder.prismaNode('Run', {
   id: { field: 'id' },
+  // Lookups and lists already keep to the principal's own; this holds for whatever path reaches a run.
+  authScopes: (run) => ({ owner: run.owner }),
   fields: (t) => ({
     status: t.field({ type: RunStatusEnum, resolve: (run) => run.status }),
     engine: t.field({ type: EngineKindEnum, resolve: (run) => run.engine }),
@@ -131,24 +134,24 @@ builder.queryFields((t) => ({
   runs: t.prismaConnection({
     type: 'Run',
     cursor: 'id',
-    description: 'Run history, newest first; `status` keeps only runs in those states.',
+    description: "One's run history (an admin's: everyone's), newest first; `status` keeps only those states.",
     args: { status: t.arg({ type: [RunStatusEnum], required: false }) },
-    resolve: (query, _root, args, { db }) =>
+    resolve: (query, _root, args, { db, principal }) =>
       db.run.findMany({
         ...query,
-        where: args.status ? { status: { in: args.status } } : {},
+        where: { ...ownedBy(principal), ...(args.status ? { status: { in: args.status } } : {}) },
         orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
       }),
-    totalCount: (_connection, args, { db }) =>
-      db.run.count({ where: args.status ? { status: { in: args.status } } : {} }),
+    totalCount: (_connection, args, { db, principal }) =>
+      db.run.count({ where: { ...ownedBy(principal), ...(args.status ? { status: { in: args.status } } : {}) } }),
   }),
   run: t.prismaField({
     type: 'Run',
     nullable: true,
     args: { id: t.arg.id() },
-    resolve: (query, _root, args, { db }) => {
+    resolve: (query, _root, args, { db, principal }) => {
       const id = localIdOrNull(String(args.id), 'Run');
-      return id ? db.run.findUnique({ ...query, where: { id } }) : null;
+      return id ? db.run.findFirst({ ...query, where: { id, ...ownedBy(principal) } }) : null;
     },
   }),
 }));
@@ -196,12 +199,14 @@ const StartTransferInput = builder.inputType('StartTransferInput', {
 builder.mutationFields((t) => ({
   startTransfer: t.prismaField({
     type: 'Run',
+    authScopes: { run: true },
     errors: { types: [InputError, ImageTooLargeError, NotFoundError, ConflictError] },
     description: 'Queues a transfer. Follow it with the runEvents subscription.',
     args: { input: t.arg({ type: StartTransferInput }) },
     resolve: async (query, _root, { input }, ctx) => {
       const run = await startTransfer(
         { db: ctx.db, images: ctx.images, runs: ctx.runs, tfBackend: ctx.engineInfo.tfBackend },
+        ctx.principal,
         {
           content: input.content ? new Uint8Array(await input.content.arrayBuffer()) : null,
           contentImageId: input.contentImageId ? localId(String(input.contentImageId), 'Image') : null,
@@ -218,11 +223,16 @@ builder.mutationFields((t) => ({
   }),
   cancelRun: t.prismaField({
     type: 'Run',
+    authScopes: { run: true },
     errors: { types: [NotFoundError, ConflictError] },
     description: 'A queued run leaves the queue at once; a running one stops within one step. Both keep their steps.',
     args: { id: t.arg.id() },
-    resolve: async (query, _root, args, { db, runs }) => {
+    resolve: async (query, _root, args, { db, runs, principal }) => {
       const id = localId(String(args.id), 'Run');
+      // Another owner's run is not found: its existence is not revealed.
+      if (!(await db.run.findFirst({ where: { id, ...ownedBy(principal) }, select: { id: true } }))) {
+        throw new NotFoundError('Run', String(args.id));
+      }
       await runs.cancel(id);
       return db.run.findUniqueOrThrow({ ...query, where: { id } });
     },

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { deleteStyleModel, importStyleModel, prepareStyleModel } from '../../domain/style-models.js';
 import { catalogueModel, locateCatalogueModel, type Architecture, type ModelFormat } from '../../engine/index.js';
 import { ConflictError, InputError, NotFoundError, UnavailableError } from '../../errors.js';
+import { usableBy } from '../../domain/owners.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
 import { DeletedRef } from './style.js';
@@ -34,6 +35,7 @@ const SourceEnum = builder.enumType('StyleModelSource', {
 
 builder.prismaNode('StyleModel', {
   id: { field: 'id' },
+  authScopes: (model) => ({ owner: model.owner }),
   fields: (t) => ({
     name: t.exposeString('name'),
     title: t.string({
@@ -62,17 +64,17 @@ builder.prismaNode('StyleModel', {
 builder.queryFields((t) => ({
   styleModels: t.prismaField({
     type: ['StyleModel'],
-    description: 'Every style model: the pretrained catalogue and imported ones.',
-    resolve: (query, _root, _args, { db }) =>
-      db.styleModel.findMany({ ...query, orderBy: [{ source: 'asc' }, { name: 'asc' }] }),
+    description: "Every style model one may use: the pretrained catalogue and one's imported ones.",
+    resolve: (query, _root, _args, { db, principal }) =>
+      db.styleModel.findMany({ ...query, where: usableBy(principal), orderBy: [{ source: 'asc' }, { name: 'asc' }] }),
   }),
   styleModel: t.prismaField({
     type: 'StyleModel',
     nullable: true,
     args: { id: t.arg.id() },
-    resolve: (query, _root, args, { db }) => {
+    resolve: (query, _root, args, { db, principal }) => {
       const id = localIdOrNull(String(args.id), 'StyleModel');
-      return id ? db.styleModel.findUnique({ ...query, where: { id } }) : null;
+      return id ? db.styleModel.findFirst({ ...query, where: { id, ...usableBy(principal) } }) : null;
     },
   }),
 }));
@@ -90,31 +92,35 @@ const ImportStyleModelInput = builder.inputType('ImportStyleModelInput', {
 builder.mutationFields((t) => ({
   importStyleModel: t.prismaField({
     type: 'StyleModel',
+    authScopes: { admin: true },
     errors: { types: [InputError, ConflictError] },
-    description: 'Imports a trained model from files on the server; it must load and stylise the sample scene first.',
+    description:
+      'Imports a trained model from files on the server (admin); it must load and stylise the sample scene first.',
     args: { input: t.arg({ type: ImportStyleModelInput }) },
     resolve: async (query, _root, { input }, ctx) => {
-      const model = await importStyleModel(ctx.styleModels, input);
+      const model = await importStyleModel(ctx.styleModels, ctx.principal, input);
       return ctx.db.styleModel.findUniqueOrThrow({ ...query, where: { id: model.id } });
     },
   }),
   prepareStyleModel: t.prismaField({
     type: 'StyleModel',
+    authScopes: { manage: true },
     errors: { types: [NotFoundError, UnavailableError] },
     description: 'Fetches a catalogue model now (instead of on first use) and makes its preview.',
     args: { id: t.arg.id() },
     resolve: async (query, _root, args, ctx) => {
-      const model = await prepareStyleModel(ctx.styleModels, localId(String(args.id), 'StyleModel'));
+      const model = await prepareStyleModel(ctx.styleModels, ctx.principal, localId(String(args.id), 'StyleModel'));
       return ctx.db.styleModel.findUniqueOrThrow({ ...query, where: { id: model.id } });
     },
   }),
   deleteStyleModel: t.field({
     type: DeletedRef,
+    authScopes: { manage: true },
     errors: { types: [NotFoundError, ConflictError] },
     description: 'Deletes an imported model no queued or running run needs; past runs keep its name.',
     args: { id: t.arg.id() },
     resolve: async (_root, args, ctx) => {
-      await deleteStyleModel(ctx.styleModels, localId(String(args.id), 'StyleModel'));
+      await deleteStyleModel(ctx.styleModels, ctx.principal, localId(String(args.id), 'StyleModel'));
       return { id: String(args.id) };
     },
   }),

@@ -2,10 +2,12 @@
 // Subscribing happens before the snapshot is read, so nothing published in between is lost; steps the snapshot
 // already covers are skipped, so each step arrives once and in order.
 import { encodeGlobalID } from '@pothos/plugin-relay';
+import { filter, pipe } from 'graphql-yoga';
 import { isFinished } from '../../domain/run-status.js';
 import type { RunEvent, RunsChange } from '../../domain/topics.js';
 import { NotFoundError } from '../../errors.js';
 import type { Run, RunStep } from '../../storage/generated/client.ts';
+import { mayRead, ownedBy } from '../../domain/owners.js';
 import { builder } from '../builder.js';
 import { localId } from './ids.js';
 import { RunPreviewRef, RunRef, RunStatusEnum, RunStepRef } from './run.js';
@@ -93,12 +95,13 @@ const RunsChangedRef = builder.objectRef<RunsChange>('RunsChanged').implement({
   fields: (t) => ({
     run: t.prismaField({
       type: 'Run',
-      resolve: (query, e, _args, { db }) => db.run.findUniqueOrThrow({ ...query, where: { id: e.runId } }),
+      resolve: (query, e, _args, { db }) => db.run.findUniqueOrThrow({ ...query, where: { id: e.run.id } }),
     }),
     status: t.field({ type: RunStatusEnum, resolve: (e) => e.status }),
     queue: t.idList({
-      description: 'Ids of the queued runs, next first.',
-      resolve: (e) => e.queue.map((id) => encodeGlobalID('Run', id)),
+      description: "Ids of one's queued runs (an admin's: every queued run), next first.",
+      resolve: (e, _args, { principal }) =>
+        e.queue.filter((run) => mayRead(principal, run.owner)).map((run) => encodeGlobalID('Run', run.id)),
     }),
   }),
 });
@@ -109,11 +112,12 @@ builder.subscriptionFields((t) => ({
     description:
       'A snapshot of the run, then its status changes, steps, previews and end; completes when the run ends.',
     args: { runId: t.arg.id() },
-    subscribe: async function* (_root, args, { db, runs, topics }) {
+    subscribe: async function* (_root, args, { db, runs, topics, principal }) {
       const runId = localId(String(args.runId), 'Run');
       const events = topics.subscribe('run', runId);
       try {
-        const run = await db.run.findUnique({ where: { id: runId } });
+        // Another owner's run is not found: its existence is not revealed.
+        const run = await db.run.findFirst({ where: { id: runId, ...ownedBy(principal) } });
         if (!run) throw new NotFoundError('Run', String(args.runId));
         const lastStep = await db.runStep.findFirst({ where: { runId }, orderBy: { step: 'desc' } });
         yield { kind: 'snapshot', run, lastStep, queuePosition: runs.position(runId) } satisfies Outgoing;
@@ -132,8 +136,12 @@ builder.subscriptionFields((t) => ({
   }),
   runsChanged: t.field({
     type: RunsChangedRef,
-    description: 'Every queue and status change, for dashboards.',
-    subscribe: (_root, _args, { topics }) => topics.subscribe('runs'),
+    description: "Every queue and status change of one's own runs (an admin's: of every run), for dashboards.",
+    subscribe: (_root, _args, { topics, principal }) =>
+      pipe(
+        topics.subscribe('runs'),
+        filter((change) => mayRead(principal, change.run.owner)),
+      ),
     resolve: (change) => change,
   }),
 }));
