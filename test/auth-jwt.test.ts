@@ -176,6 +176,8 @@ describe('tokens from an identity provider', () => {
     expect((await refusal(verifier.verify(await token({}, { omit: ['exp'] })))).message).toContain('exp');
     expect((await refusal(verifier.verify(await token({}, { omit: ['sub'] })))).message).toContain('sub');
     expect((await refusal(verifier.verify(await token({ sub: 'has space' })))).message).toContain('sub');
+    // The local user's owner name is not an identity a provider can claim.
+    expect((await refusal(verifier.verify(await token({ sub: 'local' })))).message).toContain('sub');
   });
 
   it('answers "unavailable", not "unauthenticated", when the key set cannot be fetched', async () => {

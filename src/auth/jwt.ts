@@ -3,7 +3,7 @@
 // (AUTH_JWKS_URL, fetched and cached by jose), with asymmetric algorithms only, and the issuer and audience must match.
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { AuthError, AuthUnavailableError } from './auth-error.js';
-import { expandScopes, isScope, OWNER_PATTERN, type Principal, type Scope } from './principal.js';
+import { expandScopes, isScope, LOCAL_OWNER, OWNER_PATTERN, type Principal, type Scope } from './principal.js';
 
 export interface JwtConfig {
   /** The identity provider's JSON Web Key Set (http or https). */
@@ -114,7 +114,8 @@ export function createTokenVerifier(config: JwtConfig): TokenVerifier {
         });
       }
       const owner = payload.sub;
-      if (typeof owner !== 'string' || !OWNER_PATTERN.test(owner))
+      // `local` is the owner of the local user and of data from before owners: no identity provider speaks for it.
+      if (typeof owner !== 'string' || !OWNER_PATTERN.test(owner) || owner === LOCAL_OWNER)
         throw new AuthError('the token is refused: its "sub" claim is not a usable owner name');
       return { owner, scopes: expandScopes(scopesFromClaims(payload)), via: 'token', id: `token:${owner}` };
     },

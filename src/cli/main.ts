@@ -79,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     // 2 for a usage or input mistake, 1 for everything else.
     if (
       error instanceof EngineInputError ||
-
+      error instanceof InputError ||
       String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')
     )
       return 2;
