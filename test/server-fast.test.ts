@@ -24,7 +24,8 @@ const models = new Map<string, string>();
 const MODELS = `{ styleModels { id name title architecture format source available preview { url } } }`;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // Imports read from the shared models folder, by paths relative to it.
+  server = await startTestServer({ GRAMIAN_IMPORT_DIR: SHARED_MODELS });
   const upload = await fetch(`${server.url}/images`, {
     method: 'POST',
     body: new Blob([new Uint8Array(await readShared(contentImage('amber.jpg')))]),
@@ -134,7 +135,7 @@ describe('style models', () => {
         }
       }`,
       {
-        input: { name: 'my candy', path: `${SHARED_MODELS}/pytorch-fns-ncnn-fp16/candy9.param` },
+        input: { name: 'my candy', path: 'pytorch-fns-ncnn-fp16/candy9.param' },
       },
     );
     expect(imported.data!.importStyleModel).toMatchObject({
@@ -208,7 +209,7 @@ describe('style models', () => {
     const response = await gql(
       server.url,
       `mutation {
-        importStyleModel(input: { name: "nope", path: "${SHARED_MODELS}/vgg19-uint8-neuralpixels" }) {
+        importStyleModel(input: { name: "nope", path: "vgg19-uint8-neuralpixels" }) {
           __typename ... on InputError { field code }
         }
       }`,

@@ -21,6 +21,7 @@ import type { Db } from '../storage/db.js';
 import type { StyleModel } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
 import { ACTIVE_STATUSES } from './run-status.js';
+import { assertSiblingInside, resolveImportPath } from './import-path.js';
 import { SHARED_OWNER, usableBy } from './owners.js';
 import { stylizeSample } from './sample-scene.js';
 
@@ -30,6 +31,8 @@ export interface StyleModelServices {
   engine: Engine;
   /** Where imported models are copied (DATA_DIR/models). */
   modelsDir: string;
+  /** The only folder importStyleModel reads from (GRAMIAN_IMPORT_DIR). */
+  importDir: string;
   allowDownload: boolean;
   /** Environment for catalogue lookups (GRAMIAN_MODELS, the cache folder). */
   env: NodeJS.ProcessEnv;
@@ -125,16 +128,20 @@ export async function importStyleModel(
   if (await services.db.styleModel.findFirst({ where: { name, owner: { in: [owner, SHARED_OWNER] } } })) {
     throw new ConflictError(`a style model named "${name}" already exists`);
   }
+  const file = await resolveImportPath(services.importDir, input.path);
   let detected: StyleModelSource;
   try {
-    detected = detectModelFormat(path.resolve(input.path));
+    detected = detectModelFormat(file);
   } catch (error) {
+    // Inside the import folder, where the admin put the files: say what is wrong with them, by the path given.
     throw new InputError(
       'path',
-      (error as Error).message,
+      (error as Error).message.replace(file, input.path),
       'a checkpoint folder with manifest.json, or an ncnn .param file with its .bin',
     );
   }
+  if (detected.format === 'ncnn')
+    await assertSiblingInside(services.importDir, detected.path.replace(/\.param$/, '.bin'));
   const folder = randomUUID();
   const target = path.join(services.modelsDir, folder);
   await mkdir(target, { recursive: true });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { createApiKey } from '../../src/auth/api-keys.js';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type GramianServer } from '../../src/server.js';
 import { SHARED_MODELS, VGG19_UINT8 } from './shared.js';
@@ -48,17 +49,31 @@ export interface GraphQLResponse<T = Record<string, any>> {
   errors?: { message: string; extensions?: Record<string, unknown> }[];
 }
 
+/** Who a request is sent as: an Authorization header value (`Bearer <key>`), and any other headers. */
+export interface As {
+  authorization?: string;
+  headers?: Record<string, string>;
+}
+
+function headersOf(as: As, base: Record<string, string>): Record<string, string> {
+  return { ...base, ...(as.authorization ? { authorization: as.authorization } : {}), ...as.headers };
+}
+
 export async function gql<T = Record<string, any>>(
   url: string,
   query: string,
   variables: Record<string, unknown> = {},
-): Promise<GraphQLResponse<T>> {
+  as: As = {},
+): Promise<GraphQLResponse<T> & { status: number }> {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+    headers: headersOf(as, {
+      'content-type': 'application/json',
+      accept: 'application/graphql-response+json, application/json',
+    }),
     body: JSON.stringify({ query, variables }),
   });
-  return (await response.json()) as GraphQLResponse<T>;
+  return { status: response.status, ...((await response.json()) as GraphQLResponse<T>) };
 }
 
 /** A GraphQL multipart request: each file goes to the variable path given as its key (e.g. "input.image"). */
@@ -67,6 +82,7 @@ export async function gqlUpload<T = Record<string, any>>(
   query: string,
   variables: Record<string, unknown>,
   files: Record<string, { bytes: Uint8Array; name?: string; type?: string }>,
+  as: As = {},
 ): Promise<GraphQLResponse<T> & { status: number }> {
   const form = new FormData();
   form.set('operations', JSON.stringify({ query, variables }));
@@ -82,13 +98,30 @@ export async function gqlUpload<T = Record<string, any>>(
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
     body: form,
-    headers: { 'graphql-require-preflight': '1' },
+    headers: headersOf(as, { 'graphql-require-preflight': '1' }),
   });
   return { status: response.status, ...((await response.json()) as GraphQLResponse<T>) };
 }
 
-export function wsClient(url: string): Client {
-  return createClient({ url: `${url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+/** A graphql-ws client; `authorization` travels in connectionParams, as the server expects it. */
+export function wsClient(url: string, authorization?: string): Client {
+  return createClient({
+    url: `${url.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    ...(authorization ? { connectionParams: { authorization } } : {}),
+  });
+}
+
+/** A new API key of the test server's database, as an Authorization header value. */
+export async function bearerKey(
+  server: TestServer,
+  owner: string,
+  scopes: readonly string[],
+  name = `${owner} ${scopes.join('+')}`,
+): Promise<string> {
+  const { key } = await createApiKey(server.services.db, { name, owner, scopes });
+  return `Bearer ${key}`;
 }
 
 /** Every result of a subscription over graphql-ws until it completes (or errors). */
@@ -119,10 +152,11 @@ export async function subscribeSse<T = Record<string, any>>(
   url: string,
   query: string,
   variables: Record<string, unknown>,
+  as: As = {},
 ): Promise<GraphQLResponse<T>[]> {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    headers: headersOf(as, { 'content-type': 'application/json', accept: 'text/event-stream' }),
     body: JSON.stringify({ query, variables }),
   });
   const text = await response.text();

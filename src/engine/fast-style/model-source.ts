@@ -104,6 +104,7 @@ export async function copyModelFiles(source: StyleModelSource, folder: string): 
     await cp(`${stem}.bin`, path.join(folder, path.basename(`${stem}.bin`)));
     return path.basename(`${stem}.param`);
   }
-  await cp(source.path, path.join(folder, 'checkpoint'), { recursive: true });
+  // The bytes, not links: a link in the source would be followed later, wherever it points by then.
+  await cp(source.path, path.join(folder, 'checkpoint'), { recursive: true, dereference: true });
   return 'checkpoint';
 }
