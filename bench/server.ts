@@ -423,7 +423,12 @@ async function graphql<T>(url: string, query: string, variables: Record<string, 
     form.append('operations', JSON.stringify({ query, variables }));
     form.append('map', JSON.stringify({ 0: [upload.path] }));
     form.append('0', new Blob([await readFile(upload.file)], { type: 'image/jpeg' }), path.basename(upload.file));
-    response = await fetch(`${url}/graphql`, { method: 'POST', body: form });
+    // The server refuses a multipart request without this header (CSRF prevention).
+    response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      body: form,
+      headers: { 'graphql-require-preflight': '1' },
+    });
   } else {
     response = await fetch(`${url}/graphql`, {
       method: 'POST',

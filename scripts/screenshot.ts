@@ -3,7 +3,9 @@
 // until the chart holds some steps and a preview has arrived, and captures the page mid-run. The run then goes on.
 //
 //   node --import tsx scripts/screenshot.ts [--url http://localhost:4000] [--content c.jpg] [--style s.jpg]
-//        [--preset "Quick preview"] [--after-steps 30] [--out docs/screenshot-running.png]
+//        [--preset "Quick preview"] [--after-steps 30] [--out docs/screenshot-running.png] [--key gmn_…]
+//
+// Where the server needs credentials, --key (or GRAMIAN_API_KEY) is the API key the page would ask for.
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
@@ -21,6 +23,7 @@ const { values: options } = parseArgs({
     'after-steps': { type: 'string', default: '30' },
     out: { type: 'string', default: 'docs/screenshot-running.png' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
+    key: { type: 'string', default: process.env.GRAMIAN_API_KEY ?? '' },
   },
 });
 if (!existsSync(options.chromium))
@@ -45,6 +48,8 @@ const context = await chromium.launchPersistentContext(await mkdtemp(path.join(o
   ],
 });
 try {
+  // Kept where the page keeps the key it asks for (client-example/web/src/auth.ts), so it never needs to ask.
+  if (options.key) await context.addInitScript((key) => localStorage.setItem('gramian.apiKey', key), options.key);
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(options.url);
   await page.locator('#connection[data-state=connected]').waitFor(WAIT);

@@ -24,6 +24,8 @@ export interface Config {
   weightsDir?: string;
   /** Folder of pretrained style models laid out like their publishers' repositories (GRAMIAN_MODELS). */
   modelsFolder?: string;
+  /** The only folder importStyleModel reads model files from (GRAMIAN_IMPORT_DIR; default DATA_DIR/imports). */
+  importDir: string;
   /** Fetch VGG19 and catalogue style models on first use when missing. */
   allowWeightsDownload: boolean;
   engineWorkers: number;
@@ -36,10 +38,24 @@ export interface Config {
   /** GraphQL query depth and cost limits. */
   maxQueryDepth: number;
   maxQueryCost: number;
+  /** The most aliased fields in one operation (MAX_QUERY_ALIASES). */
+  maxQueryAliases: number;
+  /** Mutations per minute per principal, in bursts up to that many; 0: no limit (RATE_LIMIT_MUTATIONS). */
+  rateLimitMutations: number;
+  /** The most runs one non-admin owner may have queued (MAX_QUEUED_RUNS_PER_OWNER). */
+  maxQueuedRunsPerOwner: number;
+  /** The most work one run of a non-admin may take, in pixel-steps (MAX_RUN_WORK; see domain/run-work.ts). */
+  maxRunWork: number;
   /** How long shutdown waits for running steps to checkpoint. */
   shutdownTimeoutMs: number;
+  /** RUN_RETENTION_DAYS: finished runs are deleted this many days after they ended (unset: kept; see retention.ts). */
+  runRetentionDays?: number;
+  /** GC_INTERVAL_SECONDS: how often the server deletes unreferenced images and expired runs; 0: only `gramian gc`. */
+  gcIntervalSeconds: number;
   /** The built web page served at / (CLIENT_DIR). */
   clientDir: string;
+  /** CORS_ORIGINS: the other origins whose pages may call this server from a browser (none: same origin only). */
+  corsOrigins: string[];
 }
 
 /** Where `npm run build:client` writes the page, from the repository root (not the working directory). */
@@ -92,6 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
     backend: backend as Config['backend'],
     ...(env.GRAMIAN_WEIGHTS ? { weightsDir: path.resolve(env.GRAMIAN_WEIGHTS) } : {}),
     ...(env.GRAMIAN_MODELS ? { modelsFolder: path.resolve(env.GRAMIAN_MODELS) } : {}),
+    importDir: path.resolve(env.GRAMIAN_IMPORT_DIR || path.join(dataDir, 'imports')),
     allowWeightsDownload: download === 'true',
     engineWorkers: integer('GRAMIAN_WORKERS', 1, 1, Math.max(1, os.availableParallelism())),
     ...(env.GRAMIAN_WASM_THREADS ? { wasmThreads: integer('GRAMIAN_WASM_THREADS', 1, 1, 64) } : {}),
@@ -99,11 +116,51 @@ export function loadConfig(env: Env = process.env): Config {
     maxImagePixels: integer('MAX_IMAGE_PIXELS', 40_000_000, 1024, 1_000_000_000),
     maxQueryDepth: integer('MAX_QUERY_DEPTH', 12, 2, 100),
     maxQueryCost: integer('MAX_QUERY_COST', 20_000, 100, 10_000_000),
+    maxQueryAliases: integer('MAX_QUERY_ALIASES', 15, 0, 1000),
+    rateLimitMutations: integer('RATE_LIMIT_MUTATIONS', 120, 0, 1_000_000),
+    maxQueuedRunsPerOwner: integer('MAX_QUEUED_RUNS_PER_OWNER', 20, 1, 1_000_000),
+    // The built-in presets at their largest, High quality (768 px over 3 scales, 200 steps each), are 155M.
+    maxRunWork: integer('MAX_RUN_WORK', 250_000_000, 1024, Number.MAX_SAFE_INTEGER),
     shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', 30_000, 0, 600_000),
+    ...(env.RUN_RETENTION_DAYS ? { runRetentionDays: integer('RUN_RETENTION_DAYS', 1, 1, 36_500) } : {}),
+    gcIntervalSeconds: integer('GC_INTERVAL_SECONDS', 3600, 0, 7 * 86_400),
     clientDir: env.CLIENT_DIR ? path.resolve(env.CLIENT_DIR) : DEFAULT_CLIENT_DIR,
+    corsOrigins: readCorsOrigins(env, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** CORS_ORIGINS, comma-separated origins (scheme, host and port, no path) such as https://app.example.com. */
+function readCorsOrigins(env: Env, problems: string[]): string[] {
+  const origins: string[] = [];
+  for (const entry of (env.CORS_ORIGINS ?? '').split(',')) {
+    const raw = entry.trim();
+    if (!raw) continue;
+    let url: URL | undefined;
+    try {
+      url = new URL(raw);
+    } catch {
+      url = undefined;
+    }
+    const isOrigin =
+      url &&
+      (url.protocol === 'https:' || url.protocol === 'http:') &&
+      url.pathname === '/' &&
+      !url.search &&
+      !url.hash &&
+      !url.username &&
+      !url.password &&
+      !raw.includes('*');
+    // As browsers send it in Origin: lower case, no default port, no trailing slash.
+    if (url && isOrigin) origins.push(url.origin);
+    else
+      problems.push(
+        `CORS_ORIGINS entry ${raw} must be an origin such as https://app.example.com (http or https, host and ` +
+          'port, no path; no wildcard: list each origin)',
+      );
+  }
+  return origins;
 }
 
 /** The identity provider's settings: none, or all three with an http(s) key set URL. */

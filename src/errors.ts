@@ -9,6 +9,7 @@ export const ERROR_CODES = [
   'NOT_FOUND',
   'CONFLICT',
   'UNAVAILABLE',
+  'QUOTA_EXCEEDED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -83,6 +84,16 @@ export class ConflictError extends ClientError {
 export class UnavailableError extends ClientError {
   constructor(message: string) {
     super('UNAVAILABLE', message);
+  }
+}
+
+/** The owner already has as many runs queued as allowed (MAX_QUEUED_RUNS_PER_OWNER); `limit` says how many. */
+export class QuotaExceededError extends ClientError {
+  constructor(readonly limit: number) {
+    super(
+      'QUOTA_EXCEEDED',
+      `you already have ${limit} runs queued, the most allowed: start more once some have started, or cancel one`,
+    );
   }
 }
 

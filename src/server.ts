@@ -29,7 +29,7 @@ export async function startServer(config: Config, log: Log = logToStderr): Promi
   const yoga = createGraphQLEndpoint(services, { bodyLimit, maskError: mask });
   const router = createRouter({ yoga, images: services, clientDir: config.clientDir, bodyLimit, log });
   const server = http.createServer(router);
-  const sockets = attachGraphQLWs(server, yoga, mask, services.auth);
+  const sockets = attachGraphQLWs(server, yoga, mask, services.auth, config.corsOrigins);
 
   await services.runs.recover();
   await new Promise<void>((resolve, reject) => {
@@ -37,13 +37,16 @@ export async function startServer(config: Config, log: Log = logToStderr): Promi
     server.listen(config.port, config.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  // Collections of expired runs and unreferenced images (domain/retention.ts), from now on.
+  services.retention.start(config.gcIntervalSeconds * 1000);
   const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       server.close();
-      await services.runs.shutdown(config.shutdownTimeoutMs);
+      // Waits for a collection in progress (it stops at its next batch) while the runs stop.
+      await Promise.all([services.retention.stop(), services.runs.shutdown(config.shutdownTimeoutMs)]);
       await sockets.dispose();
       server.closeAllConnections();
       await running.close();

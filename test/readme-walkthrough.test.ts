@@ -49,9 +49,19 @@ afterAll(async () => {
   await server.stop();
 });
 
-/** What `curl -s --data-binary @file http://…/images` answers. */
+/** The headers the walkthrough's `curl -s -H '…' --data-binary @file http://…/images` lines send. */
+const curlLine = /^curl .*--data-binary .*\/images$/m.exec(walkthrough)?.[0] ?? '';
+const curlHeaders = Object.fromEntries(
+  [...curlLine.matchAll(/-H '([^:']+):\s*([^']*)'/g)].map(([, name, value]) => [name!.toLowerCase(), value!]),
+);
+
+/** What those curl lines answer: curl sends a --data-binary body as a form unless told otherwise. */
 async function postImage(bytes: Uint8Array): Promise<{ id: string; sha256: string }> {
-  const response = await fetch(`${server.url}/images`, { method: 'POST', body: new Blob([new Uint8Array(bytes)]) });
+  const response = await fetch(`${server.url}/images`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...curlHeaders },
+    body: new Blob([new Uint8Array(bytes)]),
+  });
   expect(response.status).toBe(201);
   return (await response.json()) as { id: string; sha256: string };
 }

@@ -30,8 +30,9 @@ afterEach(async () => {
 });
 
 function transfer() {
-  const { db, images, runs, engineInfo } = server.services;
-  return startTransfer({ db, images, runs, tfBackend: engineInfo.tfBackend }, LOCAL_PRINCIPAL, {
+  const { db, images, runs, engineInfo, config } = server.services;
+  const services = { db, images, runs, tfBackend: engineInfo.tfBackend, maxRunWork: config.maxRunWork };
+  return startTransfer(services, LOCAL_PRINCIPAL, {
     content,
     styles: [{ styleId }],
     params: { size: 48, steps: 2 },
@@ -54,7 +55,7 @@ describe('admitting a run during shutdown', () => {
     let release!: () => void;
     const writing = new Promise<void>((resolve) => (release = resolve));
     let admitted = false;
-    const pending = runs.admit(async () => {
+    const pending = runs.admit({ owner: 'local', exempt: true }, async () => {
       await writing;
       const contentImageId = (await db.image.findFirstOrThrow()).id;
       const stored = await db.run.create({

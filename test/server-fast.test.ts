@@ -28,6 +28,7 @@ beforeAll(async () => {
   server = await startTestServer({ GRAMIAN_IMPORT_DIR: SHARED_MODELS });
   const upload = await fetch(`${server.url}/images`, {
     method: 'POST',
+    headers: { 'graphql-require-preflight': '1' },
     body: new Blob([new Uint8Array(await readShared(contentImage('amber.jpg')))]),
   });
   amberId = ((await upload.json()) as { id: string }).id;

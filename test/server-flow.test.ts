@@ -239,7 +239,8 @@ describe('raw image uploads (POST /images), for clients without multipart', () =
   });
 
   it('refuses what is not an image, with a code', async () => {
-    const response = await fetch(`${server.url}/images`, { method: 'POST', body: 'hello' });
+    const headers = { 'graphql-require-preflight': '1' };
+    const response = await fetch(`${server.url}/images`, { method: 'POST', body: 'hello', headers });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ error: { code: 'NOT_AN_IMAGE' } });
   });

@@ -6,6 +6,7 @@ import { Kind, print, type DocumentNode } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { ImageRouteAnswer, StoredImage } from '../image-route.ts';
+import { PREFLIGHT_HEADERS } from '../request-headers.ts';
 export { describeError, errorDetail, type TypedError } from '../typed-errors.ts';
 
 /** A GraphQL error at the top level (a malformed request, variables that do not fit the schema, INTERNAL). */
@@ -81,7 +82,11 @@ export class GramianClient {
   ): Promise<Result> {
     const response = await fetch(this.graphqlUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json, application/json',
+        ...PREFLIGHT_HEADERS,
+      },
       body: JSON.stringify({ query: print(document), variables }),
     });
     const text = await response.text();
@@ -128,6 +133,8 @@ export class GramianClient {
     const response = await fetch(new URL('images', this.base), {
       method: 'POST',
       body: new Blob([new Uint8Array(bytes)]),
+      // An untyped body: refused without the header.
+      headers: PREFLIGHT_HEADERS,
     });
     const body = (await response.json().catch(() => null)) as ImageRouteAnswer | null;
     if (body && 'error' in body) throw new HttpError(response.status, body.error.code, body.error.message);

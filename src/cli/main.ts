@@ -10,6 +10,7 @@ import {
   vggCacheDir,
 } from '../engine/index.js';
 import { InputError } from '../errors.js';
+import { GC_USAGE, gcCommand } from './gc.js';
 import { KEYS_USAGE, keysCommand } from './keys.js';
 import { modelsCommand } from './models.js';
 import { ProgressBar, formatBytes } from './progress.js';
@@ -27,10 +28,13 @@ const USAGE = `Usage:
                                                   an API key for the server, printed once
   gramian keys list                               the server's API keys (never the keys themselves)
   gramian keys revoke <prefix|id>                 stop a key from working
+  gramian gc [--json]                             delete expired runs and unreferenced images now
 
 ${STYLIZE_USAGE}
 
-${KEYS_USAGE}`;
+${KEYS_USAGE}
+
+${GC_USAGE}`;
 
 function startEngine(): Promise<Engine> {
   return Engine.start({ backend: parseBackendChoice(process.env.GRAMIAN_BACKEND) });
@@ -68,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'weights') await weights(rest);
     else if (command === 'info') await info();
     else if (command === 'keys') await keysCommand(rest);
+    else if (command === 'gc') await gcCommand(rest);
     else {
       console.error(USAGE);
       return command === undefined || command === '--help' || command === 'help' ? 0 : 2;

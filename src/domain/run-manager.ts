@@ -3,12 +3,12 @@
 // a restart). One run per engine worker at a time.
 import sharp from 'sharp';
 import { EngineError, type Engine, type TransferEvent } from '../engine/index.js';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError, QuotaExceededError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { Run } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
 import { jobOfRun } from './run-job.js';
-import { startOrder, type QueuedRun } from './fair-queue.js';
+import { inStartOrder, nextRound, withRounds, type RoundedRun } from './fair-queue.js';
 import { RunTransitions, type RunForJob } from './run-transitions.js';
 import { StepWriter } from './step-writer.js';
 import type { StyleModelServices } from './style-models.js';
@@ -21,6 +21,8 @@ export interface RunManagerOptions {
   topics: Topics;
   /** Runs at once: one per engine worker. */
   capacity: number;
+  /** The most runs one owner may have queued (or being admitted), unless exempt (admins). */
+  maxQueuedPerOwner: number;
   /** The engine's backend, recorded on every run (fixed once the workers have started). */
   backend: string;
   /** Where FAST runs find their style models. */
@@ -32,6 +34,7 @@ export interface RunManagerOptions {
 
 interface ActiveRun {
   owner: string;
+  round: number;
   abort: AbortController;
   checkpoint: AbortController;
   finished: Promise<void>;
@@ -46,14 +49,24 @@ async function thumbnailDataUrl(bytes: Uint8Array): Promise<string> {
   return `data:image/jpeg;base64,${thumbnail.toString('base64')}`;
 }
 
+/** Who a new run is for, and whether it is exempt from the queued-runs quota (an admin's). */
+export interface Claim {
+  owner: string;
+  exempt: boolean;
+}
+
 export class RunManager {
-  /** Queued runs, as the database has them (status QUEUED); they start in startOrder(). */
-  private readonly queue: QueuedRun[] = [];
-  /** The queue in start order, computed when the queue or the running set last changed. */
-  private ordered: QueuedRun[] | undefined;
+  /** Queued runs, as the database has them (status QUEUED), each with its round (see fair-queue.ts). */
+  private readonly queue: RoundedRun[] = [];
+  /** The queue in start order, computed when the queue last changed. */
+  private ordered: RoundedRun[] | undefined;
   private readonly active = new Map<string, ActiveRun>();
+  /** The round of the run started last: new runs join it or a later one. */
+  private round = 0;
   /** New runs being written: shutdown waits for them, so none is left half-admitted. */
   private readonly admissions = new Set<Promise<unknown>>();
+  /** Per owner, runs being written: they hold a place in the quota before their row exists. */
+  private readonly reserved = new Map<string, number>();
   private accepting = true;
   private readonly transitions: RunTransitions;
 
@@ -84,7 +97,7 @@ export class RunManager {
       orderBy: [{ queuedAt: 'asc' }, { id: 'asc' }],
       select: { id: true, owner: true, queuedAt: true },
     });
-    this.queue.push(...queued);
+    this.queue.push(...withRounds(queued, new Map()));
     this.changed();
     this.dispatch();
   }
@@ -95,22 +108,24 @@ export class RunManager {
     return index < 0 ? null : index + 1;
   }
 
-  /** Queued runs of one owner: what counts against its quota. */
+  /** Queued runs of one owner, with those being admitted: what counts against its quota. */
   queuedFor(owner: string): number {
-    return this.queue.filter((run) => run.owner === owner).length;
+    return this.queue.filter((run) => run.owner === owner).length + (this.reserved.get(owner) ?? 0);
+  }
+
+  /** Throws when the owner has as many runs queued as allowed (admins are exempt). */
+  assertQuota(claim: Claim): void {
+    const limit = this.options.maxQueuedPerOwner;
+    if (!claim.exempt && this.queuedFor(claim.owner) >= limit) throw new QuotaExceededError(limit);
   }
 
   /** The queued runs in the order they will start (see fair-queue.ts). */
-  private order(): QueuedRun[] {
-    if (!this.ordered) {
-      const running = new Map<string, number>();
-      for (const { owner } of this.active.values()) running.set(owner, (running.get(owner) ?? 0) + 1);
-      this.ordered = startOrder(this.queue, running);
-    }
+  private order(): RoundedRun[] {
+    this.ordered ??= inStartOrder(this.queue);
     return this.ordered;
   }
 
-  /** The queue or the running set changed: positions are read afresh. */
+  /** The queue changed: the order is computed afresh. */
   private changed(): void {
     this.ordered = undefined;
   }
@@ -122,16 +137,22 @@ export class RunManager {
 
   /**
    * Stores a new run (`write` creates it as QUEUED, with whatever it needs) and queues it. Refused with nothing
-   * written if shutdown has begun; once writing has begun the run is accepted, and shutdown waits for it: a run is
-   * either refused and absent, or stored and queued (running after a restart), never stored but refused.
+   * written if shutdown has begun or the owner's quota is full; once writing has begun the run is accepted, and
+   * shutdown waits for it: a run is either refused and absent, or stored and queued (running after a restart), never
+   * stored but refused. The quota is checked and its place reserved in one synchronous step, so two requests at the
+   * limit cannot both pass the check while the first is still being written.
    */
-  async admit(write: () => Promise<Run>): Promise<Run> {
+  async admit(claim: Claim, write: () => Promise<Run>): Promise<Run> {
     this.assertAccepting();
-    const admission = write();
+    this.assertQuota(claim);
+    this.reserved.set(claim.owner, (this.reserved.get(claim.owner) ?? 0) + 1);
+    // Called inside an async function: a synchronous throw, too, lands in the finally that frees the place.
+    const admission = (async () => write())();
     this.admissions.add(admission);
     try {
       const run = await admission;
-      this.queue.push({ id: run.id, owner: run.owner, queuedAt: run.queuedAt });
+      const round = nextRound(run.owner, this.round, [...this.queue, ...this.active.values()]);
+      this.queue.push({ id: run.id, owner: run.owner, queuedAt: run.queuedAt, round });
       this.changed();
       this.transitions.queued(run);
       // A new owner's run may start before runs queued earlier: theirs moved back.
@@ -140,6 +161,9 @@ export class RunManager {
       return run;
     } finally {
       this.admissions.delete(admission);
+      const left = this.reserved.get(claim.owner)! - 1;
+      if (left > 0) this.reserved.set(claim.owner, left);
+      else this.reserved.delete(claim.owner);
     }
   }
 
@@ -190,8 +214,10 @@ export class RunManager {
       const next = this.order()[0]!;
       this.queue.splice(this.queue.indexOf(next), 1);
       const runId = next.id;
+      this.round = next.round;
       const active: ActiveRun = {
         owner: next.owner,
+        round: next.round,
         abort: new AbortController(),
         checkpoint: new AbortController(),
         finished: Promise.resolve(),

@@ -40,7 +40,8 @@ export async function uploadStyle(
   } else if (!(await images.find(imageId!, readersFor(principal)))) {
     throw new NotFoundError('Image', imageId!);
   }
-  return db.style.create({ data: { name, owner, imageId: imageId!, tags } });
+  // A stored image nothing else used may be collected meanwhile: NOT_FOUND then, with nothing written.
+  return images.referencing([imageId!], () => db.style.create({ data: { name, owner, imageId: imageId!, tags } }));
 }
 
 /** Deletes a style unless a queued or running run still needs it; finished runs keep its name and image. */

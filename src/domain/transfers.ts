@@ -12,7 +12,7 @@ import {
   resolveGatysOptions,
   scaleSizes,
 } from '../engine/index.js';
-import type { Principal } from '../auth/principal.js';
+import { isAdmin, type Principal } from '../auth/principal.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { Preset, Prisma, Run, StyleModel } from '../storage/generated/client.ts';
@@ -25,6 +25,7 @@ import {
   type PresetParams,
 } from './presets.js';
 import { ownedBy, readersFor, usableBy } from './owners.js';
+import { fastWork, gatysWork, largestSizeWithin, largestStepsWithin } from './run-work.js';
 import type { RunManager } from './run-manager.js';
 
 export interface StartTransferInput {
@@ -49,6 +50,8 @@ export interface TransferServices {
   runs: RunManager;
   /** The tfjs backend the engine runs on, which bounds the output size. */
   tfBackend: string;
+  /** The most pixel-steps one run of a non-admin may take (MAX_RUN_WORK; see run-work.ts). */
+  maxRunWork: number;
 }
 
 /** A run to store, but for its owner and content image (known once the request is admitted). */
@@ -150,6 +153,24 @@ function checkStyleSides(
   });
 }
 
+/** Refuses a GATYS run over maxWork pixel-steps, naming the most steps that fit at its size (else a smaller size). */
+function checkGatysWork(
+  content: Dimensions,
+  params: { size: number; scales: number; steps: number },
+  maxWork: number,
+): void {
+  const work = gatysWork(content, params);
+  if (work <= maxWork) return;
+  const problem =
+    `${params.steps} steps${params.scales > 1 ? ` per scale over ${params.scales} scales` : ''} at size ` +
+    `${params.size} are ${work} pixel-steps of work, more than the ${maxWork} one run may take`;
+  const steps = largestStepsWithin(content, params, maxWork);
+  if (steps >= 1) throw new InputError('params.steps', problem, `steps ≤ ${steps} at size ${params.size}`);
+  const size = largestSizeWithin(content, params, maxWork);
+  const atSteps = `at ${params.steps} step${params.steps === 1 ? '' : 's'}`;
+  throw new InputError('params.size', problem, size ? `size ≤ ${size} ${atSteps}` : 'fewer steps');
+}
+
 /** GATYS: the styles with their weights, and the full parameter set after preset and overrides. */
 async function gatysRun(
   services: TransferServices,
@@ -193,6 +214,8 @@ async function gatysRun(
     requested.map((s) => byId.get(s.styleId)!),
     params,
   );
+  // Admins are trusted with any run the backend can hold.
+  if (!isAdmin(principal)) checkGatysWork(content, params, services.maxRunWork);
   return {
     status: 'QUEUED',
     engine: 'GATYS',
@@ -258,6 +281,11 @@ async function fastRun(
   // Without a size the pass keeps the content's own, as large as the backend allows (the engine's own rule).
   const size = fast.size ?? defaultFastSize(content.width, content.height, maxPixels);
   const output = outputOf(content, size, maxPixels);
+  if (!isAdmin(principal) && fastWork(output) > services.maxRunWork) {
+    const largest = largestSideWithin(content.width, content.height, services.maxRunWork);
+    const problem = `${output.width}×${output.height} is more than the ${services.maxRunWork} pixels one run may make`;
+    throw new InputError('fastParams.size', problem, `size ≤ ${largest} for this image`);
+  }
   return {
     status: 'QUEUED',
     engine: 'FAST',
@@ -275,7 +303,10 @@ export async function startTransfer(
   input: StartTransferInput,
 ): Promise<Run> {
   const { db, images, runs } = services;
+  const claim = { owner: principal.owner, exempt: isAdmin(principal) };
+  // Cheap early checks before the work of checking the request; admit checks both again where it counts.
   runs.assertAccepting();
+  runs.assertQuota(claim);
   const preset =
     input.presetId != null
       ? await db.preset.findFirst({ where: { id: input.presetId, ...usableBy(principal) } })
@@ -294,11 +325,12 @@ export async function startTransfer(
     kind === 'FAST'
       ? await fastRun(services, principal, input, preset, content)
       : await gatysRun(services, principal, input, preset, content);
-  // Checked again here, after the awaits above: a shutdown that began meanwhile refuses the run before anything
-  // is written; once writing begins, the run is accepted and shutdown waits for it.
-  return runs.admit(async () => {
+  // Checked again here, after the awaits above: a shutdown that began meanwhile, or runs queued meanwhile up to the
+  // quota, refuse the run before anything is written; once writing begins, the run is accepted and shutdown waits.
+  return runs.admit(claim, async () => {
     const { owner } = principal;
     const contentImageId = content.upload ? (await images.save(content.upload, owner)).id : content.imageId!;
-    return db.run.create({ data: { ...data, owner, contentImageId } });
+    // A stored image nothing else used may be collected meanwhile: NOT_FOUND then, with nothing written.
+    return images.referencing([contentImageId], () => db.run.create({ data: { ...data, owner, contentImageId } }));
   });
 }

@@ -9,7 +9,9 @@ import { WebSocketServer } from 'ws';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
 import { AccessError } from '../errors.js';
+import { socketOriginAllowed } from './cross-origin.js';
 import { isGraphQLError } from './mask-error.js';
+import { RequestError } from './request-error.js';
 import type { GraphQLEndpoint } from './yoga.js';
 
 type EnvelopedRoot = { execute: typeof execute; subscribe: typeof subscribe };
@@ -36,8 +38,20 @@ export function attachGraphQLWs(
   yoga: GraphQLEndpoint,
   mask: (error: unknown) => Error,
   auth: Authenticator,
+  /** CORS_ORIGINS: the other origins whose pages may open a socket. */
+  corsOrigins: readonly string[],
 ) {
-  const sockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const sockets = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    // A page of another origin may not open a socket: refused at the upgrade with HTTP 403, before graphql-ws sees
+    // it, so nothing runs (a browser reports a failed connection, close code 1006). Clients other than browsers send
+    // no Origin and are let through, to authenticate in onConnect.
+    verifyClient: ({ origin, req }, done) => {
+      if (socketOriginAllowed(corsOrigins, origin, req.headers.host)) return done(true);
+      done(false, 403, 'a page of this origin may not open a socket here (see CORS_ORIGINS)');
+    },
+  });
   return useServer<Record<string, unknown> | undefined, SocketExtra>(
     {
       // Credentials come once, in connectionParams.authorization; without valid ones (where they are needed) the
@@ -63,12 +77,19 @@ export function attachGraphQLWs(
           document = enveloped.parse(params.query) as DocumentNode;
         } catch (error) {
           // A document refused by the parser or its limits: an error message to the client, the socket stays open.
-          if (isGraphQLError(error)) return [forSocket(mask, error)];
+          if (isGraphQLError(error) || error instanceof RequestError) return [forSocket(mask, error)];
           throw error;
         }
         // envelop types graphql's functions loosely (any), to fit any graphql build: these are graphql's own.
         const schema = enveloped.schema as GraphQLSchema;
-        const errors = enveloped.validate(schema, document) as readonly GraphQLError[];
+        let errors: readonly GraphQLError[];
+        try {
+          errors = enveloped.validate(schema, document) as readonly GraphQLError[];
+        } catch (error) {
+          // The depth, cost and alias limits throw their refusal rather than return it.
+          if (isGraphQLError(error)) return [forSocket(mask, error)];
+          throw error;
+        }
         if (errors.length > 0) return errors.map((error: unknown) => forSocket(mask, error));
         const args: ExecutionArgs = {
           schema,

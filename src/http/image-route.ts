@@ -3,20 +3,26 @@
 // as a GraphQL upload) and answers its id, for clients that cannot send multipart requests, GraphiQL users included.
 // Who may: a signed URL from GraphQL reads its image until it expires; otherwise the Authorization header says who
 // asks, and one reads only images one owns (another owner's is "not found"). Where credentials are needed, an
-// unsigned or expired URL without a header is refused with 403.
+// unsigned or expired URL without a header is refused with 403. A POST whose body a page of another site could send
+// (untyped, form or text) needs the GraphQL-Require-Preflight header, and only listed origins get CORS headers
+// (cross-origin.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { ImageUrls } from '../auth/image-urls.js';
 import { can, type Principal } from '../auth/principal.js';
 import { readersFor } from '../domain/owners.js';
+import type { Config } from '../config.js';
 import { AccessError, ClientError } from '../errors.js';
 import type { ImageStore } from '../storage/image-store.js';
+import { csrfRefusal, imageCorsHeaders, isUnguardedPost } from './cross-origin.js';
 
 export interface ImageRouteServices {
   images: ImageStore;
   auth: Authenticator;
   imageUrls: ImageUrls;
+  /** CORS_ORIGINS: the other origins whose pages may use the route (see cross-origin.ts). */
+  config: Pick<Config, 'corsOrigins'>;
 }
 
 const SHA256 = /^\/images\/([0-9a-f]{64})$/;
@@ -112,7 +118,20 @@ export async function serveImages(
 ): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://localhost');
   const { pathname } = url;
+  for (const [name, value] of Object.entries(imageCorsHeaders(services.config.corsOrigins, request)))
+    response.setHeader(name, value);
+  if (request.method === 'OPTIONS') {
+    // A preflight: the headers above say whether the page's origin may go on (none for an unlisted one).
+    response.writeHead(204, { allow: 'GET, HEAD, POST', 'content-length': '0' }).end();
+    return;
+  }
   if (request.method === 'POST' && pathname === '/images') {
+    if (isUnguardedPost(request.headers)) {
+      // Refused unread, before anything else: a page of another site could have sent it.
+      const refusal = csrfRefusal();
+      response.setHeader('connection', 'close');
+      return json(response, refusal.status, { error: { code: refusal.code, message: refusal.message } });
+    }
     let principal: Principal;
     try {
       principal = await services.auth.authenticate(request.headers.authorization);

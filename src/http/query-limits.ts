@@ -1,58 +1,47 @@
-// Limits on the GraphQL documents the server accepts: tokens (checked before parsing), depth and cost (checked
-// after). Every refusal is a top-level error with the code QUERY_TOO_COMPLEX.
+// Limits on the GraphQL documents the server accepts, all graphql-armor's: tokens (counted while the document is
+// parsed), then depth, cost and aliases (validation rules). Every refusal is a top-level error with the code
+// QUERY_TOO_COMPLEX and HTTP status 400.
 import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
-import { GraphQLError, Lexer, Source, TokenKind, type DocumentNode, type ParseOptions } from 'graphql';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import type { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { RequestErrorCode } from '../errors.js';
+import { RequestError } from './request-error.js';
 
 /**
- * Tokens in one document. The largest operation of the example clients (with its fragments) and GraphiQL's
- * introspection query have under 200; 2,000 still allow the deepest query MAX_QUERY_DEPTH permits, and keep nesting
- * (at most ~700 levels) far below what overflows the stack of graphql's recursive parser (~2,000 levels).
+ * Tokens in one document. GraphiQL's introspection query has 183 and the largest operation of the example clients
+ * (with its fragments) under 200. armor counts tokens as graphql's recursive parser takes them, so a refused
+ * document is parsed until its token past the limit: up to this many levels deep, as a list value nests one level
+ * per token. graphql's parser overflows the stack at about 2,000 such levels (Node 20, default stack); 1,000 keeps
+ * a refused 10,000-deep document at half that (a cold process with 60% of the default stack still refuses it).
  */
-export const MAX_QUERY_TOKENS = 2000;
+export const MAX_QUERY_TOKENS = 1000;
 
 const TOO_COMPLEX: RequestErrorCode = 'QUERY_TOO_COMPLEX';
 
-/** Depth and cost refusals get a code of their own. */
+/** armor's onReject for depth, cost and aliases: their refusals (validation errors) come without a code. */
 function tagTooComplex(_context: unknown, error: GraphQLError): void {
-  (error.extensions as Record<string, unknown>).code = TOO_COMPLEX;
-}
-
-/** Whether the document has more than `max` tokens; counting stops at max + 1. */
-function hasMoreTokens(source: string | Source, max: number): boolean {
-  const lexer = new Lexer(typeof source === 'string' ? new Source(source) : source);
-  try {
-    for (let count = 0; lexer.advance().kind !== TokenKind.EOF; count++) if (count >= max) return true;
-  } catch {
-    // A syntax error: the parser reports it with its position.
-  }
-  return false;
+  Object.assign(error.extensions as Record<string, unknown>, { code: TOO_COMPLEX, http: { status: 400 } });
+  // armor calls every refusal a syntax error; these are not.
+  error.message = error.message.replace(/^Syntax Error: /, '');
 }
 
 /**
- * Refuses a document of more than maxTokens tokens before it is parsed: graphql's parser recurses once per level of
- * nesting, so a deep enough document (10,000 nested selection sets or list values) overflows the stack.
+ * armor's onReject for tokens: throws a RequestError in place of armor's GraphQLError, which Yoga would take for a
+ * syntax error and answer with 200 to a client that accepts application/json (the GraphQL-over-HTTP rule for those).
  */
-function maxTokensPlugin(maxTokens: number): Plugin {
-  return {
-    onParse({ parseFn, setParseFn }) {
-      setParseFn((source: string | Source, options?: ParseOptions): DocumentNode => {
-        if (hasMoreTokens(source, maxTokens)) {
-          const extensions = { code: TOO_COMPLEX, http: { status: 400 } };
-          throw new GraphQLError(`the document has more than ${maxTokens} tokens`, { extensions });
-        }
-        return parseFn(source, options) as DocumentNode;
-      });
-    },
-  };
+function refuseTooManyTokens(_context: unknown, error: GraphQLError): never {
+  throw new RequestError(TOO_COMPLEX, error.message.replace(/^Syntax Error: /, ''), 400);
 }
 
-export function queryLimitPlugins(limits: { maxDepth: number; maxCost: number }): Plugin[] {
+export function queryLimitPlugins(limits: { maxDepth: number; maxCost: number; maxAliases: number }): Plugin[] {
+  const onReject = [tagTooComplex];
   return [
-    maxTokensPlugin(MAX_QUERY_TOKENS),
-    maxDepthPlugin({ n: limits.maxDepth, onReject: [tagTooComplex] }),
-    costLimitPlugin({ maxCost: limits.maxCost, onReject: [tagTooComplex] }),
+    maxTokensPlugin({ n: MAX_QUERY_TOKENS, onReject: [refuseTooManyTokens] }),
+    maxDepthPlugin({ n: limits.maxDepth, onReject }),
+    costLimitPlugin({ maxCost: limits.maxCost, onReject }),
+    maxAliasesPlugin({ n: limits.maxAliases, onReject }),
   ];
 }

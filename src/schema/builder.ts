@@ -129,6 +129,7 @@ builder.scalarType('File', {
   },
 });
 
-builder.queryType({});
+// Every query and subscription needs the read scope; each mutation names the scope it needs.
+builder.queryType({ authScopes: { read: true } });
 builder.mutationType({});
-builder.subscriptionType({});
+builder.subscriptionType({ authScopes: { read: true } });

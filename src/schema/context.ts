@@ -4,6 +4,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { ImageUrls } from '../auth/image-urls.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
+import type { Retention } from '../domain/retention.js';
 import type { RunManager } from '../domain/run-manager.js';
 import type { StyleModelServices } from '../domain/style-models.js';
 import type { Topics } from '../domain/topics.js';
@@ -25,6 +26,8 @@ export interface Services {
   auth: Authenticator;
   /** Signs the image URLs GraphQL hands out, and checks them when they come back. */
   imageUrls: ImageUrls;
+  /** deleteRun, collections of unreferenced images and expired runs, and the storage report (domain/retention.ts). */
+  retention: Retention;
 }
 
 export interface Context extends Services {

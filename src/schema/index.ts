@@ -7,6 +7,7 @@ import './types/style.js';
 import './types/preset.js';
 import './types/style-model.js';
 import './types/run.js';
+import './types/storage.js';
 import './types/engine.js';
 import './types/subscriptions.js';
 

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { ImageTooLargeError, InputError } from '../errors.js';
+import { ImageTooLargeError, InputError, NotFoundError } from '../errors.js';
 import type { Db } from './db.js';
 import type { Image } from './generated/client.ts';
 
@@ -96,20 +96,15 @@ export class ImageStore {
   async save(image: CheckedImage | Omit<CheckedImage, 'sha256'>, owner: string): Promise<Image> {
     const sha256 = 'sha256' in image ? image.sha256 : createHash('sha256').update(image.bytes).digest('hex');
     const file = this.pathOf(sha256);
-    if (!existsSync(file)) {
-      await mkdir(path.dirname(file), { recursive: true });
-      // Unique per write: two saves of the same bytes at once (two uploads, two hosts on a shared folder) must not
-      // share a temporary file, or one renames it away under the other.
-      const temporary = `${file}.${randomUUID()}.tmp`;
-      await writeFile(temporary, image.bytes);
-      await rename(temporary, file);
-    }
+    await this.writeIfMissing(file, image.bytes);
     const { mime, width, height } = image;
     const [row] = await this.db.$transaction([
+      // createdAt is when the bytes were last stored: storing them again renews the day an unreferenced image is
+      // kept for (src/domain/retention.ts), so an upload of bytes stored long ago is not collected before it is used.
       this.db.image.upsert({
         where: { id: sha256 },
         create: { id: sha256, mime, width, height, bytes: image.bytes.byteLength },
-        update: {},
+        update: { createdAt: new Date() },
       }),
       this.db.imageOwner.upsert({
         where: { imageId_owner: { imageId: sha256, owner } },
@@ -117,7 +112,39 @@ export class ImageStore {
         update: {},
       }),
     ]);
+    // A collection (storage/image-collector.ts) may have removed the old row and its file between the check above and
+    // the upsert. The row committed now is fresh, so no collection removes it; the file is written again if it went.
+    await this.writeIfMissing(file, image.bytes);
     return row;
+  }
+
+  private async writeIfMissing(file: string, bytes: Uint8Array): Promise<void> {
+    if (existsSync(file)) return;
+    await mkdir(path.dirname(file), { recursive: true });
+    // Unique per write: two saves of the same bytes at once (two uploads, two hosts on a shared folder) must not
+    // share a temporary file, or one renames it away under the other.
+    const temporary = `${file}.${randomUUID()}.tmp`;
+    await writeFile(temporary, bytes);
+    await rename(temporary, file);
+  }
+
+  /**
+   * Runs `write`, which stores a row naming the images `ids`. An image nothing referenced may be collected at that
+   * very moment: then the write fails on its foreign key with nothing written, and this throws NotFoundError for the
+   * image that is gone, as if it had been gone before the request (see storage/image-collector.ts).
+   */
+  async referencing<T>(ids: readonly string[], write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code === 'P2003') {
+        for (const id of ids) {
+          if (!(await this.db.image.findUnique({ where: { id }, select: { id: true } })))
+            throw new NotFoundError('Image', id);
+        }
+      }
+      throw error;
+    }
   }
 
   /** The row of a stored image that one of `owners` may read (anyone's when omitted: an admin), or null. */

@@ -1,9 +1,13 @@
 // Talking to the server: typed GraphQL over HTTP (queries and mutations), typed subscriptions over one graphql-ws
 // socket, and raw image uploads (POST /images). Everything is same-origin: the server that serves this page is the API.
+// Every request carries the CSRF header and, where the server needs one, the API key (auth.ts); a request refused for
+// want of credentials waits for a key and goes again.
 import type { TadaDocumentNode } from 'gql.tada';
 import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import type { ImageRouteAnswer, StoredImage } from '../../image-route.ts';
+import { PREFLIGHT_HEADERS } from '../../request-headers.ts';
+import { askForKey, authorization } from './auth.ts';
 
 /** A GraphQL error outside a typed result: bad request, server trouble, or the network. */
 export class ApiError extends Error {
@@ -36,21 +40,32 @@ function unwrap<T>(response: GraphQLResponse<T>): T {
   return response.data;
 }
 
+/** Sends a request with the CSRF header and the key; a 401 waits for a (new) key and sends it again. */
+async function send(url: string, init: RequestInit & { headers: Record<string, string> }): Promise<Response> {
+  for (;;) {
+    const sentWith = authorization();
+    const headers = { ...init.headers, ...PREFLIGHT_HEADERS, ...(sentWith ? { authorization: sentWith } : {}) };
+    let response: Response;
+    try {
+      response = await fetch(url, { ...init, headers });
+    } catch (error) {
+      throw new ApiError(`server unreachable: ${(error as Error).message}`, 'NETWORK');
+    }
+    if (response.status !== 401) return response;
+    await askForKey(sentWith);
+  }
+}
+
 /** Runs a query or mutation over HTTP; the result is typed from the document. */
 export async function execute<Result, Variables>(
   document: TadaDocumentNode<Result, Variables>,
   variables: Variables,
 ): Promise<Result> {
-  let response: Response;
-  try {
-    response = await fetch('/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
-      body: JSON.stringify({ query: source(document), variables }),
-    });
-  } catch (error) {
-    throw new ApiError(`server unreachable: ${(error as Error).message}`, 'NETWORK');
-  }
+  const response = await send('/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+    body: JSON.stringify({ query: source(document), variables }),
+  });
   const body = (await response.json().catch(() => null)) as GraphQLResponse<Result> | null;
   if (!body) throw new ApiError(`server answered ${response.status} without a GraphQL response`, 'NETWORK');
   return unwrap(body);
@@ -58,7 +73,7 @@ export async function execute<Result, Variables>(
 
 /** Stores an image by sending its bytes as they are: no multipart, and the answer's id works in any mutation. */
 export async function uploadImage(file: Blob): Promise<StoredImage> {
-  const response = await fetch('/images', {
+  const response = await send('/images', {
     method: 'POST',
     body: file,
     headers: { 'content-type': file.type || 'application/octet-stream' },
@@ -79,6 +94,9 @@ const stateListeners = new Set<(state: ConnectionState) => void>();
 const reconnectListeners = new Set<() => void>();
 /** The socket closed since it last connected: the next connection is a reconnection, whatever closed it. */
 let dropped = false;
+/** What the socket last authenticated with, and whether the server refused it (close code 4403). */
+let socketAuthorization: string | undefined;
+let socketRefused = false;
 
 function setState(next: ConnectionState): void {
   if (next === state) return;
@@ -93,8 +111,20 @@ const socket = createClient({
   // Retry for ever, whatever closed the socket (a restart closes with 1001, a crash with 1006).
   retryAttempts: Infinity,
   shouldRetry: () => true,
-  // 0.5 s, 1 s, 2 s, then every 3 s: back soon after a restart without hammering a server that is down.
-  retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** retries, 3000))),
+  // The key goes once, when the socket opens; the server closes it with 4403 when it needs one or refuses this one.
+  connectionParams: () => {
+    socketAuthorization = authorization();
+    return socketAuthorization ? { authorization: socketAuthorization } : {};
+  },
+  // 0.5 s, 1 s, 2 s, then every 3 s: back soon after a restart without hammering a server that is down. Refused for
+  // its key: as soon as there is another.
+  retryWait: (retries) => {
+    if (socketRefused) {
+      socketRefused = false;
+      return askForKey(socketAuthorization);
+    }
+    return new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** retries, 3000)));
+  },
   // A fatal close (a protocol error) ends the retries; say so rather than staying "reconnecting" silently.
   onNonLazyError: (error) => console.error('graphql-ws gave up', error),
   on: {
@@ -106,8 +136,9 @@ const socket = createClient({
       dropped = false;
       for (const listener of reconnectListeners) listener();
     },
-    closed: () => {
+    closed: (event) => {
       dropped = true;
+      socketRefused = (event as CloseEvent | undefined)?.code === 4403;
       setState('reconnecting');
     },
   },

@@ -6,6 +6,7 @@
 //   #/compare/<a>/<b>  two runs side by side
 import './style.css';
 import { connection, type ConnectionState } from './api.ts';
+import { keyLabel, onKeyChange, signOut } from './auth.ts';
 import { CompareView } from './compare.ts';
 import { h, replace } from './dom.ts';
 import { HistoryView } from './history.ts';
@@ -91,6 +92,20 @@ const showConnection = (state: ConnectionState) => {
 };
 connection.onChange(showConnection);
 showConnection(connection.state);
+
+// The key in use, where the server asked for one, and the way to give another.
+const account = document.querySelector<HTMLElement>('#account')!;
+const showAccount = () => {
+  const label = keyLabel();
+  account.hidden = !label;
+  replace(
+    account,
+    label && h('span', { class: 'key-label', title: 'The API key this page sends' }, label),
+    label && h('button', { type: 'button', class: 'sign-out', onclick: signOut }, 'Sign out'),
+  );
+};
+onKeyChange(showAccount);
+showAccount();
 
 window.addEventListener('hashchange', render);
 render();

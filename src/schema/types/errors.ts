@@ -7,6 +7,7 @@ import {
   ImageTooLargeError,
   InputError,
   NotFoundError,
+  QuotaExceededError,
   UnavailableError,
 } from '../../errors.js';
 import { builder } from '../builder.js';
@@ -69,4 +70,14 @@ builder.objectType(UnavailableError, {
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof UnavailableError,
   fields: () => ({}),
+});
+
+builder.objectType(QuotaExceededError, {
+  name: 'QuotaExceededError',
+  description: 'The owner already has as many runs queued as allowed: wait for one to start, or cancel one.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof QuotaExceededError,
+  fields: (t) => ({
+    limit: t.exposeInt('limit', { description: 'The most runs one owner may have queued.' }),
+  }),
 });

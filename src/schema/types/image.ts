@@ -14,6 +14,11 @@ export const ImageRef = builder.prismaNode('Image', {
     width: t.exposeInt('width'),
     height: t.exposeInt('height'),
     bytes: t.exposeInt('bytes'),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    createdAt: t.expose('createdAt', {
+      type: 'DateTime',
+      description:
+        'When these bytes were last stored (storing them again renews it). An image nothing references is deleted ' +
+        'a day after this.',
+    }),
   }),
 });

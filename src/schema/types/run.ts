@@ -3,7 +3,7 @@ import { startTransfer } from '../../domain/transfers.js';
 import { RUN_STATUSES } from '../../domain/run-status.js';
 import { givenParams, type FastPresetParams, type PresetParams } from '../../domain/presets.js';
 import type { GatysOptions } from '../../engine/index.js';
-import { ConflictError, ImageTooLargeError, InputError, NotFoundError } from '../../errors.js';
+import { ConflictError, ImageTooLargeError, InputError, NotFoundError, QuotaExceededError } from '../../errors.js';
 import { ownedBy } from '../../domain/owners.js';
 import { builder } from '../builder.js';
 import { localId, localIdOrNull } from './ids.js';
@@ -200,12 +200,18 @@ builder.mutationFields((t) => ({
   startTransfer: t.prismaField({
     type: 'Run',
     authScopes: { run: true },
-    errors: { types: [InputError, ImageTooLargeError, NotFoundError, ConflictError] },
+    errors: { types: [InputError, ImageTooLargeError, NotFoundError, ConflictError, QuotaExceededError] },
     description: 'Queues a transfer. Follow it with the runEvents subscription.',
     args: { input: t.arg({ type: StartTransferInput }) },
     resolve: async (query, _root, { input }, ctx) => {
       const run = await startTransfer(
-        { db: ctx.db, images: ctx.images, runs: ctx.runs, tfBackend: ctx.engineInfo.tfBackend },
+        {
+          db: ctx.db,
+          images: ctx.images,
+          runs: ctx.runs,
+          tfBackend: ctx.engineInfo.tfBackend,
+          maxRunWork: ctx.config.maxRunWork,
+        },
         ctx.principal,
         {
           content: input.content ? new Uint8Array(await input.content.arrayBuffer()) : null,

@@ -1,0 +1,33 @@
+// The work of a run in pixel-steps, what MAX_RUN_WORK caps: pure arithmetic on the output sizes of each scale.
+import { describe, expect, it } from 'vitest';
+import { fastWork, gatysWork, largestSizeWithin, largestStepsWithin, scalePixels } from '../src/domain/run-work.js';
+
+/** 1200×1528 (portrait): at size 64 the output is 50×64. */
+const portrait = { width: 1200, height: 1528 };
+const square = { width: 1000, height: 1000 };
+
+describe('run work', () => {
+  it('sums output pixels × steps over the scales of a GATYS run', () => {
+    expect(scalePixels(portrait, 64, 1)).toEqual([50 * 64]);
+    // Coarsest first: 32 px (25×32), then 64 px.
+    expect(scalePixels(portrait, 64, 2)).toEqual([25 * 32, 50 * 64]);
+    expect(gatysWork(portrait, { size: 64, scales: 2, steps: 10 })).toBe((800 + 3200) * 10);
+    // The largest built-in preset, High quality (768 px over 3 scales, 200 steps each), on a square image.
+    expect(gatysWork(square, { size: 768, scales: 3, steps: 200 })).toBe((192 ** 2 + 384 ** 2 + 768 ** 2) * 200);
+  });
+
+  it('counts a FAST run’s output pixels once', () => {
+    expect(fastWork({ width: 603, height: 768 })).toBe(463_104);
+  });
+
+  it('names the most steps that fit, and the largest size when not even one step does', () => {
+    expect(largestStepsWithin(portrait, { size: 64, scales: 1 }, 200_000)).toBe(62);
+    expect(gatysWork(portrait, { size: 64, scales: 1, steps: 62 })).toBeLessThanOrEqual(200_000);
+    expect(gatysWork(portrait, { size: 64, scales: 1, steps: 63 })).toBeGreaterThan(200_000);
+    expect(largestStepsWithin(portrait, { size: 64, scales: 2 }, 200_000)).toBe(50);
+    expect(largestStepsWithin(portrait, { size: 512, scales: 1 }, 200_000)).toBe(0);
+    // 396×504 = 199,584 fits; 397×505 does not.
+    expect(largestSizeWithin(portrait, { size: 512, scales: 1, steps: 1 }, 200_000)).toBe(504);
+    expect(largestSizeWithin(portrait, { size: 512, scales: 1, steps: 1000 }, 200_000)).toBeUndefined();
+  });
+});
