@@ -507,6 +507,14 @@ async function watchRunsChanged(transport: Transport, authorization: string | un
     if (!response.headers.get('content-type')?.includes('text/event-stream')) {
       return { status: response.status, ...((await response.json()) as Answer) };
     }
+    if (response.status !== 200) {
+      // Refused before the stream began: the error comes as the stream's only event.
+      const data = (await response.text())
+        .split('\n')
+        .find((line) => line.startsWith('data:'))
+        ?.slice(5);
+      return { status: response.status, ...(data ? (JSON.parse(data) as Answer) : {}) };
+    }
     subscribed = Promise.resolve();
     void (async () => {
       const decoder = new TextDecoder();
@@ -533,12 +541,12 @@ async function watchRunsChanged(transport: Transport, authorization: string | un
   if (refused) return refused;
   const runId = await aliceRun('finished');
   // Events reach a subscriber in order: once it has seen the end of a run of its own owner, started after alice's
-  // ended, it has seen alice's too, if it ever will.
-  const marker = await quickRunAs(authorization!);
+  // ended, it has seen alice's too, if it ever will. A caller that may not run one must have been refused.
+  const marker = authorization ? await quickRunAs(authorization) : undefined;
   await until(
     () => events,
-    (seen) => seen.some((e) => e.errors?.length || e.data?.runsChanged?.run?.id === marker),
-    'the end of a run of the subscriber’s own owner',
+    (seen) => seen.some((e) => e.errors?.length || (marker && e.data?.runsChanged?.run?.id === marker)) || !!refused,
+    marker ? 'the end of a run of the subscriber’s own owner' : 'the refusal',
   );
   stop!();
   if (refused) return refused;
@@ -547,8 +555,11 @@ async function watchRunsChanged(transport: Transport, authorization: string | un
   return { data: { seen: events.some((e) => e.data?.runsChanged?.run?.id === runId) } };
 }
 
-/** A quick fast pass by whoever `authorization` is, from an image it stores itself; its run id once finished. */
-async function quickRunAs(authorization: string): Promise<string> {
+/**
+ * A quick fast pass by whoever `authorization` is, from an image it stores itself; its run id once finished, or
+ * undefined when it may not run one.
+ */
+async function quickRunAs(authorization: string): Promise<string | undefined> {
   const stored = await fetch(`${server.url}/images`, {
     method: 'POST',
     headers: { 'content-type': 'image/jpeg', authorization },
@@ -561,7 +572,8 @@ async function quickRunAs(authorization: string): Promise<string> {
     { input: { contentImageId: sha256, fastParams: { styleModel: 'mosaic', size: 32 } } },
     { authorization },
   );
-  const id = answer.data!.startTransfer.id as string;
+  const id = answer.data?.startTransfer?.id as string | undefined;
+  if (!id) return undefined;
   await until(
     async () =>
       (await gql(server.url, `query ($id: ID!) { run(id: $id) { status } }`, { id }, { authorization })).data!.run
