@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { requestBodyLimit } from './http/body-limit.js';
+import { loopbackHostGuard } from './http/cross-origin.js';
 import { attachGraphQLWs } from './http/graphql-ws.js';
 import { maskError } from './http/mask-error.js';
 import { createRouter } from './http/router.js';
@@ -27,9 +28,10 @@ export async function startServer(config: Config, log: Log = logToStderr): Promi
   const mask = maskError(log);
   const bodyLimit = requestBodyLimit(config.maxUploadBytes);
   const yoga = createGraphQLEndpoint(services, { bodyLimit, maskError: mask });
-  const router = createRouter({ yoga, images: services, clientDir: config.clientDir, bodyLimit, log });
+  const allowedHost = loopbackHostGuard(services.auth.required, config.host);
+  const router = createRouter({ yoga, images: services, clientDir: config.clientDir, bodyLimit, log, allowedHost });
   const server = http.createServer(router);
-  const sockets = attachGraphQLWs(server, yoga, mask, services.auth, config.corsOrigins);
+  const sockets = attachGraphQLWs(server, yoga, mask, services.auth, config.corsOrigins, allowedHost);
 
   await services.runs.recover();
   await new Promise<void>((resolve, reject) => {

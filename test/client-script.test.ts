@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gql, startTestServer, type TestServer } from './helpers/server.js';
+import { bearerKey, gql, startTestServer, type TestServer } from './helpers/server.js';
 import { REPO_ROOT, contentImage, styleImage } from './helpers/shared.js';
 
 let server: TestServer;
@@ -33,11 +33,15 @@ interface Exit {
 }
 
 function batch(...args: string[]): Promise<Exit> {
+  return batchAgainst(server, {}, ...args);
+}
+
+function batchAgainst(target: TestServer, env: Record<string, string>, ...args: string[]): Promise<Exit> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'client-example/scripts/batch.ts', '--server', server.url, ...args],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      ['--import', 'tsx', 'client-example/scripts/batch.ts', '--server', target.url, ...args],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
     );
     let stdout = '';
     let stderr = '';
@@ -168,5 +172,34 @@ describe('batch script', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('✗ amber.jpg: FAILED INVALID_INPUT: params.size');
     expect(run.stdout).toContain('0 succeeded, 1 failed, 0 canceled');
+  });
+
+  it('sends its API key (--key or GRAMIAN_API_KEY) to a server that requires one, and runs as its owner', async () => {
+    const guarded = await startTestServer({ GRAMIAN_AUTH: 'keys' });
+    try {
+      const key = (await bearerKey(guarded, 'carol', ['run', 'manage'])).slice('Bearer '.length);
+      const presets = await writePresets('keyed.json', [FAST]);
+      const out = path.join(dir, 'out-keyed');
+      const refused = await batchAgainst(guarded, {}, '--presets', presets, '--out', out, contentImage('amber.jpg'));
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain('UNAUTHENTICATED');
+      const keyed = await batchAgainst(
+        guarded,
+        { GRAMIAN_API_KEY: key },
+        '--presets',
+        presets,
+        '--out',
+        out,
+        contentImage('amber.jpg'),
+      );
+      expect(keyed.code, keyed.stderr).toBe(0);
+      expect(keyed.stdout).toContain('1 succeeded, 0 failed, 0 canceled');
+      expect(await guarded.services.db.run.findMany({ select: { owner: true, status: true } })).toEqual([
+        { owner: 'carol', status: 'SUCCEEDED' },
+      ]);
+      expect((await images(out)).map((image) => image.format)).toEqual(['png']);
+    } finally {
+      await guarded.stop();
+    }
   });
 });

@@ -2,6 +2,7 @@
 // GET, multipart, form or text request needs GraphQL-Require-Preflight, on /graphql and POST /images alike), CORS
 // headers for the origins in CORS_ORIGINS only, and graphql-ws refusing a socket from a foreign Origin at the upgrade,
 // before anything runs. test/client-browser-security.test.ts tries the same from a page in Chromium.
+import http from 'node:http';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -264,6 +265,58 @@ describe('graphql-ws and the Origin header', () => {
     for (const origin of [server.url, LISTED, undefined]) {
       const outcome = await createPresetOver(clientFrom(origin), `over a socket from ${origin ?? 'a program'}`);
       expect([origin, outcome]).toEqual([origin, 'Preset']);
+    }
+  });
+});
+
+describe('DNS rebinding', () => {
+  /** A request as a re-pointed page's browser sends it: to the server's address, with the page's name as Host. */
+  function withHost(target: TestServer, host: string): Promise<number> {
+    const { port } = new URL(target.url);
+    return new Promise((resolve, reject) => {
+      const request = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/graphql',
+          method: 'POST',
+          headers: { host, 'content-type': 'application/json' },
+        },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
+      request.on('error', reject);
+      request.end(JSON.stringify({ query: '{ presets { id } }' }));
+    });
+  }
+
+  it('refuses a Host other than a loopback name where no credentials are needed, socket included', async () => {
+    const { port } = new URL(server.url);
+    expect(await withHost(server, `evil.example:${port}`)).toBe(403);
+    expect(await withHost(server, `192.168.1.10:${port}`)).toBe(403);
+    expect(await withHost(server, `localhost:${port}`)).toBe(200);
+    expect(await withHost(server, `127.0.0.1:${port}`)).toBe(200);
+    expect(await withHost(server, `app.localhost:${port}`)).toBe(200);
+    const refused = await new Promise<string>((resolve) => {
+      const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws', {
+        headers: { host: `evil.example:${port}` },
+      });
+      socket.on('unexpected-response', (_request, response) => resolve(String(response.statusCode)));
+      socket.on('open', () => resolve('open'));
+      socket.on('error', () => undefined);
+    });
+    expect(refused).toBe('403');
+  });
+
+  it('leaves Host alone where credentials are required (a re-pointed page has no key)', async () => {
+    const guarded = await startTestServer({ GRAMIAN_AUTH: 'keys' });
+    try {
+      const { port } = new URL(guarded.url);
+      expect(await withHost(guarded, `gramian.example.com:${port}`)).toBe(401);
+    } finally {
+      await guarded.stop();
     }
   });
 });

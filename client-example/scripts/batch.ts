@@ -352,7 +352,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
-  const client = new GramianClient(options.server);
+  const client = new GramianClient(options.server, options.key);
   try {
     return await runBatch(client, options);
   } catch (error) {

@@ -8,6 +8,7 @@ live and downloading the results.
 
 Options:
   --server <url>           Gramian server (default $GRAMIAN_SERVER or http://localhost:4000)
+  --key <gmn_…>            API key for a server that requires credentials (default $GRAMIAN_API_KEY)
   --presets <file.json>    create or update these presets first (see presets.example.json)
   --preset <name>          preset for the batch (default: the only preset of --presets, if it has one)
   --style <file|name>      style image to upload, or a style already on the server by name (repeatable; GATYS)
@@ -25,6 +26,8 @@ Ctrl-C cancels the runs started (a second Ctrl-C quits at once).`;
 
 export interface BatchOptions {
   server: string;
+  /** API key sent on every request, when the server needs one. */
+  key?: string;
   presetsFile?: string;
   preset?: string;
   styles: string[];
@@ -58,6 +61,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       strict: true,
       options: {
         server: { type: 'string' },
+        key: { type: 'string' },
         presets: { type: 'string' },
         preset: { type: 'string' },
         style: { type: 'string', multiple: true },
@@ -92,6 +96,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     throw new UsageError('--style (GATYS) and --model (FAST) do not go together');
   return {
     server: values.server ?? env.GRAMIAN_SERVER ?? 'http://localhost:4000',
+    ...((values.key ?? env.GRAMIAN_API_KEY) ? { key: values.key ?? env.GRAMIAN_API_KEY } : {}),
     presetsFile: values.presets,
     preset: values.preset,
     styles,

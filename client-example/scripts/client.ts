@@ -66,9 +66,20 @@ export class GramianClient {
   readonly base: URL;
   private ws: Client | null = null;
 
-  /** `server` is the server's root, e.g. http://localhost:4000 (GraphQL is at /graphql). */
-  constructor(server: string) {
+  /**
+   * `server` is the server's root, e.g. http://localhost:4000 (GraphQL is at /graphql); `apiKey` (gmn_…) is sent
+   * on every request and on the socket, for a server that requires credentials.
+   */
+  constructor(
+    server: string,
+    private readonly apiKey?: string,
+  ) {
     this.base = new URL(server.endsWith('/') ? server : `${server}/`);
+  }
+
+  /** The Authorization header, when there is a key to send. */
+  private get credentials(): Record<string, string> {
+    return this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {};
   }
 
   private get graphqlUrl(): URL {
@@ -86,6 +97,7 @@ export class GramianClient {
         'content-type': 'application/json',
         accept: 'application/graphql-response+json, application/json',
         ...PREFLIGHT_HEADERS,
+        ...this.credentials,
       },
       body: JSON.stringify({ query: print(document), variables }),
     });
@@ -116,6 +128,7 @@ export class GramianClient {
       webSocketImpl: WebSocket,
       // A dropped connection is retried and the subscription started again (runEvents begins with a snapshot).
       retryAttempts: 5,
+      ...(this.apiKey ? { connectionParams: { authorization: `Bearer ${this.apiKey}` } } : {}),
     });
     const results = this.ws.iterate<Result>({
       query: print(document),
@@ -134,7 +147,7 @@ export class GramianClient {
       method: 'POST',
       body: new Blob([new Uint8Array(bytes)]),
       // An untyped body: refused without the header.
-      headers: PREFLIGHT_HEADERS,
+      headers: { ...PREFLIGHT_HEADERS, ...this.credentials },
     });
     const body = (await response.json().catch(() => null)) as ImageRouteAnswer | null;
     if (body && 'error' in body) throw new HttpError(response.status, body.error.code, body.error.message);
@@ -144,7 +157,8 @@ export class GramianClient {
 
   /** The bytes of an image by its URL (as the API returns it: a path on this server). */
   async download(url: string): Promise<Uint8Array> {
-    const response = await fetch(new URL(url, this.base));
+    // Signed URLs need no credentials; a plain one (a server that needs none) is read as the key's owner.
+    const response = await fetch(new URL(url, this.base), { headers: this.credentials });
     if (!response.ok)
       throw new HttpError(response.status, `HTTP_${response.status}`, `GET ${url}: ${response.statusText}`);
     return new Uint8Array(await response.arrayBuffer());

@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import type { Plugin } from 'graphql-yoga';
 import { RequestError } from './request-error.js';
+import { isLoopbackHost } from '../auth/authenticator.js';
 
 /** The header the project's clients send (any value): what the README documents. */
 export const CSRF_HEADER = 'graphql-require-preflight';
@@ -110,4 +111,23 @@ export function socketOriginAllowed(
     // "null" (a sandboxed frame, a file) or anything else that is not a URL.
     return false;
   }
+}
+
+/**
+ * A guard against DNS rebinding, where no credentials are needed (the local user on a loopback address): a page whose
+ * own name was re-pointed at 127.0.0.1 is same-origin to the browser, so neither CORS nor the CSRF header stops it,
+ * but its requests carry its own name in Host. Such a server answers only requests whose Host is a loopback name or
+ * address (with any port); anything else is refused before it is read. Undefined where the guard does not apply.
+ */
+export function loopbackHostGuard(
+  credentialsRequired: boolean,
+  listenHost: string,
+): ((host?: string) => boolean) | undefined {
+  if (credentialsRequired || !isLoopbackHost(listenHost)) return undefined;
+  return (host) => {
+    // HTTP/1.0 clients may send none; browsers always do.
+    if (host === undefined) return true;
+    const name = host.replace(/:\d+$/, '').toLowerCase();
+    return isLoopbackHost(name) || name.endsWith('.localhost');
+  };
 }

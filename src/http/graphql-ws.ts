@@ -40,6 +40,8 @@ export function attachGraphQLWs(
   auth: Authenticator,
   /** CORS_ORIGINS: the other origins whose pages may open a socket. */
   corsOrigins: readonly string[],
+  /** The DNS-rebinding guard on the upgrade's Host, where it applies (cross-origin.ts). */
+  allowedHost?: (host?: string) => boolean,
 ) {
   const sockets = new WebSocketServer({
     server,
@@ -48,6 +50,7 @@ export function attachGraphQLWs(
     // it, so nothing runs (a browser reports a failed connection, close code 1006). Clients other than browsers send
     // no Origin and are let through, to authenticate in onConnect.
     verifyClient: ({ origin, req }, done) => {
+      if (allowedHost && !allowedHost(req.headers.host)) return done(false, 403, 'not this server’s own address');
       if (socketOriginAllowed(corsOrigins, origin, req.headers.host)) return done(true);
       done(false, 403, 'a page of this origin may not open a socket here (see CORS_ORIGINS)');
     },

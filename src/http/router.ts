@@ -15,9 +15,12 @@ export interface RouterOptions {
   /** The most bytes of a GraphQL request body. */
   bodyLimit: number;
   log: Log;
+  /** Where set, only requests whose Host it accepts are answered (the DNS-rebinding guard, cross-origin.ts). */
+  allowedHost?: (host?: string) => boolean;
 }
 
-export function createRouter({ yoga, images, clientDir, bodyLimit, log }: RouterOptions): http.RequestListener {
+export function createRouter(options: RouterOptions): http.RequestListener {
+  const { yoga, images, clientDir, bodyLimit, log, allowedHost } = options;
   const serveClient = clientRoute(clientDir);
 
   const failed = (route: string, response: http.ServerResponse) => (error: unknown) => {
@@ -39,6 +42,13 @@ export function createRouter({ yoga, images, clientDir, bodyLimit, log }: Router
   return (request, response) => {
     // Every answer has the type it says: a browser must never sniff a stored image (or anything else) into HTML.
     response.setHeader('x-content-type-options', 'nosniff');
+    if (allowedHost && !allowedHost(request.headers.host)) {
+      const message = 'this server answers its own loopback address only (a page re-pointed at it is refused)';
+      const body = JSON.stringify({ errors: [{ message, extensions: { code: 'FORBIDDEN' } }] });
+      response.writeHead(403, { 'content-type': 'application/json', connection: 'close' }).end(body);
+      request.resume();
+      return;
+    }
     if (request.url === '/images' || request.url?.startsWith('/images/')) {
       void serveImages(request, response, images).catch(failed('image route', response));
       return;
