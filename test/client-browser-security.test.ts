@@ -4,22 +4,19 @@
 // CORS_ORIGINS gets through with the header (and still not without it). Then, on a server that needs credentials
 // (GRAMIAN_AUTH=keys), the web page and GraphiQL ask for an API key, ask again when it is refused, and send it on
 // every request and on the socket. test/server-browser-security.test.ts checks the same rules at the HTTP level.
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium, RUN_BROWSER } from './helpers/browser.js';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeApiKey } from '../src/auth/api-keys.js';
 import { bearerKey, footprint, gql, startTestServer, type TestServer } from './helpers/server.js';
 import { REPO_ROOT, contentImage, styleImage } from './helpers/shared.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-// Skipped on a machine without Chromium, except in CI (.ci/run sets GRAMIAN_REQUIRE_BROWSER), where it must run.
-const RUN_BROWSER = existsSync(CHROMIUM) || process.env.GRAMIAN_REQUIRE_BROWSER === '1';
 if (!RUN_BROWSER)
   console.warn(`client-browser-security: skipped, ${CHROMIUM} is missing (apt-get install chromium; .ci/run has it)`);
 
@@ -59,22 +56,7 @@ beforeAll(async () => {
     logLevel: 'warn',
   });
   keyed = await startTestServer({ GRAMIAN_AUTH: 'keys', CLIENT_DIR: distDir });
-  // Playwright wants the profile folder as launchPersistentContext's argument rather than --user-data-dir.
-  context = await chromium.launchPersistentContext(await mkdtemp(path.join(os.tmpdir(), 'gramian-chromium-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 800 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  context = await launchChromium();
   page = context.pages()[0] ?? (await context.newPage());
   page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
 });

@@ -2,22 +2,19 @@
 // by the server at /, driven like a user would (upload a content image and a style, pick a preset, start, watch the
 // chart and previews, cancel, browse the history, compare), and followed across a server restart. The static route
 // itself (caching, 404s, no way out of the folder) is checked over plain HTTP first.
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium, RUN_BROWSER } from './helpers/browser.js';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientRoute } from '../src/http/client-route.js';
 import { gql, startTestServer, type TestServer } from './helpers/server.js';
 import { REPO_ROOT, contentImage, styleImage } from './helpers/shared.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-// Skipped on a machine without Chromium, except in CI (.ci/run sets GRAMIAN_REQUIRE_BROWSER), where it must run.
-const RUN_BROWSER = existsSync(CHROMIUM) || process.env.GRAMIAN_REQUIRE_BROWSER === '1';
 if (!RUN_BROWSER)
   console.warn(`client-browser: skipped, ${CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)`);
 
@@ -53,21 +50,7 @@ beforeAll(async () => {
   presetId = preset.data!.createPreset.id;
   if (RUN_BROWSER) {
     // Playwright wants the profile folder as launchPersistentContext's argument rather than --user-data-dir.
-    context = await chromium.launchPersistentContext(await mkdtemp(path.join(os.tmpdir(), 'gramian-chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    context = await launchChromium();
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
   }
