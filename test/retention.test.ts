@@ -503,7 +503,7 @@ describe('collection', () => {
     const storeOn = (client: typeof db) => new ImageStore(client, images.root, images.limits);
     const transferOn = (client: typeof db, contentImageId: string) =>
       startTransfer(
-        { db: client, images: storeOn(client), runs, tfBackend: engineInfo.tfBackend, maxRunWork: config.maxRunWork },
+        { db: client, images: storeOn(client), runs, backend: engineInfo, maxRunWork: config.maxRunWork },
         LOCAL_PRINCIPAL,
         { contentImageId, styleModelId: localIdOf(model), fastParams: { size: 64 } },
       );

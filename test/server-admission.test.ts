@@ -31,7 +31,7 @@ afterEach(async () => {
 
 function transfer() {
   const { db, images, runs, engineInfo, config } = server.services;
-  const services = { db, images, runs, tfBackend: engineInfo.tfBackend, maxRunWork: config.maxRunWork };
+  const services = { db, images, runs, backend: engineInfo, maxRunWork: config.maxRunWork };
   return startTransfer(services, LOCAL_PRINCIPAL, {
     content,
     styles: [{ styleId }],

@@ -282,7 +282,7 @@ describe('quota and work cap', () => {
         return Reflect.get(target, key) as unknown;
       },
     });
-    const services = { db: gated, images, runs, tfBackend: engineInfo.tfBackend, maxRunWork: config.maxRunWork };
+    const services = { db: gated, images, runs, backend: engineInfo, maxRunWork: config.maxRunWork };
     const principal: Principal = { owner: 'heidi', scopes: expandScopes(['run']), via: 'key', id: 'heidi' };
     const input = {
       contentImageId: localId(heidi.imageId, 'Image'),

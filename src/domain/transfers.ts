@@ -3,6 +3,7 @@
 // queued. A transfer is GATYS (style images, optimised) or FAST (one pass of a trained style model).
 import {
   LIMITS,
+  type BackendLimits,
   fitLongestSide,
   largestSideWithin,
   maxFastPixelsFor,
@@ -48,8 +49,8 @@ export interface TransferServices {
   db: Db;
   images: ImageStore;
   runs: RunManager;
-  /** The tfjs backend the engine runs on, which bounds the output size. */
-  tfBackend: string;
+  /** The backend the engine runs on (and its GPU adapter), which bounds the output size. */
+  backend: BackendLimits;
   /** The most pixel-steps one run of a non-admin may take (MAX_RUN_WORK; see run-work.ts). */
   maxRunWork: number;
 }
@@ -208,8 +209,8 @@ async function gatysRun(
   });
   // validatePresetParams has checked them: this only fills in the defaults.
   const params = resolveGatysOptions(merged);
-  const output = outputOf(content, params.size, maxPixelsFor(services.tfBackend));
-  checkContentSides(content, params, maxPixelsFor(services.tfBackend));
+  const output = outputOf(content, params.size, maxPixelsFor(services.backend));
+  checkContentSides(content, params, maxPixelsFor(services.backend));
   checkStyleSides(
     requested.map((s) => byId.get(s.styleId)!),
     params,
@@ -277,7 +278,7 @@ async function fastRun(
   }
   // Checked by validatePresetParams: this only fills in the defaults.
   const fast = resolveFastOptions(options);
-  const maxPixels = maxFastPixelsFor(services.tfBackend);
+  const maxPixels = maxFastPixelsFor(services.backend);
   // Without a size the pass keeps the content's own, as large as the backend allows (the engine's own rule).
   const size = fast.size ?? defaultFastSize(content.width, content.height, maxPixels);
   const output = outputOf(content, size, maxPixels);

@@ -64,4 +64,4 @@ export { fitLongestSide, largestSideWithin } from './image/geometry.js';
 export { checkJob, JOB_KINDS, type FastJob, type GatysJob, type Job, type JobKind, type StopRequest } from './job.js';
 export { Engine, type EngineInfo, type EngineOptions, type RunOptions, type WorkerStats } from './pool/index.js';
 export { BACKEND_CHOICES, parseBackendChoice, type BackendChoice } from './runtime/backend-choice.js';
-export type { BackendInfo } from './runtime/backend.js';
+export type { BackendInfo, BackendLimits, GpuAdapter } from './runtime/backend-info.js';

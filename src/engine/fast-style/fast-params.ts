@@ -2,6 +2,7 @@
 // can check a request before it is queued.
 import { EngineInputError } from '../errors.js';
 import { largestSideWithin } from '../image/geometry.js';
+import { largestBuffer, type BackendLimits } from '../runtime/backend-info.js';
 import type { StyleModelSource } from './types.js';
 
 export interface FastTransferParams {
@@ -35,13 +36,24 @@ export const FAST_LIMITS = {
 export const FAST_DEFAULTS = { strength: 1, preserveColors: false } as const;
 
 /**
+ * Bytes per output pixel of the largest single tensor of a pass: 32 float32 channels at full size, on an image
+ * padded by 4 px a side for the 9×9 convolutions (`npm run bench:kernels` prints it: 162 at 64², and 128·(w+8)(h+8)
+ * in general, so at most 132 from 512 px up, where the limit matters).
+ */
+export const FAST_LARGEST_TENSOR_BYTES_PER_PIXEL = 132;
+
+/**
  * Output pixels a forward pass can afford. Freeing each layer's input as soon as its output exists, a pass peaks at
  * about 0.65 KB of tensors per output pixel on wasm (measured: 1024² 0.67 GiB, 1536² 1.45 GiB of tensors and 2.9 GiB
  * RSS). The threaded wasm heap stops at 4 GiB: 2048² (about 2.7 GiB of tensors) did not finish there, so wasm is
  * capped at 1536². Native TensorFlow has the machine's memory.
  */
-export function maxFastPixelsFor(tfBackend: string): number {
-  return tfBackend === 'tensorflow' ? 4096 * 4096 : 1536 * 1536;
+export function maxFastPixelsFor(backend: BackendLimits): number {
+  if (backend.tfBackend === 'tensorflow') return 4096 * 4096;
+  if (backend.tfBackend === 'webgpu' && backend.adapter) {
+    return Math.floor(largestBuffer(backend.adapter) / FAST_LARGEST_TENSOR_BYTES_PER_PIXEL);
+  }
+  return 1536 * 1536;
 }
 
 /** The largest longest side a width × height content can be stylised at within maxPixels (and the size limit). */

@@ -1,6 +1,7 @@
 // Gatys transfer parameters: their defaults, their ranges, and the one validator every entry point calls
 // (CLI, worker, GraphQL) before any tensor work.
 import { EngineInputError } from '../errors.js';
+import { largestBuffer, type BackendLimits } from '../runtime/backend-info.js';
 import { CONTENT_LAYER_NAMES, STYLE_LAYER_NAMES } from './layers.js';
 
 export const OPTIMIZERS = ['lbfgs', 'adam'] as const;
@@ -236,11 +237,23 @@ export function resolveTransferParams(params: TransferParams): ResolvedTransferP
 }
 
 /**
- * Output pixels a backend can afford. Peak tensor memory of one step is about 160 MB + 4 KB per pixel
- * (`npm run bench:kernels`): on wasm, whose heap stops at 4 GiB, 768² runs and 1024² does not.
+ * Bytes per output pixel of the largest single tensor of a step: the 64-channel float32 activations and gradients of
+ * the relu1 block (`npm run bench:kernels` prints it from a profiled step). On WebGPU one tensor is one buffer, which
+ * maxStorageBufferBindingSize bounds.
  */
-export function maxPixelsFor(tfBackend: string): number {
-  return tfBackend === 'tensorflow' ? 2048 * 2048 : 768 * 768;
+export const GATYS_LARGEST_TENSOR_BYTES_PER_PIXEL = 256;
+
+/**
+ * Output pixels a backend can afford. Peak tensor memory of one step is about 160 MB + 4 KB per pixel
+ * (`npm run bench:kernels`): on wasm, whose heap stops at 4 GiB, 768² runs and 1024² does not. On WebGPU the adapter's
+ * largest buffer binding bounds the largest tensor of a step.
+ */
+export function maxPixelsFor(backend: BackendLimits): number {
+  if (backend.tfBackend === 'tensorflow') return 2048 * 2048;
+  if (backend.tfBackend === 'webgpu' && backend.adapter) {
+    return Math.floor(largestBuffer(backend.adapter) / GATYS_LARGEST_TENSOR_BYTES_PER_PIXEL);
+  }
+  return 768 * 768;
 }
 
 /** Output size of one scale: scale i of n (0 = coarsest) has longest side size / 2^(n-1-i). */

@@ -189,11 +189,12 @@ async function setupScale(
       return new Map(params.contentLayers.map((layer) => [layer, features.get(layer)!]));
     });
     const contentTargets = content;
-    const contentStats = contentLum ? tf.tidy(() => tf.moments(contentLum)) : undefined;
-    const statsKey = contentStats
-      ? `:lum=${contentStats.mean.dataSync()[0]!.toFixed(2)},${contentStats.variance.dataSync()[0]!.toFixed(2)}`
-      : '';
-    if (contentStats) tf.dispose([contentStats.mean, contentStats.variance]);
+    const contentStats = contentLum
+      ? await readFloats(
+          tf.tidy(() => tf.stack<tf.Tensor1D>(Object.values(tf.moments(contentLum)).map((m) => tf.reshape(m, [1])))),
+        )
+      : undefined;
+    const statsKey = contentStats ? `:lum=${contentStats[0]!.toFixed(2)},${contentStats[1]!.toFixed(2)}` : '';
     for (const [i, style] of params.styles.entries()) {
       if (style.weight === 0) continue;
       const image = rgbTensor(styleImages[i]!);
@@ -215,7 +216,7 @@ async function setupScale(
       if (input !== image) input.dispose();
       image.dispose();
     }
-    const contentStart = tf.tidy(() => toVggSpace(contentInput).dataSync() as Float32Array);
+    const contentStart = await readFloats(tf.tidy(() => toVggSpace(contentInput)));
     return {
       shape: [1, height, width, 3],
       targets: { content: contentTargets, styleGrams: styleTargets },
@@ -242,13 +243,13 @@ function disposeScale(setup: ScaleSetup | undefined): void {
 }
 
 /** The objective and its gradient at x, all tensors released before returning. */
-function evaluate(
+async function evaluate(
   vgg: Vgg19,
   x: Float32Array,
   setup: ScaleSetup,
   weights: LossWeights,
   params: ResolvedTransferParams,
-): { losses: Losses; gradient: Float32Array } {
+): Promise<{ losses: Losses; gradient: Float32Array }> {
   const image = tf.tensor4d(x, setup.shape);
   let result: { terms: tf.Tensor1D; gradient: tf.Tensor4D } | undefined;
   try {
@@ -258,8 +259,9 @@ function evaluate(
       params.pooling,
       (input, features) => weightedLosses(input, features, setup.targets, weights),
     );
-    const [content, style, tv] = result.terms.dataSync();
-    const values = result.gradient.dataSync() as Float32Array;
+    // Read back asynchronously: a synchronous read stalls a GPU backend (and WebGPU in Node cannot do one at all).
+    const [terms, values] = await Promise.all([result.terms.data(), result.gradient.data() as Promise<Float32Array>]);
+    const [content, style, tv] = terms;
     return { losses: { content: content!, style: style!, tv: tv!, total: content! + style! + tv! }, gradient: values };
   } finally {
     // Also when a step fails (out of memory, say): the run ends, its tensors must not outlive it.
@@ -268,14 +270,23 @@ function evaluate(
 }
 
 /** Pixels in VGG space → clamped RGB bytes, with the content's colours put back when asked. */
-function toRgb(x: Float32Array, setup: ScaleSetup): RgbImage {
+async function toRgb(x: Float32Array, setup: ScaleSetup): Promise<RgbImage> {
   const [, height, width] = setup.shape;
-  const data = tf.tidy(() => {
-    let rgb = fromVggSpace(tf.tensor4d(x, setup.shape));
-    if (setup.contentRgb) rgb = recolor(rgb, setup.contentRgb);
-    return tf.clipByValue(tf.round(rgb), 0, 255).dataSync();
+  const rgb = tf.tidy(() => {
+    let image = fromVggSpace(tf.tensor4d(x, setup.shape));
+    if (setup.contentRgb) image = recolor(image, setup.contentRgb);
+    return tf.clipByValue(tf.round(image), 0, 255);
   });
-  return { data: Uint8Array.from(data), width, height };
+  return { data: Uint8Array.from(await readFloats(rgb)), width, height };
+}
+
+/** A tensor's values, read back asynchronously; the tensor is disposed however the read ends. */
+async function readFloats(tensor: tf.Tensor): Promise<Float32Array> {
+  try {
+    return (await tensor.data()) as Float32Array;
+  } finally {
+    tensor.dispose();
+  }
 }
 
 /** Encoded image bytes as optimiser pixels at this scale (grey luminance for a luminance-only run). */
@@ -287,11 +298,12 @@ async function pixelsOf(
 ): Promise<Float32Array> {
   const [, height, width] = setup.shape;
   const rgb = await decodeRgb(bytes, field, width, height);
-  return tf.tidy(() => {
-    const image = rgbTensor(rgb);
-    const input = params.preserveColors ? greyFromLuminance(luminance(image)) : image;
-    return toVggSpace(input).dataSync() as Float32Array;
-  });
+  return readFloats(
+    tf.tidy(() => {
+      const image = rgbTensor(rgb);
+      return toVggSpace(params.preserveColors ? greyFromLuminance(luminance(image)) : image);
+    }),
+  );
 }
 
 /** The start of the first scale: the content, seeded noise, or a given image. */
@@ -303,10 +315,8 @@ async function initialPixels(params: ResolvedTransferParams, setup: ScaleSetup):
 }
 
 /** The previous scale's result, bilinearly upsampled to this scale. */
-function upsample(x: Float32Array, from: ScaleSetup, to: ScaleSetup): Float32Array {
-  return tf.tidy(
-    () => tf.image.resizeBilinear(tf.tensor4d(x, from.shape), [to.shape[1], to.shape[2]]).dataSync() as Float32Array,
-  );
+function upsample(x: Float32Array, from: ScaleSetup, to: ScaleSetup): Promise<Float32Array> {
+  return readFloats(tf.tidy(() => tf.image.resizeBilinear(tf.tensor4d(x, from.shape), [to.shape[1], to.shape[2]])));
 }
 
 /**
@@ -343,7 +353,7 @@ export async function* gatysTransfer(
       if (scaleIndex < firstScale) continue;
       const previous = setup;
       setup = await setupScale(context.vgg, params, size, probes.content, probes.styles, context.gramCache);
-      if (previous && x) x = upsample(x, previous, setup);
+      if (previous && x) x = await upsample(x, previous, setup);
       else if (params.resume) x = await pixelsOf(params.resume.image, 'resume.image', params, setup);
       else x = await initialPixels(params, setup);
       disposeScale(previous);
@@ -351,17 +361,17 @@ export async function* gatysTransfer(
       for (let i = scaleIndex === firstScale ? step - firstScale * params.steps : 0; i < params.steps; i++) {
         const stop = context.stop?.();
         if (stop === 'checkpoint') {
-          yield { type: 'checkpoint', step, image: await encodeRgb(toRgb(x, setup), 'png') };
+          yield { type: 'checkpoint', step, image: await encodeRgb(await toRgb(x, setup), 'png') };
         }
         if (stop) throw new TransferAbortedError(stop === 'checkpoint' ? `checkpointed after step ${step}` : undefined);
         const t0 = performance.now();
-        const { losses, gradient } = evaluate(context.vgg, x, setup, weights, params);
+        const { losses, gradient } = await evaluate(context.vgg, x, setup, weights, params);
         step += 1;
         if (!Number.isFinite(losses.total)) throw new TransferDivergedError(step);
         last = losses;
         const preview =
           params.previewEvery > 0 && step % params.previewEvery === 0 && step < totalSteps
-            ? toRgb(x, setup)
+            ? await toRgb(x, setup)
             : undefined;
         // The last step of the last scale is not followed by an update: the result is the image whose losses we report.
         if (i < params.steps - 1 || scaleIndex < sizes.length - 1) optimizer.step(x, gradient);
@@ -382,7 +392,7 @@ export async function* gatysTransfer(
         }
       }
     }
-    const image = await encodeRgb(toRgb(x!, setup!), 'png');
+    const image = await encodeRgb(await toRgb(x!, setup!), 'png');
     yield { type: 'done', image, losses: last!, steps: step, ms: performance.now() - began };
   } finally {
     disposeScale(setup);

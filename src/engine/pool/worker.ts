@@ -67,14 +67,14 @@ async function start(
         vgg: await loadWeights(jobId),
         gramCache,
         backend: backend.backend,
-        maxPixels: maxPixelsFor(backend.tfBackend),
+        maxPixels: maxPixelsFor(backend),
         stop,
       });
     case 'FAST':
       return fastTransfer(job.params, {
         model: await styleModels.get(job.params.model),
         backend: backend.backend,
-        maxPixels: maxFastPixelsFor(backend.tfBackend),
+        maxPixels: maxFastPixelsFor(backend),
         stop,
       });
   }

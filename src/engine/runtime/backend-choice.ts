@@ -1,7 +1,8 @@
 // The backends a user can ask for, without loading any of them: the server and CLI validate choices with this.
 import { BackendUnavailableError } from '../errors.js';
 
-export const BACKEND_CHOICES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** In the order `auto` tries them. */
+export const BACKEND_CHOICES = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export function parseBackendChoice(value: string | undefined): BackendChoice | 'auto' {

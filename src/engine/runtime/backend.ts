@@ -1,24 +1,15 @@
 // Picks the fastest TensorFlow.js backend that loads on this machine and says why the others were skipped.
-// Order: native TensorFlow with GPU, native TensorFlow on CPU, WebAssembly (SIMD, threads when available), plain JS.
+// Order: native TensorFlow with GPU, WebGPU on a hardware adapter (Dawn: Vulkan, Metal, D3D12), native TensorFlow on
+// CPU, WebAssembly (SIMD, threads when available), plain JS.
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import { BACKEND_CHOICES, type BackendChoice } from './backend-choice.js';
 import { BackendUnavailableError } from '../errors.js';
+import type { BackendInfo, GpuAdapter } from './backend-info.js';
 import { registerThreadedWasm } from './wasm-threads.js';
+import { loadWebgpu } from './webgpu.js';
 
-export interface BackendInfo {
-  /** Which of BACKEND_CHOICES is running. */
-  backend: BackendChoice;
-  /** The tfjs backend name (`tensorflow`, `wasm`, `cpu`). */
-  tfBackend: string;
-  gpu: boolean;
-  tfjsVersion: string;
-  /** Threads the backend computes with. */
-  threads: number;
-  simd: boolean;
-  /** Backends tried before this one, with the reason each was skipped. */
-  skipped: { backend: BackendChoice; reason: string }[];
-}
+export type { BackendInfo, GpuAdapter };
 
 export interface BackendOptions {
   /** `auto` (default) or one of BACKEND_CHOICES; a forced choice that fails is an error, not a fallback. */
@@ -73,7 +64,10 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
     try {
       let simd = false;
       let threads = 1;
+      let adapter: GpuAdapter | undefined;
       if (backend === 'tensorflow-gpu') await loadTensorflow('@tensorflow/tfjs-node-gpu');
+      // A software adapter only when asked for by name: chosen by `auto` it would be slower than wasm.
+      else if (backend === 'webgpu') adapter = await loadWebgpu(wanted === 'webgpu');
       else if (backend === 'tensorflow') await loadTensorflow('@tensorflow/tfjs-node');
       else if (backend === 'wasm') ({ simd, threads } = await loadWasm(options.threads ?? cores, log));
       else await loadCpu();
@@ -82,10 +76,11 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
       current = {
         backend,
         tfBackend: tf.getBackend(),
-        gpu: backend === 'tensorflow-gpu',
+        gpu: backend === 'tensorflow-gpu' || (adapter !== undefined && !adapter.software),
         tfjsVersion: tf.version_core,
         threads,
         simd,
+        ...(adapter ? { adapter } : {}),
         skipped,
       };
       return current;

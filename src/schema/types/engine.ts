@@ -24,7 +24,7 @@ const EngineRef = builder.objectRef<EngineInfo>('Engine').implement({
     }),
     maxOutputPixels: t.int({
       description: 'Largest output (width × height) this backend has memory for.',
-      resolve: (info) => maxPixelsFor(info.tfBackend),
+      resolve: (info) => maxPixelsFor(info),
     }),
     queued: t.int({
       description: 'Runs waiting.',

@@ -209,7 +209,7 @@ builder.mutationFields((t) => ({
           db: ctx.db,
           images: ctx.images,
           runs: ctx.runs,
-          tfBackend: ctx.engineInfo.tfBackend,
+          backend: ctx.engineInfo,
           maxRunWork: ctx.config.maxRunWork,
         },
         ctx.principal,
