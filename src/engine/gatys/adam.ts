@@ -1,9 +1,11 @@
-// Adam on a flat parameter vector (Kingma & Ba), step size in pixel units as neural-style's -learning_rate.
+// Adam (Kingma & Ba) on the image tensor, step size in pixel units as neural-style's -learning_rate; its moments
+// stay on the backend.
+import * as tf from '@tensorflow/tfjs';
 import type { PixelOptimizer } from './optimizer.js';
 
 export class Adam implements PixelOptimizer {
-  private firstMoment?: Float32Array;
-  private secondMoment?: Float32Array;
+  private firstMoment?: tf.Tensor4D;
+  private secondMoment?: tf.Tensor4D;
   private t = 0;
 
   constructor(
@@ -13,18 +15,34 @@ export class Adam implements PixelOptimizer {
     private readonly epsilon = 1e-8,
   ) {}
 
-  step(x: Float32Array, gradient: Float32Array): void {
-    const m = (this.firstMoment ??= new Float32Array(x.length));
-    const v = (this.secondMoment ??= new Float32Array(x.length));
+  step(x: tf.Tensor4D, gradient: tf.Tensor4D): Promise<tf.Tensor4D> {
     this.t += 1;
-    const correction1 = 1 - this.beta1 ** this.t;
-    const correction2 = 1 - this.beta2 ** this.t;
-    const { beta1, beta2, epsilon, learningRate } = this;
-    for (let i = 0; i < x.length; i++) {
-      const g = gradient[i]!;
-      m[i] = beta1 * m[i]! + (1 - beta1) * g;
-      v[i] = beta2 * v[i]! + (1 - beta2) * g * g;
-      x[i] = x[i]! - (learningRate * (m[i]! / correction1)) / (Math.sqrt(v[i]! / correction2) + epsilon);
-    }
+    const { beta1, beta2, epsilon, learningRate, t } = this;
+    const previous = [this.firstMoment, this.secondMoment];
+    const [m, v, next] = tf.tidy(() => {
+      const m = tf.add<tf.Tensor4D>(tf.mul(this.firstMoment ?? tf.zerosLike(x), beta1), tf.mul(gradient, 1 - beta1));
+      const v = tf.add<tf.Tensor4D>(
+        tf.mul(this.secondMoment ?? tf.zerosLike(x), beta2),
+        tf.mul(tf.square(gradient), 1 - beta2),
+      );
+      const corrected1 = tf.div(m, 1 - beta1 ** t);
+      const corrected2 = tf.div(v, 1 - beta2 ** t);
+      const next = tf.sub<tf.Tensor4D>(
+        x,
+        tf.div(tf.mul(corrected1, learningRate), tf.add(tf.sqrt(corrected2), epsilon)),
+      );
+      return [m, v, next];
+    });
+    tf.dispose(previous.filter((p): p is tf.Tensor4D => p !== undefined));
+    this.firstMoment = m;
+    this.secondMoment = v;
+    return Promise.resolve(next);
+  }
+
+  dispose(): void {
+    this.firstMoment?.dispose();
+    this.secondMoment?.dispose();
+    this.firstMoment = undefined;
+    this.secondMoment = undefined;
   }
 }

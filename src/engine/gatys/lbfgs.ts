@@ -1,21 +1,18 @@
-// Limited-memory BFGS on a flat parameter vector, as torch/optim's lbfgs that jcjohnson/neural-style uses:
-// no line search, a fixed step scale, one objective evaluation per iteration. Vectors stay in JS typed arrays:
-// at a few hundred thousand pixels the two-loop recursion costs milliseconds next to a VGG19 pass.
-import type { PixelOptimizer } from './optimizer.js';
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
-  return sum;
-}
+// Limited-memory BFGS, as torch/optim's lbfgs that jcjohnson/neural-style uses: no line search, a fixed step scale,
+// one objective evaluation per iteration. The curvature pairs and the direction are tensors on the backend; the
+// two-loop recursion keeps its coefficients as scalar tensors, so a step reads back only the two numbers its
+// branches need (the pair's curvature, and whether the direction descends).
+import * as tf from '@tensorflow/tfjs';
+import { dot, readScalars, type PixelOptimizer } from './optimizer.js';
 
 export class Lbfgs implements PixelOptimizer {
   /** Past steps s = x_{k+1} − x_k and gradient changes y = g_{k+1} − g_k, oldest first. */
-  private readonly steps: Float32Array[] = [];
-  private readonly gradientChanges: Float32Array[] = [];
+  private readonly steps: tf.Tensor[] = [];
+  private readonly gradientChanges: tf.Tensor[] = [];
+  /** 1 / (yᵀs) of each pair. */
   private readonly curvatures: number[] = [];
-  private previousGradient?: Float32Array;
-  private direction?: Float32Array;
+  private previousGradient?: tf.Tensor;
+  private direction?: tf.Tensor;
   private stepScale = 0;
   private hessianDiagonal = 1;
 
@@ -24,74 +21,87 @@ export class Lbfgs implements PixelOptimizer {
     private readonly learningRate = 1,
   ) {}
 
-  step(x: Float32Array, gradient: Float32Array): void {
-    const n = x.length;
-    const d = this.direction ?? new Float32Array(n);
+  async step(x: tf.Tensor4D, gradient: tf.Tensor4D): Promise<tf.Tensor4D> {
+    let d: tf.Tensor;
     if (!this.previousGradient) {
-      for (let i = 0; i < n; i++) d[i] = -gradient[i]!;
+      d = tf.neg(gradient);
     } else {
-      this.remember(gradient, d);
-      this.twoLoop(gradient, d);
+      await this.remember(gradient);
+      d = this.twoLoop(gradient);
     }
-    const slope = dot(gradient, d);
-    if (!(slope < 0)) {
+    const first = this.steps.length === 0;
+    const [slope, gradientL1] = await readScalars(
+      dot(gradient, d),
+      first ? tf.tidy(() => tf.sum<tf.Scalar>(tf.abs(gradient))) : tf.scalar(0),
+    );
+    if (!(slope! < 0)) {
       // Not a descent direction (curvature pairs went stale): forget them and restart from steepest descent.
       this.forget();
-      for (let i = 0; i < n; i++) d[i] = -gradient[i]!;
+      d.dispose();
+      d = tf.neg(gradient);
     }
     // The first step is scaled by 1/‖g‖₁ so it cannot overshoot before any curvature is known.
-    let gradientL1 = 0;
-    if (this.steps.length === 0) for (let i = 0; i < n; i++) gradientL1 += Math.abs(gradient[i]!);
     this.stepScale =
-      this.steps.length === 0 ? Math.min(1, 1 / Math.max(gradientL1, 1e-12)) * this.learningRate : this.learningRate;
-    for (let i = 0; i < n; i++) x[i] = x[i]! + this.stepScale * d[i]!;
+      this.steps.length === 0 ? Math.min(1, 1 / Math.max(gradientL1!, 1e-12)) * this.learningRate : this.learningRate;
+    const scale = this.stepScale;
+    const next = tf.tidy(() => tf.add<tf.Tensor4D>(x, tf.mul(d, scale)));
+    this.direction?.dispose();
     this.direction = d;
-    this.previousGradient = Float32Array.from(gradient);
+    this.previousGradient?.dispose();
+    this.previousGradient = gradient.clone();
+    return next;
   }
 
-  /** Records the pair from the last step, dropping the oldest once the memory is full. */
-  private remember(gradient: Float32Array, lastDirection: Float32Array): void {
-    const n = gradient.length;
-    const full = this.steps.length >= this.history;
-    const s = full ? this.steps.shift()! : new Float32Array(n);
-    const y = full ? this.gradientChanges.shift()! : new Float32Array(n);
-    if (full) this.curvatures.shift();
-    const previous = this.previousGradient!;
-    for (let i = 0; i < n; i++) {
-      s[i] = lastDirection[i]! * this.stepScale;
-      y[i] = gradient[i]! - previous[i]!;
-    }
-    const ys = dot(y, s);
-    if (ys > 1e-10) {
-      this.steps.push(s);
-      this.gradientChanges.push(y);
-      this.curvatures.push(1 / ys);
-      this.hessianDiagonal = ys / dot(y, y);
-    }
+  dispose(): void {
+    this.forget();
+    this.direction?.dispose();
+    this.previousGradient?.dispose();
+    this.direction = undefined;
+    this.previousGradient = undefined;
   }
 
-  /** d = −H·g by the two-loop recursion. */
-  private twoLoop(gradient: Float32Array, d: Float32Array): void {
-    const n = gradient.length;
-    const k = this.steps.length;
-    const alphas = new Float64Array(k);
-    for (let i = 0; i < n; i++) d[i] = -gradient[i]!;
-    for (let j = k - 1; j >= 0; j--) {
-      const alpha = this.curvatures[j]! * dot(this.steps[j]!, d);
-      alphas[j] = alpha;
-      const y = this.gradientChanges[j]!;
-      for (let i = 0; i < n; i++) d[i] = d[i]! - alpha * y[i]!;
+  /** Records the pair from the last step when its curvature is positive, dropping the oldest once memory is full. */
+  private async remember(gradient: tf.Tensor): Promise<void> {
+    const scale = this.stepScale;
+    const s = tf.tidy(() => tf.mul(this.direction!, scale));
+    const y = tf.tidy(() => tf.sub(gradient, this.previousGradient!));
+    const [ys, yy] = await readScalars(dot(y, s), dot(y, y));
+    if (!(ys! > 1e-10)) {
+      tf.dispose([s, y]);
+      return;
     }
-    for (let i = 0; i < n; i++) d[i] = d[i]! * this.hessianDiagonal;
-    for (let j = 0; j < k; j++) {
-      const beta = this.curvatures[j]! * dot(this.gradientChanges[j]!, d);
-      const s = this.steps[j]!;
-      const coefficient = alphas[j]! - beta;
-      for (let i = 0; i < n; i++) d[i] = d[i]! + coefficient * s[i]!;
+    if (this.steps.length >= this.history) {
+      tf.dispose([this.steps.shift()!, this.gradientChanges.shift()!]);
+      this.curvatures.shift();
     }
+    this.steps.push(s);
+    this.gradientChanges.push(y);
+    this.curvatures.push(1 / ys!);
+    this.hessianDiagonal = ys! / yy!;
+  }
+
+  /** d = −H·g by the two-loop recursion; the α and β coefficients stay on the backend. */
+  private twoLoop(gradient: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const k = this.steps.length;
+      const alphas: tf.Scalar[] = new Array<tf.Scalar>(k);
+      let d = tf.neg(gradient);
+      for (let j = k - 1; j >= 0; j--) {
+        const alpha = tf.mul<tf.Scalar>(dot(this.steps[j]!, d), this.curvatures[j]!);
+        alphas[j] = alpha;
+        d = tf.sub(d, tf.mul(this.gradientChanges[j]!, alpha));
+      }
+      d = tf.mul(d, this.hessianDiagonal);
+      for (let j = 0; j < k; j++) {
+        const beta = tf.mul<tf.Scalar>(dot(this.gradientChanges[j]!, d), this.curvatures[j]!);
+        d = tf.add(d, tf.mul(this.steps[j]!, tf.sub(alphas[j]!, beta)));
+      }
+      return d;
+    });
   }
 
   private forget(): void {
+    tf.dispose([...this.steps, ...this.gradientChanges]);
     this.steps.length = 0;
     this.gradientChanges.length = 0;
     this.curvatures.length = 0;

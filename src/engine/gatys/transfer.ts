@@ -20,7 +20,7 @@ import {
 } from '../image/index.js';
 import type { StopRequest } from '../job.js';
 import { gram, weightedLosses, type LossTargets, type LossWeights } from './losses.js';
-import { createOptimizer } from './optimizer.js';
+import { createOptimizer, readScalars, type PixelOptimizer } from './optimizer.js';
 import {
   LIMITS,
   resolveTransferParams,
@@ -59,7 +59,7 @@ interface ScaleSetup {
   /** Content RGB at this scale, kept only to put its colours back (preserveColors). */
   contentRgb?: tf.Tensor4D;
   /** The content in VGG space, as the optimiser's start. */
-  contentStart: Float32Array;
+  contentStart: tf.Tensor4D;
 }
 
 function rgbTensor(image: RgbImage): tf.Tensor4D {
@@ -190,8 +190,8 @@ async function setupScale(
     });
     const contentTargets = content;
     const contentStats = contentLum
-      ? await readFloats(
-          tf.tidy(() => tf.stack<tf.Tensor1D>(Object.values(tf.moments(contentLum)).map((m) => tf.reshape(m, [1])))),
+      ? await readScalars(
+          ...tf.tidy(() => Object.values(tf.moments(contentLum)).map((m) => tf.reshape<tf.Rank.R0>(m, []))),
         )
       : undefined;
     const statsKey = contentStats ? `:lum=${contentStats[0]!.toFixed(2)},${contentStats[1]!.toFixed(2)}` : '';
@@ -216,7 +216,7 @@ async function setupScale(
       if (input !== image) input.dispose();
       image.dispose();
     }
-    const contentStart = await readFloats(tf.tidy(() => toVggSpace(contentInput)));
+    const contentStart = tf.tidy(() => toVggSpace(contentInput));
     return {
       shape: [1, height, width, 3],
       targets: { content: contentTargets, styleGrams: styleTargets },
@@ -237,55 +237,56 @@ async function setupScale(
 
 function disposeScale(setup: ScaleSetup | undefined): void {
   if (!setup) return;
+  setup.contentStart.dispose();
   disposeMap(setup.targets.content);
   disposeMap(setup.targets.styleGrams);
   setup.contentRgb?.dispose();
 }
 
-/** The objective and its gradient at x, all tensors released before returning. */
+/**
+ * The objective and its gradient at x: the losses read back (asynchronously: a synchronous read stalls a GPU backend,
+ * and WebGPU in Node cannot do one at all), the gradient left on the backend for the optimiser. The caller owns it.
+ */
 async function evaluate(
   vgg: Vgg19,
-  x: Float32Array,
+  x: tf.Tensor4D,
   setup: ScaleSetup,
   weights: LossWeights,
   params: ResolvedTransferParams,
-): Promise<{ losses: Losses; gradient: Float32Array }> {
-  const image = tf.tensor4d(x, setup.shape);
-  let result: { terms: tf.Tensor1D; gradient: tf.Tensor4D } | undefined;
+): Promise<{ losses: Losses; gradient: tf.Tensor4D }> {
+  const result = vgg.valueAndGradient(
+    x,
+    [...params.contentLayers, ...params.styleLayers],
+    params.pooling,
+    (input, features) => weightedLosses(input, features, setup.targets, weights),
+  );
   try {
-    result = vgg.valueAndGradient(
-      image,
-      [...params.contentLayers, ...params.styleLayers],
-      params.pooling,
-      (input, features) => weightedLosses(input, features, setup.targets, weights),
-    );
-    // Read back asynchronously: a synchronous read stalls a GPU backend (and WebGPU in Node cannot do one at all).
-    const [terms, values] = await Promise.all([result.terms.data(), result.gradient.data() as Promise<Float32Array>]);
-    const [content, style, tv] = terms;
-    return { losses: { content: content!, style: style!, tv: tv!, total: content! + style! + tv! }, gradient: values };
+    const [content, style, tv] = await result.terms.data();
+    return {
+      losses: { content: content!, style: style!, tv: tv!, total: content! + style! + tv! },
+      gradient: result.gradient,
+    };
+  } catch (error) {
+    // A failed read (out of memory, a lost device): the run ends, its tensors must not outlive it.
+    result.gradient.dispose();
+    throw error;
   } finally {
-    // Also when a step fails (out of memory, say): the run ends, its tensors must not outlive it.
-    tf.dispose([image, ...(result ? [result.terms, result.gradient] : [])]);
+    result.terms.dispose();
   }
 }
 
 /** Pixels in VGG space → clamped RGB bytes, with the content's colours put back when asked. */
-async function toRgb(x: Float32Array, setup: ScaleSetup): Promise<RgbImage> {
+async function toRgb(x: tf.Tensor4D, setup: ScaleSetup): Promise<RgbImage> {
   const [, height, width] = setup.shape;
   const rgb = tf.tidy(() => {
-    let image = fromVggSpace(tf.tensor4d(x, setup.shape));
+    let image = fromVggSpace(x);
     if (setup.contentRgb) image = recolor(image, setup.contentRgb);
     return tf.clipByValue(tf.round(image), 0, 255);
   });
-  return { data: Uint8Array.from(await readFloats(rgb)), width, height };
-}
-
-/** A tensor's values, read back asynchronously; the tensor is disposed however the read ends. */
-async function readFloats(tensor: tf.Tensor): Promise<Float32Array> {
   try {
-    return (await tensor.data()) as Float32Array;
+    return { data: Uint8Array.from(await rgb.data()), width, height };
   } finally {
-    tensor.dispose();
+    rgb.dispose();
   }
 }
 
@@ -295,28 +296,27 @@ async function pixelsOf(
   field: string,
   params: ResolvedTransferParams,
   setup: ScaleSetup,
-): Promise<Float32Array> {
+): Promise<tf.Tensor4D> {
   const [, height, width] = setup.shape;
   const rgb = await decodeRgb(bytes, field, width, height);
-  return readFloats(
-    tf.tidy(() => {
-      const image = rgbTensor(rgb);
-      return toVggSpace(params.preserveColors ? greyFromLuminance(luminance(image)) : image);
-    }),
-  );
+  return tf.tidy(() => {
+    const image = rgbTensor(rgb);
+    return toVggSpace(params.preserveColors ? greyFromLuminance(luminance(image)) : image);
+  });
 }
 
 /** The start of the first scale: the content, seeded noise, or a given image. */
-async function initialPixels(params: ResolvedTransferParams, setup: ScaleSetup): Promise<Float32Array> {
+async function initialPixels(params: ResolvedTransferParams, setup: ScaleSetup): Promise<tf.Tensor4D> {
   const [, height, width] = setup.shape;
-  if (params.init === 'noise') return gaussianNoise(height * width * 3, params.seed, NOISE_STD);
+  if (params.init === 'noise')
+    return tf.tensor4d(gaussianNoise(height * width * 3, params.seed, NOISE_STD), setup.shape);
   if (params.init === 'image') return pixelsOf(params.initImage!, 'initImage', params, setup);
-  return setup.contentStart;
+  return setup.contentStart.clone();
 }
 
 /** The previous scale's result, bilinearly upsampled to this scale. */
-function upsample(x: Float32Array, from: ScaleSetup, to: ScaleSetup): Promise<Float32Array> {
-  return readFloats(tf.tidy(() => tf.image.resizeBilinear(tf.tensor4d(x, from.shape), [to.shape[1], to.shape[2]])));
+function upsample(x: tf.Tensor4D, to: ScaleSetup): tf.Tensor4D {
+  return tf.tidy(() => tf.image.resizeBilinear(x, [to.shape[1], to.shape[2]]));
 }
 
 /**
@@ -343,7 +343,9 @@ export async function* gatysTransfer(
   };
   const weights = lossWeights(params);
   let setup: ScaleSetup | undefined;
-  let x: Float32Array | undefined;
+  /** The image being optimised, in VGG space: a tensor on the backend, replaced by each step. */
+  let x: tf.Tensor4D | undefined;
+  let optimizer: PixelOptimizer | undefined;
   let last: Losses | undefined;
   // A resumed run picks up at the scale and step its checkpoint was taken at, from the checkpoint's image.
   let step = params.resume?.step ?? 0;
@@ -353,11 +355,15 @@ export async function* gatysTransfer(
       if (scaleIndex < firstScale) continue;
       const previous = setup;
       setup = await setupScale(context.vgg, params, size, probes.content, probes.styles, context.gramCache);
-      if (previous && x) x = await upsample(x, previous, setup);
-      else if (params.resume) x = await pixelsOf(params.resume.image, 'resume.image', params, setup);
+      if (previous && x) {
+        const upsampled = upsample(x, setup);
+        x.dispose();
+        x = upsampled;
+      } else if (params.resume) x = await pixelsOf(params.resume.image, 'resume.image', params, setup);
       else x = await initialPixels(params, setup);
       disposeScale(previous);
-      const optimizer = createOptimizer(params);
+      optimizer?.dispose();
+      optimizer = createOptimizer(params);
       for (let i = scaleIndex === firstScale ? step - firstScale * params.steps : 0; i < params.steps; i++) {
         const stop = context.stop?.();
         if (stop === 'checkpoint') {
@@ -366,15 +372,24 @@ export async function* gatysTransfer(
         if (stop) throw new TransferAbortedError(stop === 'checkpoint' ? `checkpointed after step ${step}` : undefined);
         const t0 = performance.now();
         const { losses, gradient } = await evaluate(context.vgg, x, setup, weights, params);
-        step += 1;
-        if (!Number.isFinite(losses.total)) throw new TransferDivergedError(step);
-        last = losses;
-        const preview =
-          params.previewEvery > 0 && step % params.previewEvery === 0 && step < totalSteps
-            ? await toRgb(x, setup)
-            : undefined;
-        // The last step of the last scale is not followed by an update: the result is the image whose losses we report.
-        if (i < params.steps - 1 || scaleIndex < sizes.length - 1) optimizer.step(x, gradient);
+        let preview: RgbImage | undefined;
+        try {
+          step += 1;
+          if (!Number.isFinite(losses.total)) throw new TransferDivergedError(step);
+          last = losses;
+          if (params.previewEvery > 0 && step % params.previewEvery === 0 && step < totalSteps) {
+            preview = await toRgb(x, setup);
+          }
+          // The last step of the last scale is not followed by an update: the result is the image whose losses we
+          // report.
+          if (i < params.steps - 1 || scaleIndex < sizes.length - 1) {
+            const next = await optimizer.step(x, gradient);
+            x.dispose();
+            x = next;
+          }
+        } finally {
+          gradient.dispose();
+        }
         yield {
           type: 'step',
           step,
@@ -395,6 +410,8 @@ export async function* gatysTransfer(
     const image = await encodeRgb(await toRgb(x!, setup!), 'png');
     yield { type: 'done', image, losses: last!, steps: step, ms: performance.now() - began };
   } finally {
+    optimizer?.dispose();
+    x?.dispose();
     disposeScale(setup);
   }
 }
