@@ -183,6 +183,64 @@ describe('gramian CLI', () => {
   });
 });
 
+// WebGPU from the command line, on this machine's software adapter (Mesa's llvmpipe through Vulkan; see
+// test/engine-webgpu.test.ts for the engine's parity tests and their tolerances). Skipped, with a warning, where no
+// adapter is found, except in CI (.ci/run sets GRAMIAN_REQUIRE_WEBGPU=1), where that fails.
+describe('gramian on WebGPU', () => {
+  const required = process.env.GRAMIAN_REQUIRE_WEBGPU === '1';
+
+  /** The total losses of the step lines the CLI prints (step 1, every 10th, the last), by step. */
+  function totals(stderr: string): Map<number, number> {
+    const lines = [...stderr.matchAll(/step (\d+)\/\d+ content \S+ style \S+ tv \S+ total (\S+)/g)];
+    return new Map(lines.map((m) => [Number(m[1]), Number(m[2])]));
+  }
+
+  it('`GRAMIAN_BACKEND=webgpu gramian info` reports the software adapter', async (context) => {
+    const result = await gramian(['info'], { GRAMIAN_BACKEND: 'webgpu' });
+    if (result.code !== 0 && !required && /no WebGPU adapter/.test(result.stderr)) {
+      console.warn(`gramian on WebGPU: SKIPPED, no WebGPU adapter here (${result.stderr.trim().split('\n').at(-1)})`);
+      context.skip();
+    }
+    expect(result.code, result.stderr).toBe(0);
+    const info = JSON.parse(result.stdout) as { backend: string; adapter: Record<string, unknown> };
+    expect(info).toMatchObject({ backend: 'webgpu', tfBackend: 'webgpu', gpu: false, skipped: [] });
+    expect(info.adapter).toMatchObject({ vendor: 'mesa', architecture: 'software', software: true });
+    expect(info.adapter.description).toMatch(/^llvmpipe/);
+  });
+
+  it('`stylize --backend webgpu` writes the image with the losses of the same run on wasm', async (context) => {
+    const args = (backend: string) => [
+      'stylize',
+      '--content',
+      contentImage('hoovertowernight.jpg'),
+      '--style',
+      styleImage('starry_night.jpg'),
+      '--size',
+      '64',
+      '--steps',
+      '4',
+      '--backend',
+      backend,
+      '--out',
+      path.join(dir, `webgpu-parity-${backend}.png`),
+    ];
+    const webgpu = await gramian(args('webgpu'));
+    if (webgpu.code !== 0 && !required && /no WebGPU adapter/.test(webgpu.stderr)) context.skip();
+    expect(webgpu.code, webgpu.stderr).toBe(0);
+    expect(webgpu.stderr).toContain('stylizing 64×34, 4 steps on webgpu');
+    const wasm = await gramian(args('wasm'));
+    expect(wasm.code, wasm.stderr).toBe(0);
+    const [onGpu, onWasm] = [totals(webgpu.stderr), totals(wasm.stderr)];
+    expect([...onGpu.keys()]).toEqual([1, 4]);
+    // The CLI prints 4 significant digits. Step 1 agrees to 3e-7 (test/engine-webgpu.test.ts), so the printed values
+    // must be the same to within 1e-4; L-BFGS then amplifies float32 rounding (step 4 measured 1.5e-4 apart): 1e-2.
+    expect(Math.abs(onGpu.get(1)! - onWasm.get(1)!) / onWasm.get(1)!).toBeLessThan(1e-4);
+    expect(Math.abs(onGpu.get(4)! - onWasm.get(4)!) / onWasm.get(4)!).toBeLessThan(1e-2);
+    const meta = await sharp(path.join(dir, 'webgpu-parity-webgpu.png')).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 34]);
+  });
+});
+
 describe('gramian keys', () => {
   /** The server's database, found as the server finds it: DATA_DIR. */
   const keysEnv = () => ({ DATA_DIR: path.join(dir, 'keys-data') });

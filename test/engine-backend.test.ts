@@ -1,11 +1,13 @@
 // Backend choice in real worker threads: what auto picks here and why, forcing one, and wasm threads actually
-// applying (wasm-threads.ts starts the threaded module itself; this fails if that stops working).
+// applying (wasm-threads.ts starts the threaded module itself; this fails if that stops working). WebGPU itself is
+// tested in test/engine-webgpu.test.ts; here only its place in the auto chain.
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import {
   BackendUnavailableError,
   Engine,
+  type GpuAdapter,
   parseBackendChoice,
   type StepEvent,
   type TransferEvent,
@@ -37,16 +39,45 @@ async function withEngine<T>(
   }
 }
 
+/** WebGPU forced: its adapter, or why it cannot load here (no Vulkan loader or driver). */
+async function forcedWebgpu(): Promise<{ adapter?: GpuAdapter; failure?: string }> {
+  try {
+    return { adapter: (await withEngine({ backend: 'webgpu' }, (engine) => engine.info())).adapter! };
+  } catch (error) {
+    return { failure: (error as Error).message };
+  }
+}
+
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|softpipe/i;
+
 describe('backend selection', () => {
   it('auto picks the best backend that loads and says why the others were skipped', async () => {
     const info = await withEngine({}, (engine) => engine.info());
-    expect(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).toContain(info.backend);
+    expect(['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']).toContain(info.backend);
     expect(info.tfjsVersion).toBe('4.22.0');
     for (const skipped of info.skipped) expect(skipped.reason.length).toBeGreaterThan(0);
+    // auto never settles for a software adapter: it is slower than wasm (checked here by the adapter's own words).
+    if (info.backend === 'webgpu') {
+      expect(info.adapter!.architecture).not.toBe('software');
+      expect(info.adapter!.description).not.toMatch(SOFTWARE_ADAPTER);
+    }
     if (info.backend === 'wasm') {
-      // Native TensorFlow cannot install on these machines: both must be reported as skipped, with the reason.
-      expect(info.skipped.map((s) => s.backend)).toEqual(['tensorflow-gpu', 'tensorflow']);
+      // Native TensorFlow cannot install on these machines, and WebGPU has only a software adapter (Mesa's llvmpipe,
+      // which CI installs) or none: all three are reported as skipped, with the reason.
+      expect(info.skipped.map((s) => s.backend)).toEqual(['tensorflow-gpu', 'webgpu', 'tensorflow']);
       expect(info.simd).toBe(true);
+      const webgpuReason = info.skipped[1]!.reason;
+      const forced = await forcedWebgpu();
+      if (forced.adapter) {
+        // Forced, WebGPU loads here: auto skipped it only because the adapter is software, and says which.
+        expect(forced.adapter.software).toBe(true);
+        expect(webgpuReason).toContain(`only a software adapter (${forced.adapter.description})`);
+        expect(webgpuReason).toContain('GRAMIAN_BACKEND=webgpu');
+      } else {
+        // No adapter at all: allowed on a developer's machine, not in CI (.ci/run installs Mesa's Vulkan driver).
+        expect(process.env.GRAMIAN_REQUIRE_WEBGPU, `no WebGPU adapter: ${forced.failure}`).not.toBe('1');
+        expect(forced.failure).toContain(webgpuReason);
+      }
     }
   });
 
@@ -83,7 +114,8 @@ describe('backend selection', () => {
   });
 
   it('names the valid choices for an unknown GRAMIAN_BACKEND', () => {
-    expect(() => parseBackendChoice('webgpu')).toThrow(/auto, tensorflow-gpu, tensorflow, wasm, cpu/);
+    expect(() => parseBackendChoice('vulkan')).toThrow(/auto, tensorflow-gpu, webgpu, tensorflow, wasm, cpu/);
+    expect(parseBackendChoice('webgpu')).toBe('webgpu');
     expect(parseBackendChoice(undefined)).toBe('auto');
   });
 });

@@ -1,18 +1,30 @@
 // Loss terms against hand-computed values, and the image gradient (custom conv, pooling and Gram gradients)
-// against finite differences and against tfjs's own autodiff of the same network.
+// against finite differences and against tfjs's own autodiff of the same network; both forms of each gradient kernel
+// (kernels.ts) against autodiff on the cpu and wasm backends.
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/runtime/index.js';
 import {
+  avgPoolGradient,
   contentLoss,
+  CONV_INPUT_GRADIENTS,
   CONV_LAYERS,
+  convInputGradient,
+  currentKernelChoices,
+  flipKernel,
   gram,
+  GRAM_PRODUCTS,
+  KERNEL_CHOICES,
+  MAX_POOL_GRADIENTS,
+  maxPoolGradient,
+  REWRITTEN_KERNELS,
+  TFJS_DEFAULT_KERNELS,
   type LossTargets,
   type LossWeights,
   RELU_LAYERS,
   styleLoss,
   totalVariationLoss,
-  type Vgg19,
+  Vgg19,
   weightedLosses,
 } from '../src/engine/gatys/index.js';
 import { tinyVgg, tinyVggTensors } from './helpers/tiny-vgg.js';
@@ -183,5 +195,167 @@ describe('image gradient', () => {
     );
     expect(tf.memory().numTensors).toBe(before + 2);
     tf.dispose([terms, gradient]);
+  });
+});
+
+// Each gradient kernel has two forms (tfjs's own and a rewrite, src/engine/gatys/kernels.ts) and each backend gets the
+// one measured faster there: both must give the same gradient, on the plain-JS backend and on wasm, at odd sizes.
+describe.each(['cpu', 'wasm'] as const)('gradient kernels on %s', (backendName) => {
+  let previous: string;
+  const relativeError = (actual: tf.Tensor, expected: tf.Tensor) =>
+    tf.tidy(() => tf.norm(tf.sub(actual, expected)).dataSync()[0]! / tf.norm(expected).dataSync()[0]!);
+
+  beforeAll(async () => {
+    previous = tf.getBackend();
+    expect(await tf.setBackend(backendName)).toBe(true);
+  });
+  afterAll(async () => {
+    await tf.setBackend(previous);
+  });
+
+  it('uses the table entry of the current backend', () => {
+    expect(tf.getBackend()).toBe(backendName);
+    expect(currentKernelChoices()).toEqual(KERNEL_CHOICES[backendName]);
+    const before = tf.memory().numTensors;
+    const vgg = tinyVgg(3);
+    expect(vgg.kernels).toEqual(KERNEL_CHOICES[backendName]);
+    // A flipped copy of each of the 16 kernels is kept only for the flipped-conv input gradient.
+    const flipped = KERNEL_CHOICES[backendName].convInputGradient === 'flipped-conv';
+    expect(tf.memory().numTensors - before).toBe(16 * (flipped ? 3 : 2));
+    vgg.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it.each([
+    [7, 5, 3],
+    [13, 11, 17],
+  ])('Gram FᵀF and its gradient agree both ways with autodiff of a sum of outer products, %i×%i×%i', (h, w, c) => {
+    const features = tf.randomNormal<tf.Rank.R4>([1, h, w, c], 0, 1, 'float32', 11);
+    const dG = tf.randomNormal<tf.Rank.R2>([c, c], 0, 1, 'float32', 12);
+    // Σ over pixels of f·fᵀ, with no matMul: an independent route to FᵀF and, through autodiff, its gradient.
+    const outerGram = (f: tf.Tensor) => {
+      const flat = tf.reshape(f, [h * w, c]);
+      return tf.div(tf.sum(tf.mul(tf.expandDims(flat, 2), tf.expandDims(flat, 1)), 0), h * w * c);
+    };
+    const expectedValue = outerGram(features);
+    const expectedGradient = tf.grad((f: tf.Tensor) => tf.sum(tf.mul(outerGram(f), dG)))(features);
+    for (const product of GRAM_PRODUCTS) {
+      const value = gram(features, product);
+      expect(value.shape).toEqual([c, c]);
+      expect(relativeError(value, expectedValue)).toBeLessThan(1e-5);
+      const gradient = tf.grad((f: tf.Tensor) => tf.sum(tf.mul(gram(f as tf.Tensor4D, product), dG)))(features);
+      expect(gradient.shape).toEqual([1, h, w, c]);
+      expect(relativeError(gradient, expectedGradient)).toBeLessThan(1e-5);
+    }
+  });
+
+  it.each([
+    [8, 8, 4],
+    [9, 7, 5],
+  ])('max-pool gradient agrees both ways with autodiff of maxPool, %i×%i×%i', (h, w, c) => {
+    // Positive and distinct, as the ReLU outputs VGG19 pools, where the two forms must agree (they may differ at ties,
+    // and wasm's MaxPoolGrad drops windows whose maximum is ≤ 0).
+    const input = tf.add<tf.Tensor4D>(tf.abs(tf.randomNormal([1, h, w, c], 0, 1, 'float32', 13)), 0.01);
+    const output = tf.maxPool(input, 2, 2, 'valid');
+    const dy = tf.randomNormal<tf.Rank.R4>(output.shape, 0, 1, 'float32', 14);
+    const expected = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid'), dy)))(input);
+    for (const variant of MAX_POOL_GRADIENTS) {
+      const actual = maxPoolGradient(dy, input, output, variant);
+      expect(actual.shape).toEqual([1, h, w, c]);
+      // Exact: both only route dy values, they do no arithmetic on them.
+      expect(Array.from(actual.dataSync(), (v) => v + 0)).toEqual(Array.from(expected.dataSync(), (v) => v + 0));
+    }
+  });
+
+  it('max-pool and average-pool gradients of a pooling to nothing (1×3) are zeros, both ways', () => {
+    // Not against autodiff, and the pooled output is made, not pooled: on wasm (tfjs 4.22) both maxPool and its
+    // MaxPoolGrad write out of bounds on an empty output and break every later kernel. (The engine never pools to
+    // nothing: its smallest side, 16 px, leaves relu5_1 1 px.)
+    const input = tf.add<tf.Tensor4D>(tf.abs(tf.randomNormal([1, 1, 3, 2], 0, 1, 'float32', 18)), 0.01);
+    const output = tf.zeros<tf.Rank.R4>([1, 0, 1, 2]);
+    const dy = tf.zeros<tf.Rank.R4>(output.shape);
+    for (const variant of MAX_POOL_GRADIENTS) {
+      const actual = maxPoolGradient(dy, input, output, variant);
+      expect(actual.shape).toEqual([1, 1, 3, 2]);
+      expect(Array.from(actual.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
+    }
+    expect(Array.from(avgPoolGradient(dy, input).dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
+    // The backend still works afterwards.
+    expect(Array.from(tf.add(tf.tensor1d([1, 2]), 1).dataSync())).toEqual([2, 3]);
+  });
+
+  it.each([
+    [8, 8, 4, 6],
+    [9, 7, 5, 3],
+  ])('conv input gradient agrees both ways with autodiff of conv2d, %i×%i, %i→%i channels', (h, w, cin, cout) => {
+    const x = tf.randomNormal<tf.Rank.R4>([1, h, w, cin], 0, 1, 'float32', 15);
+    const kernel = tf.randomNormal<tf.Rank.R4>([3, 3, cin, cout], 0, 1, 'float32', 16);
+    const dy = tf.randomNormal<tf.Rank.R4>([1, h, w, cout], 0, 1, 'float32', 17);
+    const expected = tf.grad((input: tf.Tensor) =>
+      tf.sum(tf.mul(tf.conv2d(input as tf.Tensor4D, kernel, 1, 'same'), dy)),
+    )(x);
+    const flipped = flipKernel(kernel);
+    for (const variant of CONV_INPUT_GRADIENTS) {
+      const actual = convInputGradient(dy, { kernel, flipped }, [1, h, w, cin], variant);
+      expect(actual.shape).toEqual([1, h, w, cin]);
+      expect(relativeError(actual, expected)).toBeLessThan(1e-5);
+    }
+  });
+
+  it.each([
+    ['tfjs default', TFJS_DEFAULT_KERNELS],
+    ['rewritten', REWRITTEN_KERNELS],
+  ] as const)('the backward pass with the %s kernels equals autodiff of the plain network at 37×45', (_, kernels) => {
+    const named = tinyVggTensors(21);
+    // Kernels and biases as tfjs ops take them, before the network takes ownership of its copies.
+    const plain = CONV_LAYERS.map((name) => ({
+      kernel: tf.transpose(named[`${name}/kernel`]!, [1, 0, 2, 3]) as tf.Tensor4D,
+      bias: named[`${name}/bias`]!.clone(),
+    }));
+    const vgg = Vgg19.fromNamedTensors(named, 'generated', { ...kernels });
+    expect(vgg.kernels).toEqual(kernels);
+    const taps = ['relu1_2', 'relu3_1', 'relu5_1'];
+    const plainFeatures = (x: tf.Tensor4D) => {
+      const out = new Map<string, tf.Tensor4D>();
+      let y = x;
+      plain.forEach(({ kernel, bias }, i) => {
+        y = tf.relu(tf.add(tf.conv2d(y, kernel, 1, 'same'), bias)) as tf.Tensor4D;
+        out.set(RELU_LAYERS[i]!, y);
+        if ([1, 3, 7, 11].includes(i)) y = tf.maxPool(y, 2, 2, 'valid');
+      });
+      return out;
+    };
+    const plainGram = (f: tf.Tensor4D) => {
+      const [, h, w, c] = f.shape;
+      const flat = tf.reshape(f, [h * w, c]);
+      return tf.div(tf.matMul(flat, flat, true, false), h * w * c);
+    };
+    const image = tf.randomUniform<tf.Rank.R4>([1, 37, 45, 3], -100, 100, 'float32', 22);
+    const targets = tf.tidy(() => {
+      const f = plainFeatures(tf.randomUniform<tf.Rank.R4>([1, 37, 45, 3], -100, 100, 'float32', 23));
+      return taps.map((l) => plainGram(f.get(l)!));
+    });
+    // Style terms through the Gram form under test, so its gradient is part of the pass.
+    const objective = (input: tf.Tensor4D, features: Map<string, tf.Tensor4D>) =>
+      tf.stack([
+        ...taps.map((l, k) => tf.mean(tf.squaredDifference(gram(features.get(l)!, kernels.gram), targets[k]!))),
+        totalVariationLoss(input),
+      ]) as tf.Tensor1D;
+    const expected = tf.grad((x: tf.Tensor) =>
+      tf.add(
+        tf.addN(
+          taps.map((l, k) =>
+            tf.mean(tf.squaredDifference(plainGram(plainFeatures(x as tf.Tensor4D).get(l)!), targets[k]!)),
+          ),
+        ),
+        totalVariationLoss(x as tf.Tensor4D),
+      ),
+    )(image);
+    const { terms, gradient } = vgg.valueAndGradient(image, taps, 'max', objective);
+    expect(terms.shape).toEqual([taps.length + 1]);
+    expect(gradient.shape).toEqual([1, 37, 45, 3]);
+    expect(relativeError(gradient, expected)).toBeLessThan(1e-4);
+    vgg.dispose();
+    tf.dispose([...plain.flatMap((p) => [p.kernel, p.bias]), image, ...targets, terms, gradient, expected]);
   });
 });

@@ -4,9 +4,18 @@ import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/runtime/index.js';
-import { loadVgg19, RELU_LAYERS, toVggSpace, type Vgg19 } from '../src/engine/gatys/index.js';
+import {
+  gram,
+  loadVgg19,
+  readWeightsFolder,
+  RELU_LAYERS,
+  REWRITTEN_KERNELS,
+  TFJS_DEFAULT_KERNELS,
+  toVggSpace,
+  Vgg19,
+} from '../src/engine/gatys/index.js';
 import { VGG19_KERAS_F32, VGG19_UINT8, contentImage } from './helpers/shared.js';
 
 const KERAS_LAYERS = [
@@ -83,5 +92,52 @@ describe('VGG19 from the shared uint8 weights', () => {
 
   it('rejects a folder that is not VGG19 with a named error', async () => {
     await expect(loadVgg19(VGG19_KERAS_F32)).rejects.toMatchObject({ code: 'WEIGHTS_MISSING' });
+  });
+});
+
+// The backward pass takes each gradient kernel in one of two forms, per backend (src/engine/gatys/kernels.ts): with the
+// real weights, both sets must give tfjs autodiff's image gradient, at a size that is odd at every pooling.
+describe.each(['wasm', 'cpu'] as const)('VGG19 image gradient with either kernel set on %s', (backendName) => {
+  let previous: string;
+
+  beforeAll(async () => {
+    await initBackend();
+    previous = tf.getBackend();
+    expect(await tf.setBackend(backendName)).toBe(true);
+  });
+  afterAll(async () => {
+    await tf.setBackend(previous);
+  });
+
+  it("tfjs's kernels and the rewrites both equal autodiff at 27×21 (relu5_1 at 1×1)", async () => {
+    const taps = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1'];
+    const image = tf.randomUniform<tf.Rank.R4>([1, 27, 21, 3], -100, 100, 'float32', 31);
+    const other = tf.randomUniform<tf.Rank.R4>([1, 27, 21, 3], -100, 100, 'float32', 32);
+    const gradients: tf.Tensor4D[] = [];
+    let expected: tf.Tensor | undefined;
+    for (const kernels of [TFJS_DEFAULT_KERNELS, REWRITTEN_KERNELS]) {
+      const vgg = Vgg19.fromNamedTensors(await readWeightsFolder(VGG19_UINT8), VGG19_UINT8, { ...kernels });
+      const targets = tf.tidy(() => {
+        const features = vgg.features(other, taps);
+        return taps.map((l) => gram(features.get(l)!, 'matmul-transposed'));
+      });
+      // Style terms through the Gram form of the set, so its gradient is part of the pass too.
+      const objective = (input: tf.Tensor4D, features: Map<string, tf.Tensor4D>) =>
+        tf.stack([
+          ...taps.map((l, k) => tf.mean(tf.squaredDifference(gram(features.get(l)!, kernels.gram), targets[k]!))),
+          tf.mul(tf.mean(input), 0),
+        ]) as tf.Tensor1D;
+      expected ??= tf.grad((x: tf.Tensor) => tf.sum(objective(x as tf.Tensor4D, vgg.features(x as tf.Tensor4D, taps))))(
+        image,
+      );
+      const { terms, gradient } = vgg.valueAndGradient(image, taps, 'max', objective);
+      expect(gradient.shape).toEqual([1, 27, 21, 3]);
+      gradients.push(gradient);
+      vgg.dispose();
+      tf.dispose([terms, ...targets]);
+    }
+    for (const gradient of gradients) expect(relativeL2(gradient, expected!)).toBeLessThan(1e-4);
+    expect(relativeL2(gradients[0]!, gradients[1]!)).toBeLessThan(1e-4);
+    tf.dispose([image, other, expected!, ...gradients]);
   });
 });

@@ -12,6 +12,7 @@ export const ENGINE_ERROR_CODES = [
   'ABORTED',
   'ENGINE_CRASHED',
   'BACKEND_UNAVAILABLE',
+  'DEVICE_LOST',
 ] as const;
 
 export type EngineErrorCode = (typeof ENGINE_ERROR_CODES)[number];
@@ -133,6 +134,25 @@ export class BackendUnavailableError extends EngineError {
   }
 }
 
+/**
+ * The GPU device went away during a run (a driver reset, the GPU removed or hung, the device destroyed). Its tensors
+ * are gone: the run ends, and the engine replaces the worker, whose backend cannot be used any more.
+ */
+export class DeviceLostError extends EngineError {
+  constructor(
+    /** WebGPU's GPUDeviceLostReason: `destroyed` or `unknown`. */
+    readonly reason: string,
+    /** What the driver said. */
+    readonly detail: string,
+  ) {
+    super(
+      'DEVICE_LOST',
+      `the GPU device was lost (${reason}${detail ? `: ${detail}` : ''}); the run cannot go on, and the engine ` +
+        'starts a fresh worker for the next one',
+    );
+  }
+}
+
 /** Plain-object form of an engine error, for posting across a MessagePort. */
 export interface SerializedEngineError {
   name: string;
@@ -148,6 +168,7 @@ export interface SerializedEngineError {
   url?: string;
   failure?: DownloadFailure;
   detail?: string;
+  reason?: string;
 }
 
 export function serializeError(error: unknown): SerializedEngineError {
@@ -160,6 +181,7 @@ export function serializeError(error: unknown): SerializedEngineError {
     if (error instanceof ModelMissingError) Object.assign(out, { model: error.model });
     if (error instanceof DownloadError)
       Object.assign(out, { url: error.url, failure: error.failure, detail: error.detail });
+    if (error instanceof DeviceLostError) Object.assign(out, { reason: error.reason, detail: error.detail });
     return out;
   }
   const err = error instanceof Error ? error : new Error(String(error));
@@ -195,6 +217,8 @@ function rebuild(data: SerializedEngineError): Error {
       return new EngineCrashedError(data.message);
     case 'BACKEND_UNAVAILABLE':
       return new BackendUnavailableError(data.message);
+    case 'DEVICE_LOST':
+      return new DeviceLostError(data.reason ?? 'unknown', data.detail ?? '');
     case 'INTERNAL': {
       const error = new Error(data.message);
       error.name = data.name;

@@ -1,6 +1,7 @@
 // Gatys et al.: optimise the pixels so their VGG19 features match the content and their Gram matrices the styles.
 // The transfer, the network and its weights, the losses, the optimisers and the parameters they take.
 export { GramCache, type GramSet } from './gram-cache.js';
+export * from './kernels.js';
 export { CONTENT_LAYER_NAMES, CONV_LAYERS, RELU_LAYERS, STYLE_LAYER_NAMES, VGG_MEAN_RGB } from './layers.js';
 export {
   contentLoss,

@@ -3,15 +3,23 @@
 // number of feature elements (C·H·W); total variation = mean squared difference of neighbouring pixels.
 import * as tf from '@tensorflow/tfjs';
 import { customUnaryOp } from './custom-grad.js';
+import { currentKernelChoices, type GramProduct } from './kernels.js';
 
 /**
- * Gram matrix of [1,H,W,C] features, divided by C·H·W. Written as transpose + plain matMul with a hand-written
- * gradient: on wasm a matMul with a transpose flag is 10-20x slower than an explicit transpose and a plain one,
- * and the gradient needs one product (F·(dG+dGᵀ)) instead of the two tfjs would take.
+ * Gram matrix of [1,H,W,C] features, divided by C·H·W, with the backend's product (src/engine/gatys/kernels.ts, chosen
+ * per call for the backend current then). `transpose-matmul`: an explicit transpose and a plain matMul, with a
+ * hand-written gradient of one product, F·(dG+dGᵀ), instead of the two tfjs would take (on wasm a matMul with a
+ * transpose flag is 7-20x slower). `matmul-transposed`: tfjs's matMul(F, F, true, false) and its own gradient.
  */
-export function gram(features: tf.Tensor4D): tf.Tensor2D {
+export function gram(features: tf.Tensor4D, product: GramProduct = currentKernelChoices().gram): tf.Tensor2D {
   const [, h, w, c] = features.shape;
   const scale = 1 / (h * w * c);
+  if (product === 'matmul-transposed') {
+    return tf.tidy(() => {
+      const flat = tf.reshape<tf.Rank.R2>(features, [h * w, c]);
+      return tf.mul<tf.Tensor2D>(tf.matMul(flat, flat, true, false), scale);
+    });
+  }
   const op = customUnaryOp<tf.Tensor4D, tf.Tensor2D>((input, save) => {
     const flat = tf.reshape<tf.Rank.R2>(input, [h * w, c]);
     save([flat]);
@@ -27,12 +35,21 @@ export function gram(features: tf.Tensor4D): tf.Tensor2D {
   return op(features);
 }
 
+/**
+ * Mean of every element, the last axis first: wasm sums a whole tensor in one float32 pass, whose rounding grows
+ * with its length (2.3e-4 relative over relu4_1's 512×512 Gram difference), where two shorter passes stay within
+ * 2e-7 of float64, as WebGPU's tree reduction does (test/engine-webgpu.test.ts compares the two backends).
+ */
+function meanOfAll(x: tf.Tensor): tf.Scalar {
+  return tf.mean<tf.Scalar>(tf.mean(x, -1));
+}
+
 export function contentLoss(features: tf.Tensor, target: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.mean<tf.Scalar>(tf.squaredDifference(features, target)));
+  return tf.tidy(() => meanOfAll(tf.squaredDifference(features, target)));
 }
 
 export function styleLoss(features: tf.Tensor4D, targetGram: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.mean<tf.Scalar>(tf.squaredDifference(gram(features), targetGram)));
+  return tf.tidy(() => meanOfAll(tf.squaredDifference(gram(features), targetGram)));
 }
 
 /** Mean of squared horizontal plus mean of squared vertical neighbour differences, in pixel units². */

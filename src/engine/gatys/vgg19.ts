@@ -2,9 +2,17 @@
 // The gradient is taken by hand, layer by layer, rather than by tfjs autodiff: autodiff keeps every intermediate
 // gradient until the pass ends (about 4x the activations: 2.5 GB at 512² on wasm, whose heap stops at 4 GiB),
 // and computes a kernel gradient the optimiser never uses. By hand, each activation and gradient is freed as soon
-// as the layer below has used it, and each conv's input gradient is a forward conv2d with the flipped,
-// in/out-transposed kernel: on wasm bit-identical to Conv2DBackpropInput and several times faster.
+// as the layer below has used it. The conv input, max-pool and Gram gradients each have two forms (tfjs's kernel or a
+// rewrite, see kernels.ts); the network takes the ones measured fastest on the backend it is built on.
 import * as tf from '@tensorflow/tfjs';
+import {
+  avgPoolGradient,
+  convInputGradient,
+  currentKernelChoices,
+  flipKernel,
+  type KernelChoices,
+  maxPoolGradient,
+} from './kernels.js';
 import { CONV_LAYERS, RELU_LAYERS, VGG_MEAN_RGB } from './layers.js';
 
 export { CONV_LAYERS, RELU_LAYERS, VGG_MEAN_RGB };
@@ -13,8 +21,11 @@ export interface ConvWeights {
   /** HWIO kernel. */
   kernel: tf.Tensor4D;
   bias: tf.Tensor1D;
-  /** Kernel flipped in H and W with in/out swapped: the input gradient is conv2d(dy, flipped). */
-  flipped: tf.Tensor4D;
+  /**
+   * Kernel flipped in H and W with in/out swapped: the input gradient is conv2d(dy, flipped). Only kept when the
+   * conv input gradient is `flipped-conv`.
+   */
+  flipped?: tf.Tensor4D;
 }
 
 export type Pooling = 'max' | 'avg';
@@ -32,60 +43,38 @@ function pool(x: tf.Tensor4D, kind: Pooling): tf.Tensor4D {
   return kind === 'max' ? tf.maxPool(x, 2, 2, 'valid') : tf.avgPool(x, 2, 2, 'valid');
 }
 
-/**
- * Gradient through a 2×2/2 'valid' pooling. Max: dy goes to the window maxima, found with a nearest-neighbour
- * upsample and an equality mask (~3x faster than wasm's MaxPoolGrad). Ties only occur between zeros of the ReLU
- * below, whose own mask removes them, so this equals the exact gradient. Odd rows and columns get zero.
- */
-function poolGradient(dy: tf.Tensor4D, input: tf.Tensor4D, output: tf.Tensor4D, kind: Pooling): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [, h, w, c] = input.shape;
-    const evenH = h - (h % 2);
-    const evenW = w - (w % 2);
-    const spread = tf.image.resizeNearestNeighbor(dy, [evenH, evenW]);
-    let dx: tf.Tensor4D;
-    if (kind === 'avg') {
-      dx = tf.mul(spread, 0.25);
-    } else {
-      const even = evenH === h && evenW === w ? input : tf.slice(input, [0, 0, 0, 0], [1, evenH, evenW, c]);
-      const maxima = tf.image.resizeNearestNeighbor(output, [evenH, evenW]);
-      dx = tf.mul(tf.cast(tf.equal(even, maxima), 'float32'), spread);
-    }
-    return evenH === h && evenW === w
-      ? dx
-      : tf.pad(dx, [
-          [0, 0],
-          [0, h - evenH],
-          [0, w - evenW],
-          [0, 0],
-        ]);
-  });
-}
-
 export class Vgg19 {
   private constructor(
     private readonly layers: Map<string, ConvWeights>,
     /** Where the weights came from, for engineInfo(). */
     readonly source: string,
+    /** The gradient kernels of the backward pass: those of the backend the weights were created on. */
+    readonly kernels: Readonly<KernelChoices>,
   ) {}
 
   /**
    * Builds the network from named kernels and biases: `conv1_1/kernel` as [W,H,in,out] (MatConvNet layout, the
-   * format of the weights manifest) and `conv1_1/bias`. Takes ownership of the tensors it is given.
+   * format of the weights manifest) and `conv1_1/bias`. Takes ownership of the tensors it is given. `kernels`
+   * defaults to the table's choices for the current backend, where the weights live.
    */
-  static fromNamedTensors(tensors: tf.NamedTensorMap, source: string): Vgg19 {
+  static fromNamedTensors(
+    tensors: tf.NamedTensorMap,
+    source: string,
+    kernels: KernelChoices = currentKernelChoices(),
+  ): Vgg19 {
     const layers = new Map<string, ConvWeights>();
     for (const name of CONV_LAYERS) {
       const kernelWhio = tensors[`${name}/kernel`];
       const bias = tensors[`${name}/bias`];
       if (!kernelWhio || !bias) throw new Error(`weights for ${name} are missing`);
       const kernel = tf.transpose(kernelWhio, [1, 0, 2, 3]) as tf.Tensor4D;
-      const flipped = tf.tidy(() => tf.transpose<tf.Tensor4D>(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]));
       kernelWhio.dispose();
-      layers.set(name, { kernel, bias: bias as tf.Tensor1D, flipped });
+      const weights: ConvWeights = { kernel, bias: bias as tf.Tensor1D };
+      if (kernels.convInputGradient === 'flipped-conv') weights.flipped = flipKernel(kernel);
+      layers.set(name, weights);
     }
     for (const [name, t] of Object.entries(tensors)) if (!layers.has(name.split('/')[0]!)) t.dispose();
-    return new Vgg19(layers, source);
+    return new Vgg19(layers, source, Object.freeze({ ...kernels }));
   }
 
   /** The deepest conv layer index a set of relu names needs, so the forward pass stops there. */
@@ -157,7 +146,10 @@ export class Vgg19 {
       taps.forEach((name, k) => tapGradients.set(name, grads[k + 1]!));
       for (let i = last; i >= 0; i--) {
         if (pooled[i]) {
-          const below = poolGradient(gradient!, activations[i]!, pooled[i]!, pooling);
+          const below =
+            pooling === 'max'
+              ? maxPoolGradient(gradient!, activations[i]!, pooled[i]!, this.kernels.maxPoolGradient)
+              : avgPoolGradient(gradient!, activations[i]!);
           gradient!.dispose();
           pooled[i]!.dispose();
           pooled[i] = undefined;
@@ -171,8 +163,16 @@ export class Vgg19 {
         }
         const activation = activations[i]!;
         const dy = gradient!;
+        const weights = this.layers.get(CONV_LAYERS[i]!)!;
+        const [, h, w] = activation.shape;
+        const inputShape: [number, number, number, number] = [1, h, w, weights.kernel.shape[2]];
         gradient = tf.tidy(() =>
-          tf.conv2d(tf.mul<tf.Tensor4D>(dy, tf.step(activation)), this.layers.get(CONV_LAYERS[i]!)!.flipped, 1, 'same'),
+          convInputGradient(
+            tf.mul<tf.Tensor4D>(dy, tf.step(activation)),
+            weights,
+            inputShape,
+            this.kernels.convInputGradient,
+          ),
         );
         dy.dispose();
         activation.dispose();
@@ -204,7 +204,7 @@ export class Vgg19 {
     for (const w of this.layers.values()) {
       w.kernel.dispose();
       w.bias.dispose();
-      w.flipped.dispose();
+      w.flipped?.dispose();
     }
     this.layers.clear();
   }

@@ -108,6 +108,8 @@ class QueuedJob {
 interface Slot {
   worker: Worker;
   job?: QueuedJob;
+  /** The worker said it is ending (its backend failed): no job goes to it; its exit starts a replacement. */
+  retiring?: boolean;
 }
 
 /** A question sent to a worker, answered between its steps; a worker that dies rejects it. */
@@ -220,6 +222,7 @@ export class Engine {
         if (slot.job?.id === message.jobId) {
           slot.job.end(message.type === 'error' ? deserializeError(message.error) : undefined);
           slot.job = undefined;
+          if (message.type === 'error' && message.exiting) slot.retiring = true;
           this.dispatch();
         }
         break;
@@ -253,7 +256,7 @@ export class Engine {
 
   private dispatch(): void {
     for (const slot of this.slots) {
-      if (slot.job) continue;
+      if (slot.job || slot.retiring) continue;
       const job = this.queue.shift();
       if (!job) return;
       slot.job = job;

@@ -40,7 +40,8 @@ export type FromWorker =
   | { type: 'weights'; folder: string }
   | { type: 'event'; jobId: number; event: TransferEvent }
   | { type: 'end'; jobId: number }
-  | { type: 'error'; jobId: number; error: SerializedEngineError }
+  /** `exiting`: the worker ends right after this (its backend failed): the engine sends it no further job. */
+  | { type: 'error'; jobId: number; error: SerializedEngineError; exiting?: boolean }
   | { type: 'stats'; requestId: number; stats: WorkerStats };
 
 /** Index in a job's shared Int32Array that the main thread sets to stop the job at the next step. */

@@ -3,12 +3,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ensureVggWeights } from '../assets/vgg19-fetch.js';
-import { EngineError, serializeError } from '../errors.js';
+import { DeviceLostError, EngineError, serializeError } from '../errors.js';
 import type { EncodedImage, TransferEvent } from '../events.js';
 import { fastTransfer, maxFastPixelsFor, StyleModelCache } from '../fast-style/index.js';
 import { GramCache, gatysTransfer, loadVgg19, maxPixelsFor, type Vgg19 } from '../gatys/index.js';
 import type { Job, StopRequest } from '../job.js';
 import { initBackend, type BackendInfo } from '../runtime/backend.js';
+import { destroyDevice, deviceLost } from '../runtime/webgpu.js';
 import { CANCEL_FLAG, STOP_REQUESTS, type FromWorker, type ToWorker, type WorkerConfig } from './protocol.js';
 
 const port = parentPort!;
@@ -17,6 +18,20 @@ const gramCache = new GramCache(config.gramCacheSize);
 const styleModels = new StyleModelCache(config.styleModelCacheSize);
 let backend: BackendInfo;
 let vgg: Vgg19 | undefined;
+/** The job running now, whose end (or error) has not been posted yet. */
+let running: number | undefined;
+/** On WebGPU: settles with the error to report once the GPU device is lost. */
+let lost: Promise<DeviceLostError> | undefined;
+
+/**
+ * TEST ONLY (test/engine-webgpu.test.ts), faults a driver reset would cause, on the webgpu backend; read once, when the
+ * worker starts. GRAMIAN_FAULT_DEVICE_LOSS_AFTER_STEPS=N destroys the GPU device after the N-th step event of every
+ * job; GRAMIAN_FAULT_DEVICE_LOSS_WHEN_IDLE=1 destroys it once a job has ended, while the worker is idle.
+ */
+const FAULT_DEVICE_LOSS_AFTER_STEPS = Math.max(0, Number(process.env.GRAMIAN_FAULT_DEVICE_LOSS_AFTER_STEPS) || 0);
+const FAULT_DEVICE_LOSS_WHEN_IDLE = process.env.GRAMIAN_FAULT_DEVICE_LOSS_WHEN_IDLE === '1';
+/** How long a job that failed inside the backend waits for a device loss to be reported as its cause. */
+const DEVICE_LOSS_GRACE_MS = 1000;
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -82,21 +97,50 @@ async function start(
 
 /** Runs a job, posting its events, then its end or its error. */
 async function run(jobId: number, job: Job, cancel: Int32Array): Promise<void> {
+  running = jobId;
+  let steps = 0;
   try {
     const events = await start(jobId, job, () => STOP_REQUESTS[Atomics.load(cancel, CANCEL_FLAG)]);
     for await (const event of events) {
       const [message, transfer] = transferable(event);
       post({ type: 'event', jobId, event: message }, transfer);
+      if (event.type === 'step' && ++steps === FAULT_DEVICE_LOSS_AFTER_STEPS && lost) destroyDevice();
       // Let queued messages (stats requests, shutdown) in between steps; cancellation uses shared memory instead.
       await new Promise((resolve) => setImmediate(resolve));
     }
+    running = undefined;
     post({ type: 'end', jobId });
+    if (FAULT_DEVICE_LOSS_WHEN_IDLE && lost) destroyDevice();
   } catch (error) {
-    post({ type: 'error', jobId, error: serializeError(error) });
-    // An error that is not the engine's own came from inside the backend (out of memory, a wasm trap): its state
-    // cannot be trusted any more, so end this worker and let the engine start a fresh one.
-    if (!(error instanceof EngineError)) process.exit(1);
+    // A lost GPU device shows first as a failed step (a refused read back), and is reported a moment later: wait
+    // for it, so that the job ends with the cause (DEVICE_LOST), not the symptom.
+    const loss =
+      lost && !(error instanceof EngineError)
+        ? await Promise.race([lost, new Promise<undefined>((resolve) => setTimeout(resolve, DEVICE_LOSS_GRACE_MS))])
+        : undefined;
+    if (running !== jobId) return; // the device-loss handler has ended it
+    running = undefined;
+    // An error that is not the engine's own came from inside the backend (out of memory, a wasm trap, a lost GPU):
+    // its state cannot be trusted any more, so end this worker and let the engine start a fresh one.
+    const exiting = !(error instanceof EngineError);
+    post({ type: 'error', jobId, error: serializeError(loss ?? error), exiting });
+    if (exiting) process.exit(1);
   }
+}
+
+/**
+ * On WebGPU, a lost device (driver reset, GPU removed or hung, device destroyed) ends the job running on it with
+ * DeviceLostError, posted before this worker exits, and then ends the worker, busy or idle: nothing can run on that
+ * device any more, and the engine starts a fresh worker (with a new device) in its place.
+ */
+function watchDevice(): void {
+  lost = deviceLost().then((info) => new DeviceLostError(info.reason, info.message));
+  void lost.then((error) => {
+    post({ type: 'log', message: error.message });
+    if (running !== undefined) post({ type: 'error', jobId: running, error: serializeError(error), exiting: true });
+    running = undefined;
+    process.exit(1);
+  });
 }
 
 async function main(): Promise<void> {
@@ -110,6 +154,7 @@ async function main(): Promise<void> {
     post({ type: 'fatal', error: serializeError(error) });
     return;
   }
+  if (backend.tfBackend === 'webgpu') watchDevice();
   // Jobs are serialised by the engine; a promise chain keeps that true even if two arrive together.
   let queue = Promise.resolve();
   port.on('message', (message: ToWorker) => {

@@ -1,14 +1,41 @@
 // What the engine runs on, and how busy it is.
-import { maxPixelsFor, type EngineInfo } from '../../engine/index.js';
+import { maxFastPixelsFor, maxPixelsFor, type EngineInfo, type GpuAdapter } from '../../engine/index.js';
 import { builder } from '../builder.js';
 
 const SkippedBackendRef = builder.objectRef<EngineInfo['skipped'][number]>('SkippedBackend').implement({
   fields: (t) => ({ backend: t.exposeString('backend'), reason: t.exposeString('reason') }),
 });
 
+const GpuLimitsRef = builder.objectRef<GpuAdapter['limits']>('GpuLimits').implement({
+  description: 'The device limits that bound what fits on the adapter (bytes are Floats: they pass 2³¹).',
+  fields: (t) => ({
+    maxBufferSize: t.exposeFloat('maxBufferSize'),
+    maxStorageBufferBindingSize: t.exposeFloat('maxStorageBufferBindingSize', {
+      description: 'The largest buffer a shader can bind: the largest single tensor.',
+    }),
+    maxComputeWorkgroupStorageSize: t.exposeInt('maxComputeWorkgroupStorageSize'),
+    maxComputeInvocationsPerWorkgroup: t.exposeInt('maxComputeInvocationsPerWorkgroup'),
+    maxComputeWorkgroupsPerDimension: t.exposeInt('maxComputeWorkgroupsPerDimension'),
+  }),
+});
+
+const GpuAdapterRef = builder.objectRef<GpuAdapter>('GpuAdapter').implement({
+  description: 'The WebGPU adapter the webgpu backend runs on.',
+  fields: (t) => ({
+    vendor: t.exposeString('vendor'),
+    architecture: t.exposeString('architecture'),
+    device: t.exposeString('device'),
+    description: t.exposeString('description'),
+    software: t.exposeBoolean('software', {
+      description: 'A CPU implementation (llvmpipe, SwiftShader): only used when GRAMIAN_BACKEND=webgpu asks for it.',
+    }),
+    limits: t.field({ type: GpuLimitsRef, resolve: (adapter) => adapter.limits }),
+  }),
+});
+
 const EngineRef = builder.objectRef<EngineInfo>('Engine').implement({
   fields: (t) => ({
-    backend: t.exposeString('backend', { description: 'tensorflow-gpu, tensorflow, wasm or cpu.' }),
+    backend: t.exposeString('backend', { description: 'tensorflow-gpu, webgpu, tensorflow, wasm or cpu.' }),
     gpu: t.exposeBoolean('gpu'),
     tfjsVersion: t.exposeString('tfjsVersion'),
     threads: t.exposeInt('threads', { description: 'Threads each engine worker computes with.' }),
@@ -22,9 +49,19 @@ const EngineRef = builder.objectRef<EngineInfo>('Engine').implement({
       type: [SkippedBackendRef],
       description: 'Backends tried first, and why they were not used.',
     }),
+    adapter: t.field({
+      type: GpuAdapterRef,
+      nullable: true,
+      description: 'The WebGPU adapter, on the webgpu backend.',
+      resolve: (info) => info.adapter ?? null,
+    }),
     maxOutputPixels: t.int({
-      description: 'Largest output (width × height) this backend has memory for.',
+      description: 'Largest Gatys output (width × height) this backend has memory for.',
       resolve: (info) => maxPixelsFor(info),
+    }),
+    maxFastOutputPixels: t.int({
+      description: 'Largest fast-style output (width × height) this backend has memory for.',
+      resolve: (info) => maxFastPixelsFor(info),
     }),
     queued: t.int({
       description: 'Runs waiting.',
