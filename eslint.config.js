@@ -36,6 +36,7 @@ export default tseslint.config(
     ignores: [
       'node_modules/',
       'src/storage/generated/',
+      'src/storage/generated-pg/',
       'client-example/web/dist/',
       'client-example/graphql-env.d.ts',
       'test-artifacts/',

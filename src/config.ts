@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { AUTH_MODES, isAuthMode, type AuthMode } from './auth/authenticator.js';
 import type { JwtConfig } from './auth/jwt.js';
 import { BACKEND_CHOICES, type BackendChoice } from './engine/index.js';
+import { readBlobStoreSpec, type BlobStoreSpec } from './storage/blob-store.js';
+import { isPostgresUrl } from './storage/database-url.js';
 
 export interface Config {
   port: number;
@@ -16,8 +18,11 @@ export interface Config {
   jwt?: JwtConfig;
   /** Folder for the default database and the image store. */
   dataDir: string;
-  /** Prisma-style SQLite URL (file:…). */
+  /** Prisma-style SQLite URL (file:…) or PostgreSQL URL (postgresql://…). */
   databaseUrl: string;
+  /** IMAGE_STORE: where image bytes live, a folder (default DATA_DIR/images) or s3://bucket/prefix (blob-store.ts). */
+  imageStore: BlobStoreSpec;
+  /** The folder of a folder IMAGE_STORE; DATA_DIR/images when the store is S3 (unused then). */
   imagesDir: string;
   backend: BackendChoice | 'auto';
   /** VGG19 weights folder (else the user cache). */
@@ -56,7 +61,20 @@ export interface Config {
   clientDir: string;
   /** CORS_ORIGINS: the other origins whose pages may call this server from a browser (none: same origin only). */
   corsOrigins: string[];
+  /** What this process does: serve the API, run the engine's jobs, or both (GRAMIAN_ROLE; `serve --role`). */
+  role: Role;
+  /** REDIS_URL: jobs, events and cancels go through Redis (with PostgreSQL); unset: the embedded, in-process mode. */
+  redisUrl?: string;
+  /** REDIS_PREFIX: the prefix of every Redis key and channel, so that several deployments can share one Redis. */
+  redisPrefix: string;
+  /** CHECKPOINT_EVERY: a running Gatys run saves a checkpoint every this many steps (0: only when stopped). */
+  checkpointEvery?: number;
+  /** JOB_LOCK_MS: how long a worker's hold on a job lasts without renewal; a killed worker's job moves on after it. */
+  jobLockMs: number;
 }
+
+export const ROLES = ['all', 'api', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
 
 /** Where `npm run build:client` writes the page, from the repository root (not the working directory). */
 const DEFAULT_CLIENT_DIR = fileURLToPath(new URL('../client-example/web/dist', import.meta.url));
@@ -85,8 +103,11 @@ export function loadConfig(env: Env = process.env): Config {
   };
   const dataDir = path.resolve(env.DATA_DIR || 'data');
   const databaseUrl = env.DATABASE_URL || `file:${path.join(dataDir, 'gramian.db')}`;
-  if (!databaseUrl.startsWith('file:'))
-    problems.push(`DATABASE_URL=${databaseUrl} must be a SQLite file URL such as file:./data/gramian.db`);
+  if (!databaseUrl.startsWith('file:') && !isPostgresUrl(databaseUrl))
+    problems.push(
+      `DATABASE_URL=${databaseUrl} must be a SQLite file URL such as file:./data/gramian.db or a PostgreSQL URL ` +
+        'such as postgresql://user@host:5432/gramian',
+    );
   const backend = env.GRAMIAN_BACKEND || 'auto';
   if (backend !== 'auto' && !(BACKEND_CHOICES as readonly string[]).includes(backend)) {
     problems.push(`GRAMIAN_BACKEND=${backend} is not one of auto, ${BACKEND_CHOICES.join(', ')}`);
@@ -97,6 +118,7 @@ export function loadConfig(env: Env = process.env): Config {
   const auth = env.GRAMIAN_AUTH || 'auto';
   if (!isAuthMode(auth)) problems.push(`GRAMIAN_AUTH=${auth} is not one of ${AUTH_MODES.join(', ')}`);
   const jwt = readJwtConfig(env, problems);
+  const imageStore = readBlobStoreSpec(env, dataDir, problems);
   const config: Config = {
     port: integer('PORT', 4000, 0, 65535),
     host: env.HOST || '127.0.0.1',
@@ -104,7 +126,8 @@ export function loadConfig(env: Env = process.env): Config {
     ...(jwt ? { jwt } : {}),
     dataDir,
     databaseUrl,
-    imagesDir: path.join(dataDir, 'images'),
+    imageStore: imageStore ?? { kind: 'folder', root: path.join(dataDir, 'images') },
+    imagesDir: imageStore?.kind === 'folder' ? imageStore.root : path.join(dataDir, 'images'),
     backend: backend as Config['backend'],
     ...(env.GRAMIAN_WEIGHTS ? { weightsDir: path.resolve(env.GRAMIAN_WEIGHTS) } : {}),
     ...(env.GRAMIAN_MODELS ? { modelsFolder: path.resolve(env.GRAMIAN_MODELS) } : {}),
@@ -126,6 +149,9 @@ export function loadConfig(env: Env = process.env): Config {
     gcIntervalSeconds: integer('GC_INTERVAL_SECONDS', 3600, 0, 7 * 86_400),
     clientDir: env.CLIENT_DIR ? path.resolve(env.CLIENT_DIR) : DEFAULT_CLIENT_DIR,
     corsOrigins: readCorsOrigins(env, problems),
+    ...readClusterConfig(env, databaseUrl, problems),
+    jobLockMs: integer('JOB_LOCK_MS', 30_000, 1000, 600_000),
+    ...(env.CHECKPOINT_EVERY ? { checkpointEvery: integer('CHECKPOINT_EVERY', 0, 0, 1_000_000) } : {}),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -188,4 +214,40 @@ function readJwtConfig(env: Env, problems: string[]): JwtConfig | undefined {
   if (!issuer) problems.push('AUTH_ISSUER is required with AUTH_JWKS_URL: the issuer (iss) tokens must name');
   if (!audience) problems.push('AUTH_AUDIENCE is required with AUTH_JWKS_URL: the audience (aud) tokens must name');
   return url && issuer && audience ? { jwksUrl: url.href, issuer, audience } : undefined;
+}
+
+/**
+ * The role and Redis: the embedded mode (no REDIS_URL, role all) keeps everything in one process; a cluster shares
+ * PostgreSQL, Redis and an image store every node reaches, so each is checked here rather than failing later.
+ */
+function readClusterConfig(
+  env: Env,
+  databaseUrl: string,
+  problems: string[],
+): { role: Role; redisUrl?: string; redisPrefix: string } {
+  const role = env.GRAMIAN_ROLE || 'all';
+  if (!(ROLES as readonly string[]).includes(role))
+    problems.push(`GRAMIAN_ROLE=${role} is not one of ${ROLES.join(', ')}`);
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl))
+    problems.push(`REDIS_URL=${redisUrl} must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379`);
+  const sqlite = databaseUrl.startsWith('file:');
+  if (redisUrl && sqlite)
+    problems.push(
+      `REDIS_URL is set but DATABASE_URL is a SQLite file: nodes that share Redis must share a database too; set ` +
+        'DATABASE_URL=postgresql://… (or unset REDIS_URL for the embedded mode)',
+    );
+  if (role !== 'all' && !redisUrl)
+    problems.push(
+      `GRAMIAN_ROLE=${role} needs REDIS_URL and a PostgreSQL DATABASE_URL: API nodes and workers meet through them`,
+    );
+  if (role === 'worker' && !env.IMAGE_STORE)
+    problems.push(
+      'GRAMIAN_ROLE=worker needs IMAGE_STORE, an image store every node reaches: s3://bucket/prefix, or a folder ' +
+        'on a volume the API nodes share',
+    );
+  const redisPrefix = env.REDIS_PREFIX || 'gramian';
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(redisPrefix))
+    problems.push(`REDIS_PREFIX=${redisPrefix} must be 1-64 letters, digits, or _ . : -`);
+  return { role: role as Role, ...(redisUrl ? { redisUrl } : {}), redisPrefix };
 }

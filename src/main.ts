@@ -6,9 +6,11 @@ import { startServer } from './server.js';
 const log = (message: string) => console.error(`[gramian] ${message}`);
 try {
   const server = await startServer(loadConfig(), log);
-  log(`web page at ${server.url}/ · GraphQL and GraphiQL at ${server.url}/graphql`);
+  const config = server.services.config;
+  if (config.role === 'worker') log(`worker ${process.pid}: taking runs; /health, /ready, /metrics at ${server.url}`);
+  else log(`web page at ${server.url}/ · GraphQL and GraphiQL at ${server.url}/graphql`);
   const stop = (signal: string) => {
-    log(`${signal}: finishing the current step, then stopping`);
+    log(`${signal}: finishing the current step, saving a checkpoint, then stopping`);
     void server.close().then(() => process.exit(0));
   };
   process.once('SIGINT', () => stop('SIGINT'));

@@ -200,25 +200,21 @@ describe('Engine.stylize (worker)', () => {
   it('stops a running pass between layers when aborted', async () => {
     const before = (await engine.stats()).numTensors;
     const controller = new AbortController();
-    let abortedAt = 0;
+    const seen: string[] = [];
     const run = drain(
       engine.run(
         { kind: 'FAST', params: { model: mosaic, content: amber, size: 1024 } },
         { signal: controller.signal },
       ),
       (event) => {
-        if (event.type === 'started') {
-          // Give the worker time to be inside the forward pass.
-          setTimeout(() => {
-            abortedAt = performance.now();
-            controller.abort();
-          }, 300);
-        }
+        seen.push(event.type);
+        // Give the worker time to be inside the forward pass.
+        if (event.type === 'started') setTimeout(() => controller.abort(), 300);
       },
     );
     await expect(run).rejects.toBeInstanceOf(TransferAbortedError);
-    const latency = performance.now() - abortedAt;
-    expect(latency).toBeLessThan(2500);
+    // Stopped inside the pass: the pass never reported its (one) step, so it did not run to its end first.
+    expect(seen).toEqual(['started']);
     expect(engine.info().running).toBe(0);
     expect((await engine.stats()).numTensors).toBe(before);
   });

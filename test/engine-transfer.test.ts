@@ -135,10 +135,10 @@ describe('gatysTransfer', () => {
     await expect(run).rejects.toBeInstanceOf(TransferAbortedError);
     expect(tf.memory().numTensors).toBe(baseline);
     const checkpoint = stopped.at(-1)!;
-    expect(checkpoint).toMatchObject({ type: 'checkpoint', step: 5, image: { width: 64, height: 48 } });
+    expect(checkpoint).toMatchObject({ type: 'checkpoint', step: 5, state: expect.any(Uint8Array) });
     const resumed = await collect({
       ...params,
-      resume: { image: checkpoint.type === 'checkpoint' ? checkpoint.image.bytes : new Uint8Array(), step: 5 },
+      resume: { state: checkpoint.type === 'checkpoint' ? checkpoint.state : new Uint8Array(), step: 5 },
     });
     const resumedSteps = resumed.filter((e) => e.type === 'step');
     expect(resumedSteps.map((s) => [s.step, s.scale])).toEqual([

@@ -676,7 +676,7 @@ describe('deleteRun', () => {
     const dequeued = (await ok(gql(server.url, DELETE_RUN, { id: queued }, { authorization: alice }))).deleteRun;
     expect(dequeued).toMatchObject({ __typename: 'DeletedRun', deletedId: queued });
     expect(await db.run.count({ where: { id: localIdOf(queued) } })).toBe(0);
-    expect(server.services.runs.position(localIdOf(queued))).toBeNull();
+    expect(await server.services.runs.position(localIdOf(queued))).toBeNull();
 
     // Cancelled, it can go; an admin may delete anyone's run.
     await ok(gql(server.url, CANCEL_RUN, { id: long }, { authorization: alice }));

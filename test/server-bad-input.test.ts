@@ -599,13 +599,13 @@ describe('configuration', () => {
   it('reports every problem at once, naming the variable', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'eighty', DATABASE_URL: 'postgres://x', GRAMIAN_BACKEND: 'metal', MAX_UPLOAD_BYTES: '-1' });
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', GRAMIAN_BACKEND: 'metal', MAX_UPLOAD_BYTES: '-1' });
     } catch (caught) {
       error = caught;
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems).toHaveLength(4);
-    for (const name of ['PORT=eighty', 'DATABASE_URL=postgres://x', 'GRAMIAN_BACKEND=metal', 'MAX_UPLOAD_BYTES=-1'])
+    for (const name of ['PORT=eighty', 'DATABASE_URL=mysql://x', 'GRAMIAN_BACKEND=metal', 'MAX_UPLOAD_BYTES=-1'])
       expect((error as Error).message).toContain(name);
   });
 });

@@ -1,6 +1,7 @@
 // The engine query while the engine is busy: backend facts come from the main thread, so the web page's catalogue
 // query (engine, style models) is answered at once, not after the step the worker is computing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../src/engine/index.js';
 import {
   CANCEL_RUN,
   START_TRANSFER,
@@ -81,7 +82,7 @@ describe('engine query', () => {
     });
     const order: string[] = [];
     // Asked of the worker itself: answered only once the step it is computing ends.
-    const workerAnswer = server.services.engine.stats().then(() => order.push('worker'));
+    const workerAnswer = (server.services.engine as Engine).stats().then(() => order.push('worker'));
     const catalogue = gql(server.url, CATALOGUE).then((answer) => {
       order.push('engine query');
       return answer;

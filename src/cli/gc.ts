@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { Retention } from '../domain/retention.js';
 import { openDatabase } from '../storage/db.js';
+import { openBlobStore, type BlobStore } from '../storage/blob-store.js';
 import { ImageCollector } from '../storage/image-collector.js';
 import { ImageStore } from '../storage/image-store.js';
 import { formatBytes } from './progress.js';
@@ -19,10 +20,12 @@ export async function gcCommand(argv: string[]): Promise<void> {
   const config = loadConfig();
   const database = await openDatabase(config.databaseUrl);
   let collector: ImageCollector | undefined;
+  let blobs: BlobStore | undefined;
   try {
     const limits = { maxBytes: config.maxUploadBytes, maxPixels: config.maxImagePixels };
-    const images = new ImageStore(database.prisma, config.imagesDir, limits);
-    collector = new ImageCollector(database.file, images);
+    blobs = await openBlobStore(config.imageStore, config.dataDir);
+    const images = new ImageStore(database.prisma, blobs, limits);
+    collector = await ImageCollector.open(database, images);
     const retention = new Retention({
       db: database.prisma,
       collector,
@@ -51,7 +54,8 @@ export async function gcCommand(argv: string[]): Promise<void> {
           `(${formatBytes(stored.unreferencedBytes)}), removed a day after they were stored`,
       );
   } finally {
-    collector?.close();
+    await collector?.close();
     await database.close();
+    blobs?.close();
   }
 }

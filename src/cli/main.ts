@@ -9,6 +9,7 @@ import {
   parseBackendChoice,
   vggCacheDir,
 } from '../engine/index.js';
+import { ROLES } from '../config.js';
 import { InputError } from '../errors.js';
 import { GC_USAGE, gcCommand } from './gc.js';
 import { KEYS_USAGE, keysCommand } from './keys.js';
@@ -17,6 +18,8 @@ import { ProgressBar, formatBytes } from './progress.js';
 import { STYLIZE_USAGE, stylizeCommand } from './stylize.js';
 
 const USAGE = `Usage:
+  gramian serve [--role all|api|worker]           the server (all: API and engine in one process, the default;
+                                                  api and worker: a cluster's nodes, see README "Deployment")
   gramian stylize --content <image> --style <image> [--style <image> …] --out <file> [options]
   gramian stylize --content <image> --model <name|path> --out <file> [--size --strength --preserve-colors]
   gramian models [list]                           the pretrained style models and imported ones
@@ -64,9 +67,23 @@ async function info(): Promise<void> {
   }
 }
 
+/** Starts the server in this process (src/main.ts, as `npm start`), in the role asked for; runs until stopped. */
+async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, strict: true, options: { role: { type: 'string' } } });
+  if (values.role !== undefined) {
+    if (!(ROLES as readonly string[]).includes(values.role))
+      throw new InputError('role', `must be one of ${ROLES.join(', ')}`, ROLES.join(', '));
+    process.env.GRAMIAN_ROLE = values.role;
+  }
+  await import('../main.js');
+  // The server owns the process from here: it exits on SIGINT or SIGTERM.
+  return new Promise<number>(() => {});
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command === 'serve') return await serve(rest);
     if (command === 'stylize') await stylizeCommand(rest);
     else if (command === 'models') await modelsCommand(rest, startEngine);
     else if (command === 'weights') await weights(rest);

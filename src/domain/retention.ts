@@ -17,7 +17,7 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { ImageCollector, ImageTotals } from '../storage/image-collector.js';
 import { ownedBy } from './owners.js';
-import type { RunManager } from './run-manager.js';
+import type { Runs } from './runs.js';
 import { FINISHED_STATUSES, RUN_STATUSES, isFinished, type RunStatus } from './run-status.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -169,11 +169,7 @@ export class Retention {
    * Deletes one of the principal's runs (an admin: anyone's), then its images nothing else names. Another owner's run
    * is not found; a running one is a conflict; a queued one is cancelled first (see the top of this file).
    */
-  async deleteRun(
-    runs: Pick<RunManager, 'position' | 'cancel'>,
-    principal: Principal,
-    id: string,
-  ): Promise<DeletedRun> {
+  async deleteRun(runs: Pick<Runs, 'waiting' | 'cancel'>, principal: Principal, id: string): Promise<DeletedRun> {
     const run = await this.options.db.run.findFirst({ where: { id, ...ownedBy(principal) }, select: { status: true } });
     if (!run) throw new NotFoundError('Run', id);
     if (run.status === 'RUNNING')
@@ -181,7 +177,7 @@ export class Retention {
     if (run.status === 'QUEUED') {
       // Only while it still waits in the queue: cancel() takes it out before any await, so it cannot start meanwhile.
       // One handed to a worker a moment ago is running.
-      if (runs.position(id) === null)
+      if (!(await runs.waiting(id)))
         throw new ConflictError(`run ${id} is starting: cancel it first (cancelRun), then delete it`);
       await runs.cancel(id);
     }
@@ -228,7 +224,7 @@ export class Retention {
   /** What the server stores now, for the admin `storage` query and `gramian gc`. */
   async storage(now = new Date()): Promise<StorageReport> {
     const { db, collector, runRetentionDays: days } = this.options;
-    const images = collector.imageTotals(new Date(now.getTime() - UNREFERENCED_GRACE_MS));
+    const images = await collector.imageTotals(new Date(now.getTime() - UNREFERENCED_GRACE_MS));
     const [byStatus, runSteps, runPreviews, styles, expiredRuns] = await Promise.all([
       db.run.groupBy({ by: ['status'], _count: { _all: true } }),
       db.runStep.count(),

@@ -1,7 +1,9 @@
 // The engine job for a stored run: its parameters as stored, its images read back from the store, its checkpoint to
 // resume from, and for a FAST run its style model (fetched first when it is not on disk yet).
 import {
+  CHECKPOINT_MIME,
   ModelMissingError,
+  type ResumeFrom,
   type DownloadProgress,
   type FastOptions,
   type GatysOptions,
@@ -15,6 +17,17 @@ export interface RunJobServices {
   images: ImageStore;
   /** Where FAST runs find their style models. */
   models: Pick<StyleModelServices, 'modelsDir' | 'allowDownload' | 'env'>;
+}
+
+/** The engine's full state (image in full precision and optimiser), or a PNG left by an older version. */
+async function resumeFrom(
+  images: ImageStore,
+  id: string,
+  step: number,
+  stored: { mime: string } | null,
+): Promise<ResumeFrom> {
+  const bytes = await images.read(id);
+  return stored?.mime === CHECKPOINT_MIME ? { state: bytes, step } : { image: bytes, step };
 }
 
 export async function jobOfRun(
@@ -38,7 +51,7 @@ export async function jobOfRun(
             run.styles.map(async (s) => ({ image: await images.read(s.imageId), weight: s.weight })),
           ),
           ...(run.checkpointImageId && run.checkpointStep !== null
-            ? { resume: { image: await images.read(run.checkpointImageId), step: run.checkpointStep } }
+            ? { resume: await resumeFrom(images, run.checkpointImageId, run.checkpointStep, run.checkpointImage) }
             : {}),
         },
       };

@@ -1,16 +1,16 @@
-// The life of a run: queued in the database, handed to the engine in order, its steps, previews and result
-// persisted and then published, and a true final status however it ends (done, cancelled, failed, or cut off by
-// a restart). One run per engine worker at a time.
-import sharp from 'sharp';
-import { EngineError, type Engine, type TransferEvent } from '../engine/index.js';
+// The embedded mode's runs: queued in the database and in memory, handed to the engine in the fair order, one per
+// engine worker at a time (run-executor.ts runs each). A run cut off by a crash resumes from its last checkpoint
+// after the restart. The cluster's counterpart is src/cluster/cluster-runs.ts.
+import type { Engine } from '../engine/index.js';
 import { ConflictError, NotFoundError, QuotaExceededError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Db } from '../storage/db.js';
 import type { Run } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
-import { jobOfRun } from './run-job.js';
 import { inStartOrder, nextRound, withRounds, type RoundedRun } from './fair-queue.js';
-import { RunTransitions, type RunForJob } from './run-transitions.js';
-import { StepWriter } from './step-writer.js';
+import { RunExecutor, type RunControls } from './run-executor.js';
+import { RunTransitions } from './run-transitions.js';
+import type { Claim, Runs } from './runs.js';
 import type { StyleModelServices } from './style-models.js';
 import type { Topics } from './topics.js';
 
@@ -27,35 +27,22 @@ export interface RunManagerOptions {
   backend: string;
   /** Where FAST runs find their style models. */
   models: Pick<StyleModelServices, 'modelsDir' | 'allowDownload' | 'env'>;
+  /** A running Gatys run saves a checkpoint every this many steps (0: only when asked to stop with one). */
+  checkpointEvery: number;
   /** Steps are written at most this often, in one transaction per batch. */
   stepFlushMs?: number;
+  /** Step times, for /metrics. */
+  metrics?: Pick<Metrics, 'observeStep'>;
   log?: (message: string) => void;
 }
 
-interface ActiveRun {
+interface ActiveRun extends RunControls {
   owner: string;
   round: number;
-  abort: AbortController;
-  checkpoint: AbortController;
   finished: Promise<void>;
 }
 
-/** Small inline preview sent with each preview event, so a client can show it before fetching the full one. */
-async function thumbnailDataUrl(bytes: Uint8Array): Promise<string> {
-  const thumbnail = await sharp(bytes)
-    .resize({ width: 96, height: 96, fit: 'inside' })
-    .jpeg({ quality: 60 })
-    .toBuffer();
-  return `data:image/jpeg;base64,${thumbnail.toString('base64')}`;
-}
-
-/** Who a new run is for, and whether it is exempt from the queued-runs quota (an admin's). */
-export interface Claim {
-  owner: string;
-  exempt: boolean;
-}
-
-export class RunManager {
+export class RunManager implements Runs {
   /** Queued runs, as the database has them (status QUEUED), each with its round (see fair-queue.ts). */
   private readonly queue: RoundedRun[] = [];
   /** The queue in start order, computed when the queue last changed. */
@@ -69,28 +56,26 @@ export class RunManager {
   private readonly reserved = new Map<string, number>();
   private accepting = true;
   private readonly transitions: RunTransitions;
+  private readonly executor: RunExecutor;
 
   constructor(private readonly options: RunManagerOptions) {
     this.transitions = new RunTransitions(options.db, options.topics, {
-      position: (runId) => this.position(runId),
-      queued: () => this.order(),
+      position: (runId) => Promise.resolve(this.positionNow(runId)),
+      queued: () => Promise.resolve(this.order()),
     });
+    this.executor = new RunExecutor({ ...options, transitions: this.transitions });
   }
 
   /**
-   * On start: runs left RUNNING were cut off (a graceful stop checkpoints them back to QUEUED), so they end FAILED
-   * with the reason; QUEUED runs are queued again in their original order.
+   * On start: runs left RUNNING were cut off by a crash or a kill (a graceful stop puts them back in the queue
+   * itself): they go back to the queue in their place, to resume from their last checkpoint (the steps after it are
+   * computed again), or from the start if they had none. QUEUED runs are queued again in their original order.
    */
   async recover(): Promise<void> {
-    const { db } = this.options;
-    const interrupted = await db.run.findMany({ where: { status: 'RUNNING' } });
+    const { db, log } = this.options;
+    const interrupted = await db.run.findMany({ where: { status: 'RUNNING' }, select: { id: true, owner: true } });
     for (const run of interrupted) {
-      await this.transitions.finish(run, 'FAILED', {
-        errorCode: 'INTERRUPTED',
-        errorMessage:
-          `the server stopped during step ${run.lastStep + 1} of ${run.totalSteps} (crash or kill); ` +
-          'the steps and previews before that are kept',
-      });
+      if (await this.transitions.requeue(run)) log?.(`run ${run.id} was cut off by a stop; it resumes`);
     }
     const queued = await db.run.findMany({
       where: { status: 'QUEUED' },
@@ -103,7 +88,11 @@ export class RunManager {
   }
 
   /** 1 for the next run to start, null when the run is not waiting. */
-  position(runId: string): number | null {
+  position(runId: string): Promise<number | null> {
+    return Promise.resolve(this.positionNow(runId));
+  }
+
+  private positionNow(runId: string): number | null {
     const index = this.order().findIndex((run) => run.id === runId);
     return index < 0 ? null : index + 1;
   }
@@ -114,7 +103,12 @@ export class RunManager {
   }
 
   /** Throws when the owner has as many runs queued as allowed (admins are exempt). */
-  assertQuota(claim: Claim): void {
+  assertQuota(claim: Claim): Promise<void> {
+    this.assertQuotaNow(claim);
+    return Promise.resolve();
+  }
+
+  private assertQuotaNow(claim: Claim): void {
     const limit = this.options.maxQueuedPerOwner;
     if (!claim.exempt && this.queuedFor(claim.owner) >= limit) throw new QuotaExceededError(limit);
   }
@@ -144,7 +138,7 @@ export class RunManager {
    */
   async admit(claim: Claim, write: () => Promise<Run>): Promise<Run> {
     this.assertAccepting();
-    this.assertQuota(claim);
+    this.assertQuotaNow(claim);
     this.reserved.set(claim.owner, (this.reserved.get(claim.owner) ?? 0) + 1);
     // Called inside an async function: a synchronous throw, too, lands in the finally that frees the place.
     const admission = (async () => write())();
@@ -154,9 +148,10 @@ export class RunManager {
       const round = nextRound(run.owner, this.round, [...this.queue, ...this.active.values()]);
       this.queue.push({ id: run.id, owner: run.owner, queuedAt: run.queuedAt, round });
       this.changed();
-      this.transitions.queued(run);
+      await this.options.db.run.update({ where: { id: run.id }, data: { round } });
+      await this.transitions.queued(run);
       // A new owner's run may start before runs queued earlier: theirs moved back.
-      this.transitions.publishPositions();
+      await this.transitions.publishPositions();
       this.dispatch();
       return run;
     } finally {
@@ -177,7 +172,7 @@ export class RunManager {
       const [run] = this.queue.splice(queuedAt, 1);
       this.changed();
       await this.transitions.finish(run!, 'CANCELED');
-      this.transitions.publishPositions();
+      await this.transitions.publishPositions();
       return;
     }
     const active = this.active.get(runId);
@@ -189,6 +184,11 @@ export class RunManager {
     const run = await this.options.db.run.findUnique({ where: { id: runId }, select: { status: true } });
     if (!run) throw new NotFoundError('Run', runId);
     throw new ConflictError(`run ${runId} has already finished (${run.status})`);
+  }
+
+  /** Whether the run waits in this queue (it can be canceled before it starts). */
+  waiting(runId: string): Promise<boolean> {
+    return Promise.resolve(this.queue.some((run) => run.id === runId));
   }
 
   /** Stops taking runs; running ones save a checkpoint at the end of their current step and go back to QUEUED. */
@@ -222,7 +222,9 @@ export class RunManager {
         checkpoint: new AbortController(),
         finished: Promise.resolve(),
       };
-      active.finished = this.execute(runId, active)
+      active.finished = this.executor
+        .execute({ id: runId, owner: next.owner }, active)
+        .then(() => undefined)
         .catch((error: unknown) =>
           this.options.log?.(`run ${runId} could not be finished: ${(error as Error).stack ?? String(error)}`),
         )
@@ -235,107 +237,6 @@ export class RunManager {
       this.changed();
       started = true;
     }
-    if (started) this.transitions.publishPositions();
+    if (started) void this.transitions.publishPositions();
   }
-
-  private async execute(runId: string, active: ActiveRun): Promise<void> {
-    const run = await this.transitions.start({ id: runId, owner: active.owner }, this.options.backend);
-    // Canceled (or finished) between leaving the queue and starting: nothing to run.
-    if (!run) return;
-    const writer = new StepWriter(runId, this.options, this.options.stepFlushMs ?? 100);
-    const progress: RunProgress = { checkpoint: undefined };
-    try {
-      const onDownload = (p: { receivedBytes: number; totalBytes?: number }) =>
-        this.publishDownload(runId, p.receivedBytes, p.totalBytes);
-      const job = await jobOfRun(this.options, run, onDownload, active.abort.signal);
-      const signals = { signal: active.abort.signal, checkpoint: active.checkpoint.signal };
-      for await (const event of this.options.engine.run(job, signals)) await this.handle(run, event, writer, progress);
-    } catch (error) {
-      await writer.flush().catch(() => {});
-      await this.ended(runId, active, error, progress);
-    }
-  }
-
-  /** Persists what one engine event reports, then publishes it. */
-  private async handle(run: RunForJob, event: TransferEvent, writer: StepWriter, progress: RunProgress): Promise<void> {
-    const { db, images, topics } = this.options;
-    const runId = run.id;
-    switch (event.type) {
-      case 'started':
-        await db.run.update({
-          where: { id: runId },
-          data: { width: event.width, height: event.height, totalSteps: event.totalSteps },
-        });
-        return;
-      case 'step':
-        writer.add(event);
-        return;
-      case 'preview': {
-        await writer.flush();
-        const image = await images.save(event.image, run.owner);
-        await db.runPreview.create({ data: { runId, step: event.step, imageId: image.id } });
-        const dataUrl = await thumbnailDataUrl(event.image.bytes);
-        topics.publish('run', runId, { kind: 'preview', runId, step: event.step, imageId: image.id, dataUrl });
-        return;
-      }
-      case 'download':
-        this.publishDownload(runId, event.receivedBytes, event.totalBytes);
-        return;
-      case 'checkpoint': {
-        await writer.flush();
-        const image = await images.save(event.image, run.owner);
-        progress.checkpoint = { imageId: image.id, step: event.step };
-        return;
-      }
-      case 'done': {
-        await writer.flush();
-        const image = await images.save(event.image, run.owner);
-        await this.transitions.finish(run, 'SUCCEEDED', {
-          resultImageId: image.id,
-          lastStep: event.steps,
-          contentLoss: event.losses.content,
-          styleLoss: event.losses.style,
-          tvLoss: event.losses.tv,
-          totalLoss: event.losses.total,
-          checkpointImageId: null,
-          checkpointStep: null,
-        });
-        return;
-      }
-    }
-  }
-
-  /** The run stopped before its done event: requeued by a graceful stop, canceled, or failed with the reason. */
-  private async ended(runId: string, active: ActiveRun, error: unknown, progress: RunProgress): Promise<void> {
-    if (active.checkpoint.signal.aborted) {
-      // Stopped by a graceful shutdown (before its first step, a fast pass, or past the shutdown timeout too): back
-      // in the queue (same queuedAt, so same place), to resume from the checkpoint if one was saved, else to start
-      // again, on restart.
-      await this.transitions.requeue({ id: runId, owner: active.owner }, progress.checkpoint);
-    } else if (active.abort.signal.aborted) {
-      await this.transitions.finish({ id: runId, owner: active.owner }, 'CANCELED');
-    } else {
-      const known = error instanceof EngineError;
-      if (!known) this.options.log?.(`run ${runId} failed: ${(error as Error).stack ?? String(error)}`);
-      await this.transitions.finish({ id: runId, owner: active.owner }, 'FAILED', {
-        errorCode: known ? error.code : 'INTERNAL',
-        errorMessage: known ? error.message : 'the engine failed unexpectedly; see the server log',
-      });
-    }
-  }
-
-  /** Progress of a download the run waits for (weights or a style model): not stored, only shown. */
-  private publishDownload(runId: string, receivedBytes: number, totalBytes?: number): void {
-    this.options.topics.publish('run', runId, {
-      kind: 'download',
-      runId,
-      receivedBytes,
-      totalBytes: totalBytes ?? null,
-    });
-  }
-}
-
-/** What a run has saved so far that outlives its events: the checkpoint a graceful stop resumes from. */
-interface RunProgress {
-  checkpoint: { imageId: string; step: number } | undefined;
 }

@@ -1,5 +1,6 @@
 // A run's status changes, each stored before it is published, and only from a status it may follow: a run that was
-// canceled or finished meanwhile is not moved again (the update matches no row, and nothing is published).
+// canceled or finished meanwhile is not moved again (the update matches no row, and nothing is published). Every
+// move of a started run is fenced on its attempt: a worker that lost its job (another took it over) moves nothing.
 import type { Db } from '../storage/db.js';
 import type { Prisma, Run, RunStyle, StyleModel } from '../storage/generated/client.ts';
 import type { FinishedStatus, RunStatus } from './run-status.js';
@@ -8,14 +9,20 @@ import type { Topics } from './topics.js';
 /** For each status, the statuses a run may be in just before it. */
 const MAY_FOLLOW = {
   QUEUED: ['RUNNING'],
-  RUNNING: ['QUEUED'],
+  // From RUNNING too: a worker takes over a run whose worker died or lost its hold (a new attempt).
+  RUNNING: ['QUEUED', 'RUNNING'],
   SUCCEEDED: ['RUNNING'],
   FAILED: ['QUEUED', 'RUNNING'],
   CANCELED: ['QUEUED', 'RUNNING'],
 } as const satisfies Record<RunStatus, readonly RunStatus[]>;
 
 /** A stored run with what the engine needs to run it. */
-export type RunForJob = Run & { styles: RunStyle[]; styleModel: StyleModel | null };
+export type RunForJob = Run & {
+  styles: RunStyle[];
+  styleModel: StyleModel | null;
+  /** What kind of checkpoint it has: the engine's full state, or (from before that) a PNG. */
+  checkpointImage: { mime: string } | null;
+};
 
 /** Which run, and whose: subscribers of the queue see only their own runs. */
 export interface RunRef {
@@ -23,11 +30,16 @@ export interface RunRef {
   owner: string;
 }
 
-/** Where each queued run stands, as the run manager's queue says. */
+/** A started run and the attempt its holder writes under. */
+export interface HeldRun extends RunRef {
+  attempt: number;
+}
+
+/** Where each queued run stands: the embedded queue in memory, or the database's order in a cluster. */
 export interface QueueView {
-  position(runId: string): number | null;
+  position(runId: string): Promise<number | null>;
   /** Queued runs, next first. */
-  queued(): readonly RunRef[];
+  queued(): Promise<readonly RunRef[]>;
 }
 
 export class RunTransitions {
@@ -37,52 +49,106 @@ export class RunTransitions {
     private readonly queue: QueueView,
   ) {}
 
-  /** QUEUED → RUNNING; the run with its styles and model, or null if it is no longer queued. */
-  async start(run: RunRef, backend: string): Promise<RunForJob | null> {
-    if (!(await this.move(run.id, 'RUNNING', { startedAt: new Date(), backend }))) return null;
-    this.publishStatus(run, 'RUNNING');
-    return this.db.run.findUniqueOrThrow({
-      where: { id: run.id },
-      include: { styles: { orderBy: { position: 'asc' } }, styleModel: true },
+  /**
+   * QUEUED → RUNNING as a new attempt (or RUNNING → RUNNING: taking over from a worker that is gone, when `takeOver`
+   * says so); the run with its styles and model, or null if it may not start. A run resumed from a checkpoint loses
+   * the steps and previews after it, which this attempt computes again: the stored curve keeps no gap and no
+   * duplicate.
+   */
+  async start(run: RunRef, backend: string, takeOver = false): Promise<(RunForJob & HeldRun) | null> {
+    const from: RunStatus[] = takeOver ? ['QUEUED', 'RUNNING'] : ['QUEUED'];
+    const started = await this.db.$transaction(async (tx) => {
+      const { count } = await tx.run.updateMany({
+        where: { id: run.id, status: { in: from }, cancelRequested: false },
+        data: { status: 'RUNNING', startedAt: new Date(), backend, attempt: { increment: 1 } },
+      });
+      if (count !== 1) return null;
+      const stored = await tx.run.findUniqueOrThrow({
+        where: { id: run.id },
+        include: {
+          styles: { orderBy: { position: 'asc' } },
+          styleModel: true,
+          checkpointImage: { select: { mime: true } },
+        },
+      });
+      const kept = stored.checkpointImageId ? (stored.checkpointStep ?? 0) : 0;
+      if (stored.lastStep > kept) {
+        await tx.runStep.deleteMany({ where: { runId: run.id, step: { gt: kept } } });
+        await tx.runPreview.deleteMany({ where: { runId: run.id, step: { gt: kept } } });
+        await tx.run.update({ where: { id: run.id }, data: { lastStep: kept } });
+        stored.lastStep = kept;
+      }
+      return stored;
     });
+    if (!started) return null;
+    await this.publishStatus(run, 'RUNNING');
+    return started;
   }
 
   /** RUNNING → QUEUED, keeping its place (same queuedAt) and the checkpoint to resume from, if one was saved. */
-  async requeue(run: RunRef, checkpoint: { imageId: string; step: number } | undefined): Promise<void> {
-    const data = { checkpointImageId: checkpoint?.imageId ?? null, checkpointStep: checkpoint?.step ?? null };
-    if (await this.move(run.id, 'QUEUED', data)) this.publishStatus(run, 'QUEUED');
+  async requeue(run: HeldRun | RunRef, checkpoint?: { imageId: string; step: number }): Promise<boolean> {
+    const data = checkpoint ? { checkpointImageId: checkpoint.imageId, checkpointStep: checkpoint.step } : {};
+    if (!(await this.move(run, 'QUEUED', data))) return false;
+    await this.publishStatus(run, 'QUEUED');
+    return true;
   }
 
   /** A final status, stored, then told to subscribers; the run's own subscription completes on the end event. */
-  async finish(run: RunRef, status: FinishedStatus, data: Prisma.RunUncheckedUpdateManyInput = {}): Promise<boolean> {
-    if (!(await this.move(run.id, status, { ...data, finishedAt: new Date() }))) return false;
-    this.publishStatus(run, status);
+  async finish(
+    run: HeldRun | RunRef,
+    status: FinishedStatus,
+    data: Prisma.RunUncheckedUpdateManyInput = {},
+  ): Promise<boolean> {
+    if (!(await this.move(run, status, { ...data, finishedAt: new Date() }))) return false;
+    await this.publishStatus(run, status);
     this.topics.publish('run', run.id, { kind: 'end', runId: run.id, status });
     return true;
   }
 
+  /** QUEUED → CANCELED only (never one a worker holds: that one is asked to stop instead). */
+  async cancelQueued(run: RunRef): Promise<boolean> {
+    const { count } = await this.db.run.updateMany({
+      where: { id: run.id, status: 'QUEUED' },
+      data: { status: 'CANCELED', finishedAt: new Date() },
+    });
+    if (count !== 1) return false;
+    await this.publishStatus(run, 'CANCELED');
+    this.topics.publish('run', run.id, { kind: 'end', runId: run.id, status: 'CANCELED' });
+    return true;
+  }
+
   /** A run just stored as QUEUED. */
-  queued(run: RunRef): void {
-    this.publishStatus(run, 'QUEUED');
+  async queued(run: RunRef): Promise<void> {
+    await this.publishStatus(run, 'QUEUED');
   }
 
   /** Queued runs may have new places (one started, one left, one arrived ahead): tell each its place. */
-  publishPositions(): void {
-    this.queue.queued().forEach(({ id }, index) => {
-      this.topics.publish('run', id, { kind: 'status', runId: id, status: 'QUEUED', queuePosition: index + 1 });
+  async publishPositions(): Promise<void> {
+    const queued = await this.queue.queued();
+    queued.forEach(({ id }, index) =>
+      this.topics.publish('run', id, { kind: 'status', runId: id, status: 'QUEUED', queuePosition: index + 1 }),
+    );
+  }
+
+  private async publishStatus(run: RunRef, status: RunStatus): Promise<void> {
+    const [queuePosition, queued] = await Promise.all([this.queue.position(run.id), this.queue.queued()]);
+    this.topics.publish('run', run.id, { kind: 'status', runId: run.id, status, queuePosition });
+    this.topics.publish('runs', {
+      run: { id: run.id, owner: run.owner },
+      status,
+      queue: queued.map(({ id, owner }) => ({ id, owner })),
     });
   }
 
-  private publishStatus(run: RunRef, status: RunStatus): void {
-    const queuePosition = this.queue.position(run.id);
-    this.topics.publish('run', run.id, { kind: 'status', runId: run.id, status, queuePosition });
-    this.topics.publish('runs', { run, status, queue: this.queue.queued().map(({ id, owner }) => ({ id, owner })) });
-  }
-
-  /** Stores the new status if the run is in one it may follow; false when it is not (nothing written). */
-  private async move(runId: string, to: RunStatus, data: Prisma.RunUncheckedUpdateManyInput): Promise<boolean> {
+  /**
+   * Stores the new status if the run is in one it may follow (and, for a held run, still under its attempt); false
+   * when it is not (nothing written).
+   */
+  private async move(run: HeldRun | RunRef, to: RunStatus, data: Prisma.RunUncheckedUpdateManyInput): Promise<boolean> {
+    const fence = 'attempt' in run ? { attempt: run.attempt } : {};
+    const from: readonly RunStatus[] = MAY_FOLLOW[to];
     const { count } = await this.db.run.updateMany({
-      where: { id: runId, status: { in: [...MAY_FOLLOW[to]] } },
+      where: { id: run.id, status: { in: [...from] }, ...fence },
       data: { ...data, status: to },
     });
     return count === 1;

@@ -34,7 +34,11 @@ export function sampleScene(): Promise<Uint8Array> {
 }
 
 /** Stylises the sample scene with a model: a preview, and proof that the model loads and runs. */
-export async function stylizeSample(engine: Engine, model: StyleModelSource, size: number): Promise<EncodedImage> {
+export async function stylizeSample(
+  engine: Pick<Engine, 'run'>,
+  model: StyleModelSource,
+  size: number,
+): Promise<EncodedImage> {
   for await (const event of engine.run({ kind: 'FAST', params: { model, content: await sampleScene(), size } })) {
     if (event.type === 'done') return event.image;
   }

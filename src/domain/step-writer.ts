@@ -2,11 +2,14 @@
 // engine, and each batch is published only once it is committed.
 import type { StepEvent } from '../engine/index.js';
 import type { Db } from '../storage/db.js';
+import { RunLostError } from './run-lost.js';
+import type { HeldRun } from './run-transitions.js';
 import type { RunStepRecord, Topics } from './topics.js';
 
 /**
  * Persists steps in batches so the database never holds up the engine, and publishes each batch only once it is
- * committed. Batches are written one after another, in order.
+ * committed. Batches are written one after another, in order, each only while the run is still held by this attempt
+ * (else RunLostError); a batch that finds the run's cancel flag set (cancelRun on another node) calls onCancel.
  */
 export class StepWriter {
   private pending: StepEvent[] = [];
@@ -14,11 +17,16 @@ export class StepWriter {
   private written: Promise<void> = Promise.resolve();
   private failure?: Error;
 
+  private readonly runId: string;
+
   constructor(
-    private readonly runId: string,
+    private readonly run: HeldRun,
     private readonly manager: { db: Db; topics: Topics },
     private readonly flushMs: number,
-  ) {}
+    private readonly onCancel: () => void = () => {},
+  ) {
+    this.runId = run.id;
+  }
 
   add(event: StepEvent): void {
     this.pending.push(event);
@@ -56,10 +64,10 @@ export class StepWriter {
       ms: e.ms,
     }));
     const last = records.at(-1)!;
-    await db.$transaction([
-      db.runStep.createMany({ data: records }),
-      db.run.update({
-        where: { id: this.runId },
+    const { attempt } = this.run;
+    const canceled = await db.$transaction(async (tx) => {
+      const { count } = await tx.run.updateMany({
+        where: { id: this.runId, attempt },
         data: {
           lastStep: last.step,
           contentLoss: last.contentLoss,
@@ -67,8 +75,13 @@ export class StepWriter {
           tvLoss: last.tvLoss,
           totalLoss: last.totalLoss,
         },
-      }),
-    ]);
+      });
+      if (count !== 1) throw new RunLostError(this.runId, attempt);
+      await tx.runStep.createMany({ data: records });
+      const flags = await tx.run.findUniqueOrThrow({ where: { id: this.runId }, select: { cancelRequested: true } });
+      return flags.cancelRequested;
+    });
+    if (canceled) this.onCancel();
     for (const [i, record] of records.entries()) {
       topics.publish('run', this.runId, {
         kind: 'step',

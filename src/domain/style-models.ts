@@ -28,7 +28,7 @@ import { stylizeSample } from './sample-scene.js';
 export interface StyleModelServices {
   db: Db;
   images: ImageStore;
-  engine: Engine;
+  engine: Pick<Engine, 'run'>;
   /** Where imported models are copied (DATA_DIR/models). */
   modelsDir: string;
   /** The only folder importStyleModel reads from (GRAMIAN_IMPORT_DIR). */
@@ -156,6 +156,8 @@ export async function importStyleModel(
     try {
       preview = await stylizeSample(services.engine, source, PREVIEW_SIZE);
     } catch (error) {
+      // An API node has no engine to try the model on: that is the node's limit, not the model's.
+      if (error instanceof UnavailableError) throw error;
       throw new InputError('path', `is not a usable ${detected.architecture} model: ${(error as Error).message}`);
     }
     const image = await services.images.save(preview, owner);

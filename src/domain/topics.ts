@@ -33,14 +33,20 @@ export interface RunsChange {
   queue: { id: string; owner: string }[];
 }
 
-export function createTopics() {
+/**
+ * The topics, on an in-process EventTarget (the embedded mode) or on Redis (a cluster: src/cluster/event-target.ts),
+ * so that a subscriber on one node gets what a worker on another publishes.
+ */
+export function createTopics(eventTarget?: EventTarget) {
   // Every subscriber of a run listens on one EventTarget topic: hundreds are normal, not a leak.
-  const eventTarget = new EventTarget();
-  setMaxListeners(0, eventTarget);
+  const target = eventTarget ?? new EventTarget();
+  if (!eventTarget) setMaxListeners(0, target);
   return createPubSub<{
     run: [runId: string, event: RunEvent];
     runs: [change: RunsChange];
-  }>({ eventTarget });
+    /** cancelRun for a run that a worker (on any node) is running: that worker stops it within one step. */
+    cancel: [runId: string];
+  }>({ eventTarget: target });
 }
 
 export type Topics = ReturnType<typeof createTopics>;

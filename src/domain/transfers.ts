@@ -27,7 +27,7 @@ import {
 } from './presets.js';
 import { ownedBy, readersFor, usableBy } from './owners.js';
 import { fastWork, gatysWork, largestSizeWithin, largestStepsWithin } from './run-work.js';
-import type { RunManager } from './run-manager.js';
+import type { Runs } from './runs.js';
 
 export interface StartTransferInput {
   /** An uploaded content image… */
@@ -48,7 +48,7 @@ export interface StartTransferInput {
 export interface TransferServices {
   db: Db;
   images: ImageStore;
-  runs: RunManager;
+  runs: Runs;
   /** The backend the engine runs on (and its GPU adapter), which bounds the output size. */
   backend: BackendLimits;
   /** The most pixel-steps one run of a non-admin may take (MAX_RUN_WORK; see run-work.ts). */
@@ -307,7 +307,7 @@ export async function startTransfer(
   const claim = { owner: principal.owner, exempt: isAdmin(principal) };
   // Cheap early checks before the work of checking the request; admit checks both again where it counts.
   runs.assertAccepting();
-  runs.assertQuota(claim);
+  await runs.assertQuota(claim);
   const preset =
     input.presetId != null
       ? await db.preset.findFirst({ where: { id: input.presetId, ...usableBy(principal) } })

@@ -57,11 +57,16 @@ export interface DoneEvent {
   ms: number;
 }
 
-/** The image after `step` steps, saved when a checkpoint was requested; the run then ends as aborted. */
+/**
+ * The run after `step` steps, every `checkpointEvery` steps (the run goes on) and when a checkpoint stop was requested
+ * (the run then ends as aborted). `state` is opaque to everyone but the engine: the image in full precision and the
+ * optimiser's state (gatys/checkpoint.ts; store it as CHECKPOINT_MIME), which `params.resume = { state, step }`
+ * continues exactly. About (2 × lbfgsHistory + 3) × 12 bytes per pixel with L-BFGS, 3 × 12 with Adam.
+ */
 export interface CheckpointEvent {
   type: 'checkpoint';
   step: number;
-  image: EncodedImage;
+  state: Uint8Array;
 }
 
 /** Weights being fetched (or converted) on first use. */

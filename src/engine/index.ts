@@ -46,6 +46,14 @@ export {
   type ModelFormat,
   type StyleModelSource,
 } from './fast-style/types.js';
+export {
+  CHECKPOINT_MIME,
+  CHECKPOINT_VERSION,
+  DEFAULT_CHECKPOINT_EVERY,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type CheckpointState,
+} from './gatys/checkpoint.js';
 export { RELU_LAYERS } from './gatys/layers.js';
 export {
   GATYS_DEFAULTS,
@@ -58,6 +66,7 @@ export {
   resolveTransferParams,
   scaleSizes,
   type GatysOptions,
+  type ResumeFrom,
   type TransferParams,
 } from './gatys/params.js';
 export { fitLongestSide, largestSideWithin } from './image/geometry.js';

@@ -9,19 +9,27 @@
 //   foreign key: if the collection removed the image first, that write fails and writes nothing
 //   (ImageStore.referencing turns the failure into NOT_FOUND).
 // - Files go only with their rows, in the same write transaction: the delete and the move of each file aside (into
-//   .trash, a rename) happen while this connection holds SQLite's write lock, and the files are unlinked after the
-//   commit. ImageStore.save writes the file before the row, then checks the file again once its row is committed:
-//   a row committed before this transaction is fresh and not removed; one committed after it finds its file moved
-//   and writes it again. A rollback (or a failed commit) moves the files back. Nothing sweeps the folder: a file is
-//   removed only when this code removed its row.
-// - The transaction is synchronous, on a connection of its own: in the server's process nothing else runs while it
-//   holds the lock, and it never waits for the lock (busy timeout 0, retried after a pause), so it cannot block the
-//   event loop behind the server's own connection.
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, renameSync } from 'node:fs';
-import { readdir, rename, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
-import Database from 'better-sqlite3';
+//   .trash, a rename) happen while this connection holds the write lock (SQLite's, or on PostgreSQL its lock on the
+//   Image table), and the files are unlinked after the commit. ImageStore.save writes the file before the row, then
+//   checks the file again once its row is committed: a row committed before this transaction is fresh and not
+//   removed; one committed after it finds its file moved and writes it again. A rollback (or a failed commit) moves
+//   the files back. Nothing sweeps the folder: a file is removed only when this code removed its row.
+// - An object store (S3) cannot move objects inside a SQLite transaction, as nothing may wait there: the rows go
+//   first, then each object is moved aside (a copy on the server and a delete), then its row is looked for again. A
+//   save that committed its row before that look finds it put back; one that commits after it finds the object gone
+//   and writes it again (ImageStore.save checks after its commit). What a crash between the commit and the move
+//   leaves is an object no row names, never a row without its object.
+// - The rows are the database's: storage/image-rows-sqlite.ts (a synchronous transaction on a connection of its own
+//   that never waits for the lock) and storage/image-rows-postgres.ts (a transaction that first locks the Image table
+//   against every write naming an image, so its DELETE sees them all, as on SQLite).
+import type { OpenDatabase } from './db.js';
+import type { ImageRows, ImageTotals, ReapParameters } from './image-rows.js';
+import { PostgresImageRows } from './image-rows-postgres.js';
+import { SqliteImageRows } from './image-rows-sqlite.js';
+import { parseAsideName, type BlobStore } from './blob-store.js';
+import { FolderBlobStore } from './folder-blob-store.js';
+
+export type { ImageReference, ImageTotals } from './image-rows.js';
 
 /** What a collection removed. */
 export interface Reaped {
@@ -40,130 +48,65 @@ export interface ReapOptions {
   shouldStop?: () => boolean;
 }
 
-/** Image rows and bytes, as the database counts them (each row has one file of that size). */
-export interface ImageTotals {
-  images: number;
-  bytes: number;
-  unreferencedImages: number;
-  unreferencedBytes: number;
-  /** Unreferenced and stored before the cut-off given: what a collection now would remove. */
-  reclaimableImages: number;
-  reclaimableBytes: number;
-  /** When the unreferenced image stored longest ago was stored. */
-  oldestUnreferencedAt: Date | null;
-}
-
-/** A column that names an image, found in the database's own foreign keys. */
-export interface ImageReference {
-  table: string;
-  column: string;
-}
-
 /** Images removed per write transaction: the lock is held for milliseconds at a time. */
 const BATCH = 200;
-/** How often and how long to try again for the write lock (another connection's transaction is short). */
-const BUSY_PAUSE_MS = 20;
-const BUSY_ATTEMPTS = 1500;
 /** A file left in .trash this long ago belongs to no transaction in progress (see recoverTrash). */
 const STALE_TRASH_MS = 10 * 60_000;
-/** ImageOwner only says who may read an image; it goes with the image (ON DELETE CASCADE) and keeps nothing alive. */
-const NOT_REFERENCES = new Set(['ImageOwner']);
-
-/** Milliseconds since 1970 of a DateTime column, whichever way it was stored (Prisma's ISO text, or a number). */
-function millisOf(column: string): string {
-  return (
-    `(CASE typeof(${column}) WHEN 'text' THEN ` +
-    `CAST(round((julianday(${column}) - 2440587.5) * 86400000.0) AS INTEGER) ELSE ${column} END)`
-  );
-}
-
-const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
-
-function errorCode(error: unknown): unknown {
-  return (error as { code?: unknown } | null)?.code;
-}
-
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export class ImageCollector {
-  private readonly sqlite: Database.Database;
-  readonly references: readonly ImageReference[];
-  private readonly trashDir: string;
-  private readonly deleteBatch: Database.Statement;
-  private readonly totals: Database.Statement;
-  private readonly unreferenced: Database.Statement;
-  private readonly exists: Database.Statement;
+  private readonly rows: ImageRows;
 
   /**
-   * `file`: the SQLite database (migrated). `images`: where the files are (ImageStore's layout). Opens its own
-   * connection; close() closes it.
+   * `database`: the (migrated) database, or a SQLite file's path; its rows are read and deleted on a connection of the
+   * collector's own, which close() closes. `images`: where the bytes are (an ImageStore's BlobStore). On PostgreSQL
+   * the columns that name an image are read at the first collection; open() reads them at once.
    */
   constructor(
-    file: string,
-    private readonly images: { root: string; pathOf(sha256: string): string },
+    database: OpenDatabase | ImageRows | string,
+    private readonly images: { blobs: BlobStore },
   ) {
-    this.sqlite = new Database(file, { timeout: 0 });
-    try {
-      // The delete cascades to ImageOwner, and the RESTRICT keys stay a second line of defence.
-      this.sqlite.pragma('foreign_keys = ON');
-      this.references = ImageCollector.findReferences(this.sqlite);
-      const referenced = this.references
-        .map(({ table, column }) => `SELECT ${quote(column)} FROM ${quote(table)} WHERE ${quote(column)} IS NOT NULL`)
-        .join(' UNION ALL ');
-      const unreferenced = `"id" NOT IN (${referenced})`;
-      const stored = millisOf('"createdAt"');
-      this.deleteBatch = this.sqlite.prepare(
-        `DELETE FROM "Image" WHERE "id" IN (SELECT "id" FROM "Image" WHERE ${stored} < @before ` +
-          `AND (@ids IS NULL OR "id" IN (SELECT "value" FROM json_each(@ids))) AND ${unreferenced} LIMIT ${BATCH}) ` +
-          'RETURNING "id", "bytes"',
-      );
-      this.totals = this.sqlite.prepare(
-        'SELECT COUNT(*) AS "images", COALESCE(SUM("bytes"), 0) AS "bytes" FROM "Image"',
-      );
-      this.unreferenced = this.sqlite.prepare(
-        'SELECT COUNT(*) AS "images", COALESCE(SUM("bytes"), 0) AS "bytes", ' +
-          `SUM(${stored} < @before) AS "reclaimableImages", ` +
-          `COALESCE(SUM(CASE WHEN ${stored} < @before THEN "bytes" END), 0) AS "reclaimableBytes", ` +
-          `MIN(${stored}) AS "oldest" FROM "Image" WHERE ${unreferenced}`,
-      );
-      this.exists = this.sqlite.prepare('SELECT 1 FROM "Image" WHERE "id" = ?').pluck();
-    } catch (error) {
-      this.sqlite.close();
-      throw error;
+    if (typeof database === 'string') this.rows = new SqliteImageRows(database);
+    else if (!('kind' in database)) this.rows = database;
+    else if (database.kind === 'postgresql') this.rows = new PostgresImageRows(database.url);
+    else this.rows = new SqliteImageRows(database.file);
+  }
+
+  /** A collector (see the constructor) that has read which columns name an image: refused when none does. */
+  static async open(database: OpenDatabase, images: { blobs: BlobStore }): Promise<ImageCollector> {
+    const collector = new ImageCollector(database, images);
+    if (collector.rows instanceof PostgresImageRows) {
+      try {
+        await collector.rows.load();
+      } catch (error) {
+        await collector.close();
+        throw error;
+      }
     }
-    this.trashDir = path.join(images.root, '.trash');
-    mkdirSync(this.trashDir, { recursive: true });
+    return collector;
   }
 
   /**
    * Every column that names an image, from the schema itself, so a table added later that references images keeps
-   * them alive without a change here. Refuses to collect at all if it finds none (a database it does not know).
+   * them alive without a change here. Opening refuses a database where it finds none (one it does not know).
    */
-  private static findReferences(sqlite: Database.Database): ImageReference[] {
-    const rows = sqlite
-      .prepare(
-        'SELECT m."name" AS "table", f."from" AS "column" FROM "sqlite_master" AS m, ' +
-          `pragma_foreign_key_list(m."name") AS f WHERE m."type" = 'table' AND f."table" = 'Image' ` +
-          'ORDER BY m."name", f."from"',
-      )
-      .all() as ImageReference[];
-    const references = rows.filter((row) => !NOT_REFERENCES.has(row.table));
-    if (references.length === 0) throw new Error('no table references Image: not a Gramian database, nothing removed');
-    return references;
+  get references() {
+    return this.rows.references;
   }
 
   /** Removes the unreferenced images that match, rows and files, in batches; see the rules at the top. */
   async reap(options: ReapOptions): Promise<Reaped> {
     const reaped: Reaped = { images: 0, bytes: 0, ids: [] };
     if (options.ids && options.ids.length === 0) return reaped;
-    const parameters = {
-      before: options.storedBefore.getTime(),
-      ids: options.ids ? JSON.stringify([...new Set(options.ids)]) : null,
+    const parameters: ReapParameters = {
+      storedBefore: options.storedBefore,
+      ids: options.ids ? [...new Set(options.ids)] : null,
     };
     for (;;) {
-      const batch = await this.withWriteLock(() => this.reapBatch(parameters));
+      const { blobs } = this.images;
+      const folder = blobs instanceof FolderBlobStore ? blobs : undefined;
+      const batch = await this.reapBatch(parameters, folder);
       // After the commit: the rows are gone for good, so are the files.
-      await Promise.all(batch.trash.map((file) => rm(file, { force: true })));
+      await Promise.all(batch.aside.map((aside) => blobs.deleteAside(aside)));
+      if (!folder) await Promise.all(batch.rows.map(({ id }) => this.removeObject(blobs, id)));
       reaped.images += batch.rows.length;
       for (const row of batch.rows) {
         reaped.bytes += row.bytes;
@@ -173,73 +116,46 @@ export class ImageCollector {
     }
   }
 
-  /** One write transaction: delete a batch of rows and move their files aside; all of it, or none of it. */
-  private reapBatch(parameters: { before: number; ids: string | null }): {
+  /**
+   * One write transaction: delete a batch of rows and, in a folder, move their files aside; all of it, or none of it.
+   * Objects elsewhere are moved after the commit (removeObject).
+   */
+  private async reapBatch(
+    parameters: ReapParameters,
+    folder: FolderBlobStore | undefined,
+  ): Promise<{
     rows: { id: string; bytes: number }[];
-    trash: string[];
-  } {
-    const moved: { file: string; trash: string }[] = [];
+    aside: string[];
+  }> {
+    const moved: { id: string; aside: string }[] = [];
     try {
-      const rows = this.deleteBatch.all(parameters) as { id: string; bytes: number }[];
-      for (const { id } of rows) {
-        const file = this.images.pathOf(id);
-        const trash = path.join(this.trashDir, `${id}.${Date.now()}.${randomUUID().slice(0, 8)}`);
-        try {
-          renameSync(file, trash);
-          moved.push({ file, trash });
-        } catch (error) {
+      // The files move while the rows' transaction is open, before its commit (synchronously: see image-rows-sqlite).
+      const rows = await this.rows.deleteBatch(parameters, BATCH, (deleted) => {
+        for (const { id } of folder ? deleted : []) {
           // Already gone (removed by hand, or by a pass cut off after its commit): the row goes all the same.
-          if (errorCode(error) !== 'ENOENT') throw error;
+          const aside = folder!.moveAsideSync(id);
+          if (aside) moved.push({ id, aside });
         }
-      }
-      this.sqlite.exec('COMMIT');
-      return { rows, trash: moved.map((m) => m.trash) };
+      });
+      return { rows, aside: moved.map((m) => m.aside) };
     } catch (error) {
-      if (this.sqlite.inTransaction) this.sqlite.exec('ROLLBACK');
       // The rows are back: so are their files.
-      for (const { file, trash } of moved.reverse()) renameSync(trash, file);
+      for (const { id, aside } of moved.reverse()) folder!.restoreAsideSync(aside, id);
       throw error;
     }
   }
 
-  /** BEGIN IMMEDIATE without waiting: another connection holding the lock is waited for with pauses, not blocking. */
-  private async withWriteLock<T>(work: () => T): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        this.sqlite.exec('BEGIN IMMEDIATE');
-      } catch (error) {
-        if (String(errorCode(error)).startsWith('SQLITE_BUSY') && attempt < BUSY_ATTEMPTS) {
-          await pause(BUSY_PAUSE_MS);
-          continue;
-        }
-        throw error;
-      }
-      // Synchronous from BEGIN to COMMIT or ROLLBACK (work ends the transaction).
-      return work();
-    }
+  /** After the commit that removed its row: the object aside, then back if a save wrote the row again meanwhile. */
+  private async removeObject(blobs: BlobStore, id: string): Promise<void> {
+    const aside = await blobs.moveAside(id);
+    if (!aside) return;
+    if (await this.rows.exists(id)) await blobs.restoreAside(aside, id);
+    else await blobs.deleteAside(aside);
   }
 
-  /** Rows and bytes, in one read transaction so the numbers agree with each other. */
-  imageTotals(storedBefore: Date): ImageTotals {
-    return this.sqlite.transaction(() => {
-      const all = this.totals.get() as { images: number; bytes: number };
-      const free = this.unreferenced.get({ before: storedBefore.getTime() }) as {
-        images: number;
-        bytes: number;
-        reclaimableImages: number | null;
-        reclaimableBytes: number;
-        oldest: number | null;
-      };
-      return {
-        images: all.images,
-        bytes: all.bytes,
-        unreferencedImages: free.images,
-        unreferencedBytes: free.bytes,
-        reclaimableImages: free.reclaimableImages ?? 0,
-        reclaimableBytes: free.reclaimableBytes,
-        oldestUnreferencedAt: free.oldest === null ? null : new Date(free.oldest),
-      };
-    })();
+  /** Rows and bytes, from one snapshot so the numbers agree with each other. */
+  imageTotals(storedBefore: Date): Promise<ImageTotals> {
+    return this.rows.totals(storedBefore);
   }
 
   /**
@@ -249,23 +165,22 @@ export class ImageCollector {
    */
   async recoverTrash(now = Date.now()): Promise<{ restored: number; removed: number }> {
     const counts = { restored: 0, removed: 0 };
-    for (const name of await readdir(this.trashDir).catch(() => [] as string[])) {
-      const [id = '', movedAt = ''] = name.split('.');
-      const trash = path.join(this.trashDir, name);
-      if (!/^[0-9a-f]{64}$/.test(id) || !(Number(movedAt) < now - STALE_TRASH_MS)) continue;
-      const file = this.images.pathOf(id);
-      if (this.exists.get(id) && !(await stat(file).catch(() => null))) {
-        await rename(trash, file);
+    const { blobs } = this.images;
+    for (const aside of await blobs.listAside().catch(() => [] as string[])) {
+      const parsed = parseAsideName(aside);
+      if (!parsed || !(parsed.movedAt < now - STALE_TRASH_MS)) continue;
+      if ((await this.rows.exists(parsed.key)) && !(await blobs.has(parsed.key))) {
+        await blobs.restoreAside(aside, parsed.key);
         counts.restored++;
       } else {
-        await rm(trash, { force: true });
+        await blobs.deleteAside(aside);
         counts.removed++;
       }
     }
     return counts;
   }
 
-  close(): void {
-    this.sqlite.close();
+  close(): Promise<void> {
+    return this.rows.close();
   }
 }

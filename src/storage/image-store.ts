@@ -1,13 +1,19 @@
-// Image files, content-addressed: each image is stored once under the SHA-256 of its bytes (images/ab/abcdef…),
-// with an Image row for its type and size. Uploads are checked before anything is written.
-import { createHash, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+// Images, content-addressed: each is stored once, in a BlobStore (a folder or an S3 bucket, IMAGE_STORE), under the
+// SHA-256 of its bytes, with an Image row for its type and size. Uploads are checked before anything is written.
+// The same rows and keys hold opaque objects that are not images (run checkpoints, saveObject): stored and owned the
+// same way, read back by id, but never found as images (find) and so never served or named as one.
+import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { ImageTooLargeError, InputError, NotFoundError } from '../errors.js';
+import type { BlobStore } from './blob-store.js';
 import type { Db } from './db.js';
+import { FolderBlobStore } from './folder-blob-store.js';
 import type { Image } from './generated/client.ts';
+
+/** The mime type of an engine checkpoint (full-precision image and optimiser state), stored with saveObject. */
+export const CHECKPOINT_MIME = 'application/x-gramian-checkpoint';
+/** Images have mime types under image/; anything else is an object (saveObject). */
+const IMAGE_MIME_PREFIX = 'image/';
 
 const MIME_BY_FORMAT: Record<string, string> = {
   jpeg: 'image/jpeg',
@@ -34,12 +40,36 @@ export interface CheckedImage {
   height: number;
 }
 
+/** What an object stored with saveObject is: its type, and the image size it stands for (0 × 0 when none). */
+export interface ObjectInfo {
+  mime: string;
+  width: number;
+  height: number;
+}
+
 export class ImageStore {
+  readonly blobs: BlobStore;
+
+  /** `blobs`: where the bytes go; a folder path is a FolderBlobStore there (not checked: openBlobStore checks). */
   constructor(
     private readonly db: Db,
-    readonly root: string,
+    blobs: BlobStore | string,
     readonly limits: ImageLimits,
-  ) {}
+  ) {
+    this.blobs = typeof blobs === 'string' ? new FolderBlobStore(blobs) : blobs;
+  }
+
+  /** The folder of a folder store (tests and tools that look at the files); throws for any other store. */
+  get root(): string {
+    if (this.blobs instanceof FolderBlobStore) return this.blobs.root;
+    throw new Error(`the image store is not a folder: ${this.blobs.describe()}`);
+  }
+
+  /** The file of `sha256` in a folder store; throws for any other store. */
+  pathOf(sha256: string): string {
+    if (this.blobs instanceof FolderBlobStore) return this.blobs.pathOf(sha256);
+    throw new Error(`the image store is not a folder: ${this.blobs.describe()}`);
+  }
 
   /** Checks bytes a client sent: an image of an accepted type, within the byte and pixel limits. */
   async check(bytes: Uint8Array, field: string): Promise<CheckedImage> {
@@ -90,20 +120,33 @@ export class ImageStore {
   }
 
   /**
-   * Writes the file (once), its row, and that `owner` may read it. Safe to call again for the same bytes, by the same
-   * owner or another: the bytes are stored once, each owner is recorded once.
+   * Writes the bytes (once), their row, and that `owner` may read them. Safe to call again for the same bytes, by the
+   * same owner or another, on this host or another: the bytes are stored once, each owner is recorded once.
    */
   async save(image: CheckedImage | Omit<CheckedImage, 'sha256'>, owner: string): Promise<Image> {
     const sha256 = 'sha256' in image ? image.sha256 : createHash('sha256').update(image.bytes).digest('hex');
-    const file = this.pathOf(sha256);
-    await this.writeIfMissing(file, image.bytes);
-    const { mime, width, height } = image;
+    return this.store(sha256, image.bytes, image, owner);
+  }
+
+  /**
+   * Stores bytes that are not an image (an engine checkpoint, CHECKPOINT_MIME), owned like an image and read back
+   * with read(id), but not decoded, not found by find() and never served by the image route.
+   */
+  async saveObject(bytes: Uint8Array, info: ObjectInfo, owner: string): Promise<Image> {
+    if (info.mime.startsWith(IMAGE_MIME_PREFIX))
+      throw new Error(`saveObject stores objects that are not images; ${info.mime} goes through check() and save()`);
+    return this.store(createHash('sha256').update(bytes).digest('hex'), bytes, info, owner);
+  }
+
+  private async store(sha256: string, bytes: Uint8Array, info: ObjectInfo, owner: string): Promise<Image> {
+    await this.writeIfMissing(sha256, bytes, info.mime);
+    const { mime, width, height } = info;
     const [row] = await this.db.$transaction([
       // createdAt is when the bytes were last stored: storing them again renews the day an unreferenced image is
       // kept for (src/domain/retention.ts), so an upload of bytes stored long ago is not collected before it is used.
       this.db.image.upsert({
         where: { id: sha256 },
-        create: { id: sha256, mime, width, height, bytes: image.bytes.byteLength },
+        create: { id: sha256, mime, width, height, bytes: bytes.byteLength },
         update: { createdAt: new Date() },
       }),
       this.db.imageOwner.upsert({
@@ -112,20 +155,16 @@ export class ImageStore {
         update: {},
       }),
     ]);
-    // A collection (storage/image-collector.ts) may have removed the old row and its file between the check above and
-    // the upsert. The row committed now is fresh, so no collection removes it; the file is written again if it went.
-    await this.writeIfMissing(file, image.bytes);
+    // A collection (storage/image-collector.ts) may have removed the old row and its bytes between the check above
+    // and the upsert. The row committed now is fresh, so no collection removes it; the bytes are written again if
+    // they went.
+    await this.writeIfMissing(sha256, bytes, info.mime);
     return row;
   }
 
-  private async writeIfMissing(file: string, bytes: Uint8Array): Promise<void> {
-    if (existsSync(file)) return;
-    await mkdir(path.dirname(file), { recursive: true });
-    // Unique per write: two saves of the same bytes at once (two uploads, two hosts on a shared folder) must not
-    // share a temporary file, or one renames it away under the other.
-    const temporary = `${file}.${randomUUID()}.tmp`;
-    await writeFile(temporary, bytes);
-    await rename(temporary, file);
+  /** Content addressing: bytes already under their hash are the same bytes, so they are not sent again. */
+  private async writeIfMissing(sha256: string, bytes: Uint8Array, mime: string): Promise<void> {
+    if (!(await this.blobs.has(sha256))) await this.blobs.put(sha256, bytes, mime);
   }
 
   /**
@@ -147,17 +186,17 @@ export class ImageStore {
     }
   }
 
-  /** The row of a stored image that one of `owners` may read (anyone's when omitted: an admin), or null. */
+  /**
+   * The row of a stored image that one of `owners` may read (anyone's when omitted: an admin), or null. Objects that
+   * are not images (saveObject) are never found here.
+   */
   find(sha256: string, owners?: readonly string[]): Promise<Image | null> {
     const readable = owners ? { owners: { some: { owner: { in: [...owners] } } } } : {};
-    return this.db.image.findFirst({ where: { id: sha256, ...readable } });
+    return this.db.image.findFirst({ where: { id: sha256, mime: { startsWith: IMAGE_MIME_PREFIX }, ...readable } });
   }
 
-  pathOf(sha256: string): string {
-    return path.join(this.root, sha256.slice(0, 2), sha256);
-  }
-
+  /** The stored bytes of an image or an object. */
   async read(sha256: string): Promise<Uint8Array> {
-    return readFile(this.pathOf(sha256));
+    return this.blobs.get(sha256);
   }
 }

@@ -47,18 +47,20 @@ export class MigrationError extends Error {
   }
 }
 
-interface MigrationFolder {
+/** A migration folder as both migrators read it. */
+export interface MigrationFolder {
   name: string;
   script: string;
   checksum: string;
 }
 
-interface MigrationRow {
+/** A `_prisma_migrations` row: SQLite gives timestamps as numbers or text, PostgreSQL as Dates. */
+export interface MigrationRow {
   migration_name: string;
   checksum: string;
-  finished_at: number | string | null;
-  rolled_back_at: number | string | null;
-  started_at: number | string;
+  finished_at: number | string | Date | null;
+  rolled_back_at: number | string | Date | null;
+  started_at: number | string | Date;
   logs: string | null;
 }
 
@@ -77,7 +79,7 @@ function scriptMatchesChecksum(script: string, checksum: string): boolean {
 }
 
 /** Every subfolder's migration.sql, in name order (the timestamp prefix makes that the order of creation). */
-function readMigrationFolders(migrationsDir: string): MigrationFolder[] {
+export function readMigrationFolders(migrationsDir: string): MigrationFolder[] {
   return readdirSync(migrationsDir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
     .map((entry) => entry.name)
@@ -88,8 +90,9 @@ function readMigrationFolders(migrationsDir: string): MigrationFolder[] {
     });
 }
 
-/** Prisma stores these timestamps as Unix milliseconds; rows written by SQL defaults hold text. */
-function describeTimestamp(value: number | string): string {
+/** Prisma stores these timestamps as Unix milliseconds in SQLite (rows written by SQL defaults hold text). */
+function describeTimestamp(value: number | string | Date): string {
+  if (value instanceof Date) return value.toISOString();
   return typeof value === 'number' ? new Date(value).toISOString() : value;
 }
 
@@ -123,7 +126,7 @@ function readActiveRows(db: Database.Database): MigrationRow[] {
 }
 
 /** Refuses a history that Prisma would not continue from, or that no longer matches the migration files. */
-function checkHistory(rows: MigrationRow[], folders: MigrationFolder[]): void {
+export function checkHistory(rows: MigrationRow[], folders: MigrationFolder[]): void {
   const failed = rows.find((row) => row.finished_at === null);
   if (failed) {
     const logs = failed.logs?.trim() ? `:\n${failed.logs.trim()}` : '.';

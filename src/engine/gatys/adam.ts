@@ -1,7 +1,9 @@
 // Adam (Kingma & Ba) on the image tensor, step size in pixel units as neural-style's -learning_rate; its moments
 // stay on the backend.
 import * as tf from '@tensorflow/tfjs';
-import type { PixelOptimizer } from './optimizer.js';
+import { EngineInputError } from '../errors.js';
+import type { AdamState, OptimizerState } from './checkpoint.js';
+import { loadTensors, saveTensor, type PixelOptimizer } from './optimizer.js';
 
 export class Adam implements PixelOptimizer {
   private firstMoment?: tf.Tensor4D;
@@ -44,5 +46,28 @@ export class Adam implements PixelOptimizer {
     this.secondMoment?.dispose();
     this.firstMoment = undefined;
     this.secondMoment = undefined;
+  }
+
+  async exportState(): Promise<AdamState> {
+    const [firstMoment, secondMoment] = await Promise.all(
+      [this.firstMoment, this.secondMoment].map((t) => (t ? saveTensor(t) : Promise.resolve(undefined))),
+    );
+    return {
+      kind: 'adam',
+      t: this.t,
+      ...(firstMoment ? { firstMoment } : {}),
+      ...(secondMoment ? { secondMoment } : {}),
+    };
+  }
+
+  importState(state: OptimizerState): void {
+    if (state.kind !== 'adam') throw new EngineInputError('resume.state', `holds an ${state.kind} state, not Adam's`);
+    if (Boolean(state.firstMoment) !== Boolean(state.secondMoment))
+      throw new EngineInputError('resume.state', "holds one of Adam's two moments without the other");
+    const [m, v] = state.firstMoment && state.secondMoment ? loadTensors([state.firstMoment, state.secondMoment]) : [];
+    this.dispose();
+    this.firstMoment = m;
+    this.secondMoment = v;
+    this.t = state.t;
   }
 }

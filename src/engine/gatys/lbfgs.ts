@@ -3,7 +3,9 @@
 // two-loop recursion keeps its coefficients as scalar tensors, so a step reads back only the two numbers its
 // branches need (the pair's curvature, and whether the direction descends).
 import * as tf from '@tensorflow/tfjs';
-import { dot, readScalars, type PixelOptimizer } from './optimizer.js';
+import { EngineInputError } from '../errors.js';
+import type { LbfgsState, OptimizerState } from './checkpoint.js';
+import { dot, loadTensors, readScalars, saveTensor, type PixelOptimizer } from './optimizer.js';
 
 export class Lbfgs implements PixelOptimizer {
   /** Past steps s = x_{k+1} − x_k and gradient changes y = g_{k+1} − g_k, oldest first. */
@@ -58,6 +60,48 @@ export class Lbfgs implements PixelOptimizer {
     this.previousGradient?.dispose();
     this.direction = undefined;
     this.previousGradient = undefined;
+  }
+
+  async exportState(): Promise<LbfgsState> {
+    const [steps, gradientChanges, optional] = await Promise.all([
+      Promise.all(this.steps.map(saveTensor)),
+      Promise.all(this.gradientChanges.map(saveTensor)),
+      Promise.all([this.previousGradient, this.direction].map((t) => (t ? saveTensor(t) : Promise.resolve(undefined)))),
+    ]);
+    const [previousGradient, direction] = optional;
+    return {
+      kind: 'lbfgs',
+      steps,
+      gradientChanges,
+      curvatures: [...this.curvatures],
+      ...(previousGradient ? { previousGradient } : {}),
+      ...(direction ? { direction } : {}),
+      stepScale: this.stepScale,
+      hessianDiagonal: this.hessianDiagonal,
+    };
+  }
+
+  importState(state: OptimizerState): void {
+    if (state.kind !== 'lbfgs')
+      throw new EngineInputError('resume.state', `holds an ${state.kind} state, not L-BFGS's`);
+    if (state.steps.length > this.history) {
+      throw new EngineInputError(
+        'resume.state',
+        `holds ${state.steps.length} curvature pairs, more than lbfgsHistory ${this.history}`,
+      );
+    }
+    const optional = [state.previousGradient, state.direction];
+    const loaded = loadTensors([...state.steps, ...state.gradientChanges, ...optional.filter((t) => t !== undefined)]);
+    this.dispose();
+    const pairs = state.steps.length;
+    this.steps.push(...loaded.slice(0, pairs));
+    this.gradientChanges.push(...loaded.slice(pairs, 2 * pairs));
+    this.curvatures.push(...state.curvatures);
+    const rest = loaded.slice(2 * pairs);
+    if (state.previousGradient) this.previousGradient = rest.shift();
+    if (state.direction) this.direction = rest.shift();
+    this.stepScale = state.stepScale;
+    this.hessianDiagonal = state.hessianDiagonal;
   }
 
   /** Records the pair from the last step when its curvature is positive, dropping the oldest once memory is full. */

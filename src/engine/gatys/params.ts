@@ -60,9 +60,16 @@ export interface TransferParams extends Partial<GatysOptions> {
   styles: StyleInput[];
   /** Starting image for init = 'image'. */
   initImage?: Uint8Array;
-  /** Continue a checkpointed run: its image and the number of steps it had done. */
-  resume?: { image: Uint8Array; step: number };
+  /** Continue a checkpointed run from the state of its checkpoint event (or a legacy PNG checkpoint). */
+  resume?: ResumeFrom;
 }
+
+/**
+ * Where a resumed run starts: `state`, a checkpoint event's state (the image in full precision and the optimiser's
+ * state: the run continues its curve exactly), or, from checkpoints saved before those existed, `image`, an encoded
+ * image (the optimiser starts afresh from it). `step`: the steps the checkpoint had done.
+ */
+export type ResumeFrom = { state: Uint8Array; step: number } | { image: Uint8Array; step: number };
 
 export interface ResolvedTransferParams extends GatysOptions {
   content: Uint8Array;
@@ -70,7 +77,7 @@ export interface ResolvedTransferParams extends GatysOptions {
   initImage?: Uint8Array;
   contentLayerWeights: number[];
   styleLayerWeights: number[];
-  resume?: { image: Uint8Array; step: number };
+  resume?: ResumeFrom;
 }
 
 export const GATYS_DEFAULTS: GatysOptions = {
@@ -201,6 +208,28 @@ export function resolveGatysOptions(
   };
 }
 
+function checkResume(resume: ResumeFrom, options: GatysOptions): void {
+  if (typeof resume !== 'object')
+    throw new EngineInputError('resume', 'must be { state, step } or { image, step }', "a checkpoint event's state");
+  const hasState = 'state' in resume && resume.state !== undefined && resume.state !== null;
+  const hasImage = 'image' in resume && resume.image !== undefined && resume.image !== null;
+  if (hasState === hasImage) {
+    throw new EngineInputError(
+      'resume',
+      hasState ? 'has both a state and an image' : 'has neither a state nor an image',
+      "{ state, step } (a checkpoint event's state) or { image, step } (a legacy PNG checkpoint)",
+    );
+  }
+  if (hasState) {
+    const state = (resume as { state: unknown }).state;
+    if (!(state instanceof Uint8Array) || state.byteLength === 0)
+      throw new EngineInputError('resume.state', 'empty or missing checkpoint', 'the state of a checkpoint event');
+  } else {
+    checkBytes('resume.image', (resume as { image: unknown }).image);
+  }
+  checkInt('resume.step', resume.step, { min: 0, max: options.steps * options.scales - 1 });
+}
+
 /** Validates a whole transfer request; throws EngineInputError naming the field and the valid values. */
 export function resolveTransferParams(params: TransferParams): ResolvedTransferParams {
   if (params === null || typeof params !== 'object') throw new EngineInputError('params', 'must be an object');
@@ -223,10 +252,7 @@ export function resolveTransferParams(params: TransferParams): ResolvedTransferP
     throw new EngineInputError('styles', 'all style weights are 0', 'at least one weight > 0');
   const resolved = resolveGatysOptions(options);
   if (resolved.init === 'image') checkBytes('initImage', initImage);
-  if (resume) {
-    checkBytes('resume.image', resume.image);
-    checkInt('resume.step', resume.step, { min: 0, max: resolved.steps * resolved.scales - 1 });
-  }
+  if (resume !== undefined && resume !== null) checkResume(resume, resolved);
   return {
     ...resolved,
     content,

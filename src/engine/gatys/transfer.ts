@@ -19,8 +19,17 @@ import {
   type RgbImage,
 } from '../image/index.js';
 import type { StopRequest } from '../job.js';
+import {
+  checkCheckpointBelongs,
+  checkCheckpointEvery,
+  checkpointIdentity,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  type CheckpointIdentity,
+  type CheckpointState,
+} from './checkpoint.js';
 import { gram, weightedLosses, type LossTargets, type LossWeights } from './losses.js';
-import { createOptimizer, readScalars, type PixelOptimizer } from './optimizer.js';
+import { createOptimizer, loadTensor, readScalars, saveTensor, type PixelOptimizer } from './optimizer.js';
 import {
   LIMITS,
   resolveTransferParams,
@@ -37,9 +46,11 @@ export interface GatysContext {
   gramCache?: GramCache;
   /**
    * Polled before every step. 'abort' ends the run with TransferAbortedError after freeing its tensors;
-   * 'checkpoint' first yields a checkpoint event with the current image, from which `resume` can continue.
+   * 'checkpoint' first yields a checkpoint event, from whose state `resume` continues.
    */
   stop?: () => StopRequest | undefined;
+  /** A checkpoint event every N steps, the run going on (0 or absent: only on a 'checkpoint' stop). */
+  checkpointEvery?: number;
   /** Reported in the started event. */
   backend?: string;
   /** Largest output (in pixels) the backend has memory for; see maxPixelsFor(). Default: no limit. */
@@ -314,6 +325,29 @@ async function initialPixels(params: ResolvedTransferParams, setup: ScaleSetup):
   return setup.contentStart.clone();
 }
 
+/** The checkpoint a run resumes from, checked against its params before any tensor work; none for a legacy image. */
+function resumedCheckpoint(
+  params: ResolvedTransferParams,
+  identity: CheckpointIdentity,
+  content: { width: number; height: number },
+): CheckpointState | undefined {
+  const resume = params.resume;
+  if (!resume || !('state' in resume)) return undefined;
+  const state = decodeCheckpoint(resume.state);
+  if (state.step !== resume.step) {
+    throw new EngineInputError(
+      'resume.step',
+      `is ${resume.step}, but the checkpoint was taken after step ${state.step}`,
+    );
+  }
+  const sizes = scaleSizes(params.size, params.scales);
+  checkCheckpointBelongs(state, identity, (scale) => {
+    const { width, height } = fitLongestSide(content.width, content.height, sizes[scale]!);
+    return [1, height, width, 3];
+  });
+  return state;
+}
+
 /** The previous scale's result, bilinearly upsampled to this scale. */
 function upsample(x: tf.Tensor4D, to: ScaleSetup): tf.Tensor4D {
   return tf.tidy(() => tf.image.resizeBilinear(x, [to.shape[1], to.shape[2]]));
@@ -328,7 +362,11 @@ export async function* gatysTransfer(
   context: GatysContext,
 ): AsyncGenerator<TransferEvent, void, undefined> {
   const params = resolveTransferParams(input);
+  const checkpointEvery = checkCheckpointEvery(context.checkpointEvery);
   const probes = await checkImages(params, context.maxPixels ?? Number.POSITIVE_INFINITY);
+  const identity = checkpointIdentity(params);
+  /** Dropped once restored: its arrays are ~40× the image with a full L-BFGS memory. */
+  let restore = resumedCheckpoint(params, identity, probes.content);
   const began = performance.now();
   const sizes = scaleSizes(params.size, params.scales);
   const totalSteps = params.steps * sizes.length;
@@ -347,9 +385,16 @@ export async function* gatysTransfer(
   let x: tf.Tensor4D | undefined;
   let optimizer: PixelOptimizer | undefined;
   let last: Losses | undefined;
-  // A resumed run picks up at the scale and step its checkpoint was taken at, from the checkpoint's image.
+  // A resumed run picks up at the scale and step its checkpoint was taken at, from the checkpoint's image (and, from
+  // a full checkpoint, its optimiser's state).
   let step = params.resume?.step ?? 0;
   const firstScale = Math.floor(step / params.steps);
+  let lastCheckpoint = step;
+  /** The checkpoint of the run as it stands before its next step, at this scale. */
+  const checkpoint = async (scale: number): Promise<Uint8Array> => {
+    const [image, state] = await Promise.all([saveTensor(x!), optimizer!.exportState()]);
+    return encodeCheckpoint({ step, scale, image, optimizer: state, identity });
+  };
   try {
     for (const [scaleIndex, size] of sizes.entries()) {
       if (scaleIndex < firstScale) continue;
@@ -359,15 +404,25 @@ export async function* gatysTransfer(
         const upsampled = upsample(x, setup);
         x.dispose();
         x = upsampled;
-      } else if (params.resume) x = await pixelsOf(params.resume.image, 'resume.image', params, setup);
+      } else if (restore) x = loadTensor(restore.image);
+      else if (params.resume && 'image' in params.resume)
+        x = await pixelsOf(params.resume.image, 'resume.image', params, setup);
       else x = await initialPixels(params, setup);
       disposeScale(previous);
       optimizer?.dispose();
       optimizer = createOptimizer(params);
+      if (restore) {
+        optimizer.importState(restore.optimizer);
+        restore = undefined;
+      }
       for (let i = scaleIndex === firstScale ? step - firstScale * params.steps : 0; i < params.steps; i++) {
+        // Checkpoints are taken here, before a step, where the image and the optimiser are those of the scale the
+        // next step runs at (after a scale's last step, the next scale's upsampled image and fresh optimiser).
         const stop = context.stop?.();
-        if (stop === 'checkpoint') {
-          yield { type: 'checkpoint', step, image: await encodeRgb(await toRgb(x, setup), 'png') };
+        const due = checkpointEvery > 0 && step > lastCheckpoint && step % checkpointEvery === 0;
+        if (stop === 'checkpoint' || (due && !stop)) {
+          yield { type: 'checkpoint', step, state: await checkpoint(scaleIndex) };
+          lastCheckpoint = step;
         }
         if (stop) throw new TransferAbortedError(stop === 'checkpoint' ? `checkpointed after step ${step}` : undefined);
         const t0 = performance.now();

@@ -4,6 +4,7 @@ import os from 'node:os';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { EngineCrashedError, TransferAbortedError, deserializeError } from '../errors.js';
 import type { TransferEvent } from '../events.js';
+import { checkCheckpointEvery } from '../gatys/checkpoint.js';
 import { checkJob, type Job } from '../job.js';
 import type { BackendChoice } from '../runtime/backend-choice.js';
 import type { BackendInfo } from '../runtime/backend.js';
@@ -52,6 +53,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Like signal, but a Gatys job first yields a checkpoint event that `params.resume` can continue from. */
   checkpoint?: AbortSignal;
+  /**
+   * A Gatys job also yields a checkpoint event every N steps and runs on (0 or absent: off; DEFAULT_CHECKPOINT_EVERY
+   * is the server's default). A fast pass has no checkpoints.
+   */
+  checkpointEvery?: number;
 }
 
 /** A queue of events from the worker to the consumer of run(). */
@@ -65,6 +71,7 @@ class QueuedJob {
   constructor(
     readonly id: number,
     readonly job: Job,
+    readonly checkpointEvery: number,
   ) {}
 
   get done(): boolean {
@@ -260,7 +267,13 @@ export class Engine {
       const job = this.queue.shift();
       if (!job) return;
       slot.job = job;
-      slot.worker.postMessage({ type: 'run', jobId: job.id, job: job.job, cancel: job.cancel } satisfies ToWorker);
+      slot.worker.postMessage({
+        type: 'run',
+        jobId: job.id,
+        job: job.job,
+        cancel: job.cancel,
+        ...(job.checkpointEvery > 0 ? { checkpointEvery: job.checkpointEvery } : {}),
+      } satisfies ToWorker);
     }
   }
 
@@ -278,9 +291,10 @@ export class Engine {
   async *run(job: Job, options: RunOptions = {}): AsyncGenerator<TransferEvent> {
     if (this.closed) throw new EngineCrashedError('the engine is closed');
     checkJob(job);
+    const checkpointEvery = checkCheckpointEvery(options.checkpointEvery);
     const { signal, checkpoint } = options;
     if (signal?.aborted || checkpoint?.aborted) throw new TransferAbortedError();
-    const queued = new QueuedJob(this.nextId++, job);
+    const queued = new QueuedJob(this.nextId++, job, checkpointEvery);
     const stop = (withCheckpoint: boolean) => {
       const queuedAt = this.queue.indexOf(queued);
       if (queuedAt >= 0) {

@@ -28,7 +28,8 @@ export interface WorkerStats {
 }
 
 export type ToWorker =
-  | { type: 'run'; jobId: number; job: Job; cancel: Int32Array }
+  /** checkpointEvery: a checkpoint event every N steps of a Gatys job (absent or 0: only on a checkpoint stop). */
+  | { type: 'run'; jobId: number; job: Job; cancel: Int32Array; checkpointEvery?: number }
   | { type: 'stats'; requestId: number }
   | { type: 'shutdown' };
 

@@ -46,10 +46,15 @@ function movable(image: EncodedImage): EncodedImage {
 function transferable(event: TransferEvent): [TransferEvent, ArrayBuffer[]] {
   switch (event.type) {
     case 'preview':
-    case 'checkpoint':
     case 'done': {
       const image = movable(event.image);
       return [{ ...event, image }, [image.bytes.buffer as ArrayBuffer]];
+    }
+    case 'checkpoint': {
+      // encodeCheckpoint's bytes own their buffer whole: moved as they are, never copied (tens of MB with L-BFGS).
+      const whole = event.state.byteOffset === 0 && event.state.byteLength === event.state.buffer.byteLength;
+      const state = whole ? event.state : new Uint8Array(event.state);
+      return [{ ...event, state }, [state.buffer as ArrayBuffer]];
     }
     case 'started':
     case 'step':
@@ -75,6 +80,7 @@ async function start(
   jobId: number,
   job: Job,
   stop: () => StopRequest | undefined,
+  checkpointEvery: number | undefined,
 ): Promise<AsyncIterable<TransferEvent>> {
   switch (job.kind) {
     case 'GATYS':
@@ -84,8 +90,10 @@ async function start(
         backend: backend.backend,
         maxPixels: maxPixelsFor(backend),
         stop,
+        ...(checkpointEvery ? { checkpointEvery } : {}),
       });
     case 'FAST':
+      // A single pass, over in one step: nothing to checkpoint (checkpointEvery does not apply).
       return fastTransfer(job.params, {
         model: await styleModels.get(job.params.model),
         backend: backend.backend,
@@ -96,11 +104,11 @@ async function start(
 }
 
 /** Runs a job, posting its events, then its end or its error. */
-async function run(jobId: number, job: Job, cancel: Int32Array): Promise<void> {
+async function run(jobId: number, job: Job, cancel: Int32Array, checkpointEvery?: number): Promise<void> {
   running = jobId;
   let steps = 0;
   try {
-    const events = await start(jobId, job, () => STOP_REQUESTS[Atomics.load(cancel, CANCEL_FLAG)]);
+    const events = await start(jobId, job, () => STOP_REQUESTS[Atomics.load(cancel, CANCEL_FLAG)], checkpointEvery);
     for await (const event of events) {
       const [message, transfer] = transferable(event);
       post({ type: 'event', jobId, event: message }, transfer);
@@ -160,7 +168,7 @@ async function main(): Promise<void> {
   port.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'run':
-        queue = queue.then(() => run(message.jobId, message.job, message.cancel));
+        queue = queue.then(() => run(message.jobId, message.job, message.cancel, message.checkpointEvery));
         break;
       case 'stats':
         post({

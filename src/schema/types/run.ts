@@ -95,7 +95,7 @@ export const RunRef = builder.prismaNode('Run', {
       nullable: true,
       description: '1 for the next run to start, 0 for a run being started right now; null unless QUEUED.',
       // A run handed to a worker is out of the queue a moment before its RUNNING status is stored.
-      resolve: (run, _args, { runs }) => (run.status === 'QUEUED' ? (runs.position(run.id) ?? 0) : null),
+      resolve: async (run, _args, { runs }) => (run.status === 'QUEUED' ? ((await runs.position(run.id)) ?? 0) : null),
     }),
     totalSteps: t.exposeInt('totalSteps'),
     lastStep: t.exposeInt('lastStep', { description: 'Steps done so far (persisted).' }),
@@ -209,7 +209,7 @@ builder.mutationFields((t) => ({
           db: ctx.db,
           images: ctx.images,
           runs: ctx.runs,
-          backend: ctx.engineInfo,
+          backend: await ctx.engineLimits(),
           maxRunWork: ctx.config.maxRunWork,
         },
         ctx.principal,

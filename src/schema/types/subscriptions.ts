@@ -120,7 +120,7 @@ builder.subscriptionFields((t) => ({
         const run = await db.run.findFirst({ where: { id: runId, ...ownedBy(principal) } });
         if (!run) throw new NotFoundError('Run', String(args.runId));
         const lastStep = await db.runStep.findFirst({ where: { runId }, orderBy: { step: 'desc' } });
-        yield { kind: 'snapshot', run, lastStep, queuePosition: runs.position(runId) } satisfies Outgoing;
+        yield { kind: 'snapshot', run, lastStep, queuePosition: await runs.position(runId) } satisfies Outgoing;
         if (isFinished(run.status)) return;
         const seenStep = lastStep?.step ?? 0;
         for await (const event of events) {

@@ -1,0 +1,12 @@
+// A worker that no longer holds its run: another attempt took it over (this worker was thought dead: killed, or its
+// hold on the job lapsed while it was cut off). Its writes are refused, and it stops computing the run.
+export class RunLostError extends Error {
+  override readonly name = 'RunLostError';
+
+  constructor(
+    readonly runId: string,
+    readonly attempt: number,
+  ) {
+    super(`run ${runId} is no longer held by attempt ${attempt}: another worker has taken it over`);
+  }
+}
