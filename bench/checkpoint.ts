@@ -123,3 +123,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// The threaded wasm backend keeps its pthread workers alive: exiting is the way to end.
+process.exit(0);

@@ -29,7 +29,7 @@ export async function startServer(config: Config, log: Log = logToStderr): Promi
   const { services } = running;
   const operations = operationsRoute({
     checks: running.readiness,
-    metrics: () => running.metrics.render(services.db, config.role),
+    metrics: () => running.metrics.render(services.db, config.role, running.worker?.running),
     log,
   });
   let server: http.Server;

@@ -293,7 +293,7 @@ describe('resuming a Gatys run from its checkpoint', () => {
     const first = await transfer({ ...params, steps: 6 });
     const resumed = await transfer({ ...params, resume: { image: first.done!.image.bytes, step: 6 } });
     expect([...resumed.losses.keys()]).toEqual([7, 8]);
-    // From the checkpoint's loss level (measured 1.005× the last loss before it), not from the start's (2.4×).
+    // From the checkpoint's loss level, not from the start's (2.4× higher).
     expect(resumed.losses.get(7)!).toBeLessThan(1.1 * first.losses.get(6)!);
     expect(resumed.done).toMatchObject({ steps: 8, image: { width: 48, height: 36 } });
     expect(tf.memory().numTensors).toBe(baseline);

@@ -49,7 +49,8 @@ export class Metrics {
     };
   }
 
-  async render(db: Db, role: string): Promise<string> {
+  /** `held`: runs this node's worker holds now (workers only). */
+  async render(db: Db, role: string, held?: number): Promise<string> {
     const byStatus = await db.run.groupBy({ by: ['status'], _count: { _all: true } });
     const statuses = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'];
     const lines = [
@@ -83,6 +84,12 @@ export class Metrics {
       '# TYPE gramian_node_info gauge',
       `gramian_node_info{role="${role}"} 1`,
     );
+    if (held !== undefined)
+      lines.push(
+        '# HELP gramian_runs_held Runs this worker is computing now.',
+        '# TYPE gramian_runs_held gauge',
+        `gramian_runs_held ${held}`,
+      );
     return `${lines.join('\n')}\n`;
   }
 }

@@ -122,9 +122,14 @@ builder.subscriptionFields((t) => ({
         const lastStep = await db.runStep.findFirst({ where: { runId }, orderBy: { step: 'desc' } });
         yield { kind: 'snapshot', run, lastStep, queuePosition: await runs.position(runId) } satisfies Outgoing;
         if (isFinished(run.status)) return;
-        const seenStep = lastStep?.step ?? 0;
+        // Every step once, in order: those in the snapshot are not sent again, nor those a worker computes again
+        // after taking the run over from its last checkpoint (the stored curve keeps the new ones).
+        let seenStep = lastStep?.step ?? 0;
         for await (const event of events) {
-          if (event.kind === 'step' && event.step.step <= seenStep) continue;
+          if (event.kind === 'step') {
+            if (event.step.step <= seenStep) continue;
+            seenStep = event.step.step;
+          }
           yield event;
           if (event.kind === 'end') return;
         }
