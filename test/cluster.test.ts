@@ -143,7 +143,7 @@ describe.skipIf(!RUN_POSTGRES)('a cluster of 2 API nodes and 2 workers', () => {
     everyStepOnce(await runState(apiA, id), 12);
   });
 
-  it('SIGKILL of the worker holding a run: the other worker resumes it from its checkpoint, every step once', async () => {
+  it('SIGKILL of the worker holding a run: the other resumes it from its checkpoint, every step once', async () => {
     const id = await start(apiA, 24);
     const killed = await holder();
     await until(
@@ -206,7 +206,7 @@ describe.skipIf(!RUN_POSTGRES)('a cluster of 2 API nodes and 2 workers', () => {
     workers.splice(workers.indexOf(stopping), 1, await cluster.start('worker'));
   }, 180_000);
 
-  it('Redis restarted mid-run (losing its data): no process dies, the run and one queued behind it finish', async () => {
+  it('Redis restarted mid-run (losing its data): no process dies, the run and one queued after it finish', async () => {
     const running = await start(apiA, 24);
     await until(
       () => runState(apiA, running),

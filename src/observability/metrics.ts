@@ -40,10 +40,10 @@ export class Metrics {
     const publish = topics.publish.bind(topics) as unknown as (...args: unknown[]) => void;
     const subscribe = topics.subscribe.bind(topics) as unknown as (...args: unknown[]) => AsyncIterable<unknown>;
     return {
-      publish: ((...args: unknown[]) => {
+      publish: (...args: unknown[]) => {
         count.published();
         publish(...args);
-      }),
+      },
       subscribe: ((...args: unknown[]) =>
         counted(subscribe(...args), count.opened, count.closed)) as unknown as Topics['subscribe'],
     };

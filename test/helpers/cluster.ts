@@ -47,7 +47,7 @@ export class RedisServer {
     this.proc = proc;
     await new Promise<void>((resolve, reject) => {
       let log = '';
-      proc.stdout!.on('data', (chunk: Buffer) => {
+      proc.stdout.on('data', (chunk: Buffer) => {
         log += chunk.toString();
         if (log.includes('Ready to accept connections')) resolve();
       });
@@ -130,7 +130,7 @@ export class TestCluster {
     });
     const node = new Node(role, port, proc);
     await new Promise<void>((resolve, reject) => {
-      proc.stderr!.on('data', (chunk: Buffer) => {
+      proc.stderr.on('data', (chunk: Buffer) => {
         const text = chunk.toString();
         node.log.push(text);
         if (process.env.GRAMIAN_TEST_LOG) process.stderr.write(`[${role}:${port}] ${text}`);
@@ -145,11 +145,8 @@ export class TestCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(
-      this.nodes.map((node) =>
-        node.proc.exitCode === null && node.proc.signalCode === null ? node.kill('SIGKILL') : null,
-      ),
-    );
+    const alive = this.nodes.filter((node) => node.proc.exitCode === null && node.proc.signalCode === null);
+    await Promise.all(alive.map((node) => node.kill('SIGKILL')));
     await this.redis.stop();
     await this.database.drop();
     await rm(this.dataRoot, { recursive: true, force: true });
