@@ -89,6 +89,7 @@ export async function createServices(config: Config, log: Log): Promise<RunningS
       log: (message) => log(`retention: ${message}`),
     });
     const metrics = new Metrics();
+    const collecting = collector;
     const topics: Topics = metrics.instrument(cluster?.topics ?? createTopics());
     const engineService = engine ?? apiNodeEngine(cluster!);
     const styleModels: StyleModelServices = {
@@ -109,6 +110,9 @@ export async function createServices(config: Config, log: Log): Promise<RunningS
       backend: engineInfo.backend,
       models: styleModels,
       metrics,
+      discard: async (ids: string[]) => {
+        await collecting.reap({ ids, storedBefore: new Date() });
+      },
       log,
     };
     let runs: Runs;

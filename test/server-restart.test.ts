@@ -95,6 +95,20 @@ function readRun(id: string) {
   }
 }
 
+/** Checkpoint objects the database still lists. */
+function checkpointsStored(): number {
+  const db = new Database(path.join(dataDir, 'gramian.db'), { readonly: true });
+  try {
+    return (
+      db.prepare('SELECT COUNT(*) AS n FROM Image WHERE mime = ?').get('application/x-gramian-checkpoint') as {
+        n: number;
+      }
+    ).n;
+  } finally {
+    db.close();
+  }
+}
+
 let styleId: string;
 let contentImageId: string;
 
@@ -182,6 +196,8 @@ describe('restart', () => {
       'the queued run',
     );
     expect(done.steps.map((s) => s.step)).toEqual([1, 2, 3]);
+    // Each checkpoint replaced the one before (tens of MB each at real sizes), and the last went with the result.
+    expect(checkpointsStored()).toBe(0);
   });
 
   it('after a graceful stop: the running run checkpoints, resumes after restart, and has every step once', async () => {

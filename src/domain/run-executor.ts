@@ -30,6 +30,11 @@ export interface RunExecutorOptions {
   stepFlushMs?: number;
   /** Step times, for /metrics. */
   metrics?: Pick<Metrics, 'observeStep'>;
+  /**
+   * Deletes images at once if nothing names them any more: a checkpoint another replaced (tens of MB each, so not
+   * left for the daily collection).
+   */
+  discard?: (imageIds: string[]) => Promise<void>;
   log?: (message: string) => void;
 }
 
@@ -130,6 +135,9 @@ export class RunExecutor {
         const state = await images.saveObject(event.state, { mime: CHECKPOINT_MIME, width, height }, run.owner);
         await this.write(held, { checkpointImageId: state.id, checkpointStep: event.step });
         progress.checkpoint = { imageId: state.id, step: event.step };
+        const replaced = run.checkpointImageId;
+        run.checkpointImageId = state.id;
+        if (replaced && replaced !== state.id) await this.discard(replaced);
         return;
       }
       case 'done': {
@@ -146,9 +154,17 @@ export class RunExecutor {
           checkpointStep: null,
         });
         if (!finished) throw new RunLostError(runId, held.attempt);
+        if (run.checkpointImageId) await this.discard(run.checkpointImageId);
         return;
       }
     }
+  }
+
+  /** A checkpoint no longer needed; a failure to delete it now leaves it to the daily collection. */
+  private async discard(imageId: string): Promise<void> {
+    await this.options.discard?.([imageId]).catch((error: Error) => {
+      this.options.log?.(`checkpoint ${imageId} is left for the collection: ${error.message}`);
+    });
   }
 
   /** Updates the run while this attempt holds it; RunLostError when it does not any more. */

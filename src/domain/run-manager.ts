@@ -33,6 +33,8 @@ export interface RunManagerOptions {
   stepFlushMs?: number;
   /** Step times, for /metrics. */
   metrics?: Pick<Metrics, 'observeStep'>;
+  /** Deletes replaced checkpoints at once (see run-executor.ts). */
+  discard?: (imageIds: string[]) => Promise<void>;
   log?: (message: string) => void;
 }
 
