@@ -62,10 +62,7 @@ export async function createServices(config: Config, log: Log): Promise<RunningS
     const db = database.prisma;
     const servesApi = config.role !== 'worker';
     const runsEngine = config.role !== 'api';
-    if (servesApi) {
-      await seedCatalogueModels(db);
-      await seedBuiltInPresets(db);
-    }
+    if (servesApi) await seedShared(db);
     if (config.redisUrl) cluster = await openCluster({ ...config, redisUrl: config.redisUrl }, log);
     if (runsEngine) {
       engine = await Engine.start({
@@ -232,4 +229,19 @@ function apiNodeEngine(cluster: Cluster): EngineService {
 /** The most constraining of several engines' limits: the one whose largest Gatys output is smallest. */
 function smallestLimits(engines: EngineInfo[]): BackendLimits | undefined {
   return engines.sort((a, b) => maxPixelsFor(a) - maxPixelsFor(b))[0];
+}
+
+/**
+ * The catalogue's models and the built-in presets, in a new database. Several API nodes starting together on an empty
+ * database may race to insert the same rows: the loser's unique-constraint error (P2002) means another node seeded
+ * them, so it looks again.
+ */
+async function seedShared(db: Services['db'], attempts = 3): Promise<void> {
+  try {
+    await seedCatalogueModels(db);
+    await seedBuiltInPresets(db);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'P2002' || attempts <= 1) throw error;
+    await seedShared(db, attempts - 1);
+  }
 }

@@ -1,6 +1,8 @@
 // A real cluster: 2 API nodes and 2 workers as separate processes on PostgreSQL, a Redis of the test's own and a
 // shared image folder. A run started on node A and followed on node B; a worker killed with SIGKILL, another stopped
 // with SIGTERM; a cancel from the other node; Redis restarted mid-run; two nodes migrating an empty database at once.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, type Node } from './helpers/cluster.js';
@@ -41,6 +43,10 @@ interface RunState {
   error: { code: string; message: string } | null;
   steps: { step: number; totalLoss: number }[];
 }
+
+/** The local PostgreSQL's version folder, where this process may restart it (root, Debian's pg_ctlcluster). */
+const POSTGRES_VERSION = existsSync('/etc/postgresql') ? (readdirSync('/etc/postgresql')[0] ?? '') : '';
+const CAN_RESTART_POSTGRES = POSTGRES_VERSION !== '' && process.getuid?.() === 0;
 
 let cluster: TestCluster;
 let apiA: Node;
@@ -229,4 +235,30 @@ describe.skipIf(!RUN_POSTGRES)('a cluster of 2 API nodes and 2 workers', () => {
     for (const node of cluster.nodes.filter((n) => n.proc.signalCode === null && n.proc.exitCode === null))
       expect((await fetch(`${node.url}/health`)).status).toBe(200);
   }, 180_000);
+
+  // The machine's own PostgreSQL, restarted for real (pg_ctlcluster, as .ci/run starts it): test files run one after
+  // another, so no other test is using it meanwhile.
+  it.skipIf(!CAN_RESTART_POSTGRES)(
+    'PostgreSQL restarted mid-run: no process dies, the run finishes, every step once',
+    async () => {
+      const id = await start(apiA, 24);
+      await until(
+        () => runState(apiA, id),
+        (r) => r.lastStep >= 4,
+        'four persisted steps',
+      );
+      execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', POSTGRES_VERSION, 'main', 'restart']);
+      const finished = await until(
+        () => runState(apiB, id).catch(() => ({ status: 'UNKNOWN' }) as RunState),
+        (r) => ['SUCCEEDED', 'FAILED', 'CANCELED'].includes(r.status),
+        'the run after PostgreSQL came back',
+      );
+      expect(finished).toMatchObject({ status: 'SUCCEEDED', error: null });
+      everyStepOnce(finished, 24);
+      for (const node of cluster.nodes.filter((n) => n.proc.signalCode === null && n.proc.exitCode === null))
+        expect((await fetch(`${node.url}/health`)).status).toBe(200);
+      expect(cluster.nodes.filter((n) => n.proc.exitCode !== null && n.proc.signalCode === null)).toEqual([]);
+    },
+    180_000,
+  );
 });

@@ -3,7 +3,7 @@
 // lapses; BullMQ hands it to another worker, which takes the run over as a new attempt and resumes it from its last
 // checkpoint, while every write of the old attempt is refused. A cancel reaches the worker holding the run through
 // Redis (and its database flag); SIGTERM checkpoints the runs and hands their jobs back to the queue.
-import { Worker, WaitingError, type Job } from 'bullmq';
+import { DelayedError, Worker, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isFinished } from '../domain/run-status.js';
 import type { RunControls, RunExecutor } from '../domain/run-executor.js';
@@ -25,6 +25,9 @@ export interface RunWorkerOptions {
   lockMs: number;
   log?: (message: string) => void;
 }
+
+/** How long a run whose writes failed waits before a worker takes it up again. */
+const RETRY_AFTER_MS = 5_000;
 
 interface HeldJob {
   controls: RunControls;
@@ -104,6 +107,12 @@ export class RunWorker {
     let outcome;
     try {
       outcome = await done;
+    } catch (error) {
+      // The run could not be stored (PostgreSQL away): it stays RUNNING in the database, so the job comes back a
+      // little later, to whichever worker, which takes it over from its last checkpoint.
+      log?.(`run ${runId} could not be stored (${(error as Error).message}); it is taken up again in a moment`);
+      await job.moveToDelayed(Date.now() + RETRY_AFTER_MS, token);
+      throw new DelayedError();
     } finally {
       this.held.delete(runId);
     }

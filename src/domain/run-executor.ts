@@ -7,7 +7,7 @@ import { CHECKPOINT_MIME, EngineError, type Engine, type TransferEvent } from '.
 import type { Metrics } from '../observability/metrics.js';
 import type { Db } from '../storage/db.js';
 import type { ImageStore } from '../storage/image-store.js';
-import { RunLostError } from './run-lost.js';
+import { RunLostError, RunStoreError } from './run-lost.js';
 import { jobOfRun } from './run-job.js';
 import type { HeldRun, RunForJob, RunRef, RunTransitions } from './run-transitions.js';
 import { StepWriter } from './step-writer.js';
@@ -45,7 +45,8 @@ export interface RunControls {
 }
 
 /**
- * How an execution ended: `finished` (a final status is stored), `requeued` (a graceful stop put it back in the
+ * How an execution ended (it rejects with RunStoreError when the run could not be stored: it is then left RUNNING, to
+ * be taken over from its last checkpoint): `finished` (a final status is stored), `requeued` (a graceful stop put it back in the
  * queue), `skipped` (it could not start: canceled or finished meanwhile, or held by another attempt), `lost` (another
  * attempt took it over while it ran: nothing more was written).
  */
@@ -77,14 +78,19 @@ export class RunExecutor {
     try {
       const onDownload = (p: { receivedBytes: number; totalBytes?: number }) =>
         this.publishDownload(run.id, p.receivedBytes, p.totalBytes);
-      const job = await jobOfRun(this.options, run, onDownload, controls.abort.signal);
+      const job = await jobOfRun(this.options, run, onDownload, controls.abort.signal).catch((error: unknown) => {
+        // A missing model fails the run; a store that does not answer only delays it.
+        throw error instanceof EngineError ? error : new RunStoreError(run.id, error);
+      });
       const signals = {
         signal: controls.abort.signal,
         checkpoint: controls.checkpoint.signal,
         checkpointEvery: this.options.checkpointEvery,
       };
       for await (const event of this.options.engine.run(job, signals)) {
-        await this.handle(run, held, event, writer, progress);
+        await this.handle(run, held, event, writer, progress).catch((error: unknown) => {
+          throw error instanceof RunLostError ? error : new RunStoreError(run.id, error);
+        });
       }
       return 'finished';
     } catch (error) {
@@ -185,6 +191,8 @@ export class RunExecutor {
       log?.(`run ${held.id}: ${error.message}; this worker stops computing it`);
       return 'lost';
     }
+    // Left RUNNING: whoever runs it next (this process after a pause, or another worker) takes it over.
+    if (error instanceof RunStoreError) throw error;
     if (controls.checkpoint.signal.aborted && !controls.abort.signal.aborted) {
       // A graceful stop (before its first step, a fast pass, or past the shutdown timeout too): back in the queue
       // (same queuedAt, so same place), to resume from its latest checkpoint if one was saved, else to start again.

@@ -9,6 +9,7 @@ import type { Run } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
 import { inStartOrder, nextRound, withRounds, type RoundedRun } from './fair-queue.js';
 import { RunExecutor, type RunControls } from './run-executor.js';
+import { RunStoreError } from './run-lost.js';
 import { RunTransitions } from './run-transitions.js';
 import type { Claim, Runs } from './runs.js';
 import type { StyleModelServices } from './style-models.js';
@@ -224,9 +225,7 @@ export class RunManager implements Runs {
         checkpoint: new AbortController(),
         finished: Promise.resolve(),
       };
-      active.finished = this.executor
-        .execute({ id: runId, owner: next.owner }, active)
-        .then(() => undefined)
+      active.finished = this.executeUntilStored({ id: runId, owner: next.owner }, active)
         .catch((error: unknown) =>
           this.options.log?.(`run ${runId} could not be finished: ${(error as Error).stack ?? String(error)}`),
         )
@@ -241,4 +240,26 @@ export class RunManager implements Runs {
     }
     if (started) void this.transitions.publishPositions();
   }
+
+  /**
+   * Runs it; while its progress cannot be stored (the database away), pauses and takes it over again from its last
+   * checkpoint, until it ends or the server stops.
+   */
+  private async executeUntilStored(ref: { id: string; owner: string }, active: ActiveRun): Promise<void> {
+    let takeOver = false;
+    for (;;) {
+      try {
+        await this.executor.execute(ref, active, takeOver);
+        return;
+      } catch (error) {
+        if (!(error instanceof RunStoreError) || !this.accepting) throw error;
+        this.options.log?.(`${error.message}; taking it up again in ${STORE_RETRY_MS / 1000} s`);
+        await new Promise((resolve) => setTimeout(resolve, STORE_RETRY_MS));
+        takeOver = true;
+      }
+    }
+  }
 }
+
+/** How long a run whose progress could not be stored waits before it is taken up again. */
+const STORE_RETRY_MS = 5_000;
