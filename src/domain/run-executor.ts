@@ -45,10 +45,10 @@ export interface RunControls {
 }
 
 /**
- * How an execution ended (it rejects with RunStoreError when the run could not be stored: it is then left RUNNING, to
- * be taken over from its last checkpoint): `finished` (a final status is stored), `requeued` (a graceful stop put it back in the
+ * How an execution ended: `finished` (a final status is stored), `requeued` (a graceful stop put it back in the
  * queue), `skipped` (it could not start: canceled or finished meanwhile, or held by another attempt), `lost` (another
- * attempt took it over while it ran: nothing more was written).
+ * attempt took it over while it ran: nothing more was written). It rejects with RunStoreError when the run's progress
+ * could not be stored: the run is then left RUNNING, to be taken over from its last checkpoint.
  */
 export type RunOutcome = 'finished' | 'requeued' | 'skipped' | 'lost';
 
