@@ -193,6 +193,53 @@ describe.skipIf(!RUN_POSTGRES)('a cluster of 2 API nodes and 2 workers', () => {
     expect(await runState(apiA, id)).toEqual(stopped);
   }, 180_000);
 
+  it('queue positions: the same on every node, and a change reaches a subscriber on the other node', async () => {
+    // Both workers busy, two runs wait behind them.
+    const busy = [await start(apiA, 400), await start(apiB, 400)];
+    for (const id of busy)
+      await until(
+        () => runState(apiA, id),
+        (r) => r.status === 'RUNNING',
+        'a busy worker',
+      );
+    const [first, second] = [await start(apiA, 2), await start(apiB, 2)];
+    const positionOn = async (api: Node, id: string) =>
+      (await gql(api.url, `query ($id: ID!) { run(id: $id) { queuePosition } }`, { id })).data!.run.queuePosition;
+    for (const api of [apiA, apiB])
+      expect([await positionOn(api, first), await positionOn(api, second)]).toEqual([1, 2]);
+    const client = wsClient(apiB.url);
+    const positions: number[] = [];
+    const movedUp = new Promise<number[]>((resolve, reject) => {
+      const stop = client.subscribe(
+        { query: RUN_EVENTS, variables: { runId: second } },
+        {
+          next: (result) => {
+            const event = result.data?.runEvents as { __typename: string; queuePosition?: number } | undefined;
+            if (event?.queuePosition == null) return;
+            positions.push(event.queuePosition);
+            if (event.__typename === 'RunStatusChanged' && event.queuePosition === 1) {
+              stop();
+              resolve(positions);
+            }
+          },
+          error: reject,
+          complete: () => reject(new Error('ended before it moved up')),
+        },
+      );
+    });
+    // Once the snapshot says 2, the run ahead of it is canceled on the other node.
+    await until(
+      () => positionOn(apiB, second),
+      (p) => p === 2,
+      'the second run queued',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await gql(apiA.url, CANCEL_RUN, { id: first })).data!.cancelRun.status).toBe('CANCELED');
+    expect(await movedUp).toEqual([2, 1]);
+    await client.dispose();
+    for (const id of [second, ...busy]) await gql(apiB.url, CANCEL_RUN, { id });
+  }, 180_000);
+
   it('SIGTERM of the worker holding a run hands it back: another worker finishes it, every step once', async () => {
     const id = await start(apiA, 24);
     const stopping = await holder();
@@ -232,8 +279,9 @@ describe.skipIf(!RUN_POSTGRES)('a cluster of 2 API nodes and 2 workers', () => {
       expect(finished.status).toBe('SUCCEEDED');
     }
     everyStepOnce(await runState(apiA, running), 24);
-    for (const node of cluster.nodes.filter((n) => n.proc.signalCode === null && n.proc.exitCode === null))
+    for (const node of cluster.nodes.filter((n) => !n.stopped))
       expect((await fetch(`${node.url}/health`)).status).toBe(200);
+    expect(cluster.nodes.filter((n) => n.crashed).map((n) => n.log.join(''))).toEqual([]);
   }, 180_000);
 
   // The machine's own PostgreSQL, restarted for real (pg_ctlcluster, as .ci/run starts it): test files run one after
@@ -255,9 +303,9 @@ describe.skipIf(!RUN_POSTGRES)('a cluster of 2 API nodes and 2 workers', () => {
       );
       expect(finished).toMatchObject({ status: 'SUCCEEDED', error: null });
       everyStepOnce(finished, 24);
-      for (const node of cluster.nodes.filter((n) => n.proc.signalCode === null && n.proc.exitCode === null))
+      for (const node of cluster.nodes.filter((n) => !n.stopped))
         expect((await fetch(`${node.url}/health`)).status).toBe(200);
-      expect(cluster.nodes.filter((n) => n.proc.exitCode !== null && n.proc.signalCode === null)).toEqual([]);
+      expect(cluster.nodes.filter((n) => n.crashed).map((n) => n.log.join(''))).toEqual([]);
     },
     180_000,
   );

@@ -79,6 +79,6 @@ describe('admitting a run during shutdown', () => {
     const run = await pending;
     await stopping;
     expect((await db.run.findUniqueOrThrow({ where: { id: run.id } })).status).toBe('QUEUED');
-    expect(runs.position(run.id)).toBe(1);
+    expect(await runs.position(run.id)).toBe(1);
   });
 });

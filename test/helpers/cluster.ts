@@ -77,7 +77,16 @@ export class Node {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** Stopped by the test (any exit after that is expected). */
+  stopped = false;
+
+  /** Whether it died without the test stopping it. */
+  get crashed(): boolean {
+    return !this.stopped && (this.proc.exitCode !== null || this.proc.signalCode !== null);
+  }
+
   async kill(signal: NodeJS.Signals): Promise<number | null> {
+    this.stopped = true;
     this.proc.kill(signal);
     return exited(this.proc);
   }
