@@ -177,12 +177,14 @@ export async function checkRedis(url: string, timeoutMs = 3000): Promise<void> {
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
-  redis.on('error', () => {});
+  // connect() rejects with only "Connection is closed."; the error event says why (ECONNREFUSED, a timeout, …).
+  let cause: Error | undefined;
+  redis.on('error', (error: Error) => (cause ??= error));
   try {
     await redis.connect();
     await redis.ping();
   } catch (error) {
-    throw new Error(`Redis at ${url} is not reachable: ${(error as Error).message}`);
+    throw new Error(`Redis at ${url} is not reachable: ${(cause ?? (error as Error)).message}`, { cause: error });
   } finally {
     redis.disconnect();
   }
@@ -207,7 +209,9 @@ async function asAdmin<T>(url: string, work: (client: pg.Client) => Promise<T>):
   try {
     await client.connect();
   } catch (error) {
-    throw new Error(`PostgreSQL at ${new URL(url).host} is not reachable: ${(error as Error).message}`);
+    throw new Error(`PostgreSQL at ${new URL(url).host} is not reachable: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   try {
     return await work(client);

@@ -29,11 +29,12 @@ export class ImageUrls {
   /** Reads the shared key, making it on first start (the first node to write it wins; the others read it). */
   static async load(db: Db, options: ImageUrlOptions): Promise<ImageUrls> {
     const made = randomBytes(32).toString('base64url');
-    await db.serverSecret.upsert({
-      where: { name: SECRET_NAME },
-      create: { name: SECRET_NAME, value: made },
-      update: {},
-    });
+    await db.serverSecret
+      .upsert({ where: { name: SECRET_NAME }, create: { name: SECRET_NAME, value: made }, update: {} })
+      .catch((error: { code?: string }) => {
+        // Two nodes starting at once on PostgreSQL: the other one's insert won (its key is read below).
+        if (error.code !== 'P2002') throw error;
+      });
     const { value } = await db.serverSecret.findUniqueOrThrow({ where: { name: SECRET_NAME } });
     const windowSeconds = options.windowSeconds ?? Math.max(1, Math.floor(options.ttlSeconds / 6));
     return new ImageUrls(Buffer.from(value, 'base64url'), { ...options, windowSeconds });

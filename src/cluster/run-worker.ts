@@ -6,7 +6,7 @@
 import { DelayedError, Worker, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isFinished } from '../domain/run-status.js';
-import type { RunControls, RunExecutor } from '../domain/run-executor.js';
+import type { RunControls, RunExecutor, RunOutcome } from '../domain/run-executor.js';
 import type { RunTransitions } from '../domain/run-transitions.js';
 import type { Topics } from '../domain/topics.js';
 import type { Db } from '../storage/db.js';
@@ -87,40 +87,47 @@ export class RunWorker {
   }
 
   private async process(job: Job<RunJobData>, token: string | undefined): Promise<void> {
-    const { db, executor, transitions, log } = this.options;
     const runId = job.data.runId;
+    let outcome;
+    try {
+      outcome = await this.runJob(runId);
+    } catch (error) {
+      // The run could not be read or stored (PostgreSQL away): whatever its status, the job comes back a little
+      // later, to whichever worker, which finds the run as it is then (a RUNNING one is taken over from its last
+      // checkpoint). Never dropped: a job that ended here would leave its run waiting with no job.
+      this.options.log?.(`run ${runId}: ${(error as Error).message}; it is taken up again in a moment`);
+      await job.moveToDelayed(Date.now() + RETRY_AFTER_MS, token);
+      throw new DelayedError();
+    }
+    if (outcome === 'requeued') {
+      this.options.log?.(`run ${runId} goes back to the queue`);
+      // Back to waiting, for any worker: BullMQ's way for a processor to hand its job back.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+  }
+
+  private async runJob(runId: string): Promise<RunOutcome | undefined> {
+    const { db, executor, transitions } = this.options;
     const run = await db.run.findUnique({
       where: { id: runId },
       select: { owner: true, status: true, cancelRequested: true },
     });
-    if (!run || isFinished(run.status)) return; // deleted or finished meanwhile: nothing to do
+    if (!run || isFinished(run.status)) return undefined; // deleted or finished meanwhile: nothing to do
     const ref = { id: runId, owner: run.owner };
     if (run.cancelRequested) {
       // Its worker was asked to cancel it and died before it could: end it here.
       await transitions.finish(ref, 'CANCELED', { cancelRequested: false });
-      return;
+      return 'finished';
     }
     const controls: RunControls = { abort: new AbortController(), checkpoint: new AbortController() };
     if (this.closing) controls.checkpoint.abort();
     const done = executor.execute(ref, controls, true);
     this.held.set(runId, { controls, done });
-    let outcome;
     try {
-      outcome = await done;
-    } catch (error) {
-      // The run could not be stored (PostgreSQL away): it stays RUNNING in the database, so the job comes back a
-      // little later, to whichever worker, which takes it over from its last checkpoint.
-      log?.(`run ${runId} could not be stored (${(error as Error).message}); it is taken up again in a moment`);
-      await job.moveToDelayed(Date.now() + RETRY_AFTER_MS, token);
-      throw new DelayedError();
+      return await done;
     } finally {
       this.held.delete(runId);
-    }
-    if (outcome === 'requeued') {
-      log?.(`run ${runId} goes back to the queue`);
-      // Back to waiting, for any worker: BullMQ's way for a processor to hand its job back.
-      await job.moveToWait(token);
-      throw new WaitingError();
     }
   }
 

@@ -69,7 +69,9 @@ export class RunExecutor {
    * that stalled); it resumes from its last checkpoint as a new attempt.
    */
   async execute(ref: RunRef, controls: RunControls, takeOver = false): Promise<RunOutcome> {
-    const run = await this.options.transitions.start(ref, this.options.backend, takeOver);
+    const run = await this.options.transitions.start(ref, this.options.backend, takeOver).catch((error: unknown) => {
+      throw new RunStoreError(ref.id, error);
+    });
     if (!run) return 'skipped';
     if (run.checkpointStep) this.options.log?.(`run ${run.id} resumes after step ${run.checkpointStep}`);
     const held: HeldRun = { id: run.id, owner: run.owner, attempt: run.attempt };
@@ -95,7 +97,9 @@ export class RunExecutor {
       return 'finished';
     } catch (error) {
       await writer.flush().catch(() => {});
-      return this.ended(held, controls, error, progress);
+      return this.ended(held, controls, error, progress).catch((failure: unknown) => {
+        throw failure instanceof RunStoreError ? failure : new RunStoreError(held.id, failure);
+      });
     }
   }
 
