@@ -69,6 +69,15 @@ export {
   type ResumeFrom,
   type TransferParams,
 } from './gatys/params.js';
+// The quality score's parameters only: scoreQuality itself runs VGG19, so it comes from gatys/index.ts (tensors).
+export {
+  QUALITY_DEFAULTS,
+  QUALITY_LIMITS,
+  resolveQualityParams,
+  type QualityParams,
+  type QualityScore,
+  type ResolvedQualityParams,
+} from './gatys/quality-params.js';
 export { fitLongestSide, largestSideWithin } from './image/geometry.js';
 export { checkJob, JOB_KINDS, type FastJob, type GatysJob, type Job, type JobKind, type StopRequest } from './job.js';
 export { Engine, type EngineInfo, type EngineOptions, type RunOptions, type WorkerStats } from './pool/index.js';

@@ -17,6 +17,8 @@ export { Adam } from './adam.js';
 export { Lbfgs } from './lbfgs.js';
 export { createOptimizer, loadTensor, saveTensor, type PixelOptimizer } from './optimizer.js';
 export * from './params.js';
+export * from './quality-params.js';
+export { scoreQuality } from './quality.js';
 export { gatysTransfer, type GatysContext } from './transfer.js';
 export { fromVggSpace, toVggSpace, Vgg19, type FeatureObjective } from './vgg19.js';
 export { loadVgg19, readWeightsFolder } from './weights.js';
