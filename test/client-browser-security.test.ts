@@ -310,11 +310,14 @@ describe.skipIf(!RUN_BROWSER)('the web page, where the server needs a key', () =
     await revokeApiKey(keyed.services.db, key.slice(0, 12));
     await page.locator('input[name=style-file]').setInputFiles(styleImage('udnie.jpg'));
     await page.locator('input[name=style-name]').fill('Udnie');
-    await page.getByRole('button', { name: 'Add style' }).click();
+    // The page may make another request with the revoked key first (its form then covers the button): the click
+    // lands once the form is answered, and the upload goes with the new key either way.
+    const added = page.getByRole('button', { name: 'Add style' }).click(WAIT);
     await dialog('refused').waitFor(WAIT);
     const bob = (await bearerKey(keyed, 'bob', ['run', 'manage'])).slice('Bearer '.length);
     await page.locator('input[name=api-key]').fill(bob);
     await page.getByRole('button', { name: 'Use key' }).click();
+    await added;
     await page.locator('[data-style-name="Udnie"].selected').waitFor(WAIT);
     expect(await page.locator('#account .key-label').textContent()).toBe(`key ${bob.slice(0, 12)}…`);
     const udnie = await keyed.services.db.style.findMany({ where: { name: 'Udnie' }, select: { owner: true } });
