@@ -134,31 +134,26 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A redis-server of this process's own on a free port, keeping nothing on disk. */
+/** A redis-server of this process's own on a free port, keeping nothing on disk (so a restart loses its data). */
 export class PrivateRedis {
   private constructor(
     readonly port: number,
-    private readonly proc: ChildProcess,
+    private proc: ChildProcess,
   ) {}
 
   static async start(): Promise<PrivateRedis> {
     const port = await freePort();
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    await new Promise<void>((resolve, reject) => {
-      let log = '';
-      proc.once('error', (error) => reject(new Error(`redis-server could not start: ${error.message}`)));
-      proc.stdout.on('data', (chunk: Buffer) => {
-        log += chunk.toString();
-        if (log.includes('Ready to accept connections')) resolve();
-      });
-      proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}:\n${log}`)));
-    });
-    return new PrivateRedis(port, proc);
+    return new PrivateRedis(port, await spawnRedis(port));
   }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts it again on the same port after stop(), empty. */
+  async restart(): Promise<void> {
+    await this.stop();
+    this.proc = await spawnRedis(this.port);
   }
 
   async stop(): Promise<void> {
@@ -167,6 +162,21 @@ export class PrivateRedis {
     this.proc.kill('SIGKILL');
     await exited;
   }
+}
+
+async function spawnRedis(port: number): Promise<ChildProcess> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let log = '';
+    proc.once('error', (error) => reject(new Error(`redis-server could not start: ${error.message}`)));
+    proc.stdout.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+      if (log.includes('Ready to accept connections')) resolve();
+    });
+    proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}:\n${log}`)));
+  });
+  return proc;
 }
 
 /** Resolves if Redis at `url` answers PING within `timeoutMs`, else rejects with a message that says so. */

@@ -269,7 +269,7 @@ describe.skipIf(!RUN_POSTGRES)('a cluster of 2 API nodes and 2 workers', () => {
     const queued = await start(apiB, 3);
     await cluster.redis.stop();
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    await cluster.redis.start();
+    await cluster.redis.restart();
     for (const id of [running, queued]) {
       const finished = await until(
         () => runState(apiB, id).catch(() => ({ status: 'UNKNOWN' }) as RunState),

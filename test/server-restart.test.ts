@@ -3,11 +3,11 @@
 // after a graceful stop the running run resumes from its checkpoint and finishes with every step once.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../scripts/cluster-nodes.js';
 import { START_TRANSFER, UPLOAD_STYLE, gql, gqlUpload, testEnv, until } from './helpers/server.js';
 import { REPO_ROOT, contentImage, readShared, styleImage } from './helpers/shared.js';
 
@@ -15,14 +15,6 @@ let dataDir: string;
 let port: number;
 let url: string;
 let child: ChildProcess | undefined;
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port: free } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return free;
-}
 
 /** Starts `node src/main.ts` and resolves once it listens. */
 async function startProcess(): Promise<ChildProcess> {

@@ -63,7 +63,6 @@ export class RunManager implements Runs {
 
   constructor(private readonly options: RunManagerOptions) {
     this.transitions = new RunTransitions(options.db, options.topics, {
-      position: (runId) => Promise.resolve(this.positionNow(runId)),
       queued: () => Promise.resolve(this.order()),
     });
     this.executor = new RunExecutor({ ...options, transitions: this.transitions });

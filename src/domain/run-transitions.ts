@@ -37,7 +37,6 @@ export interface HeldRun extends RunRef {
 
 /** Where each queued run stands: the embedded queue in memory, or the database's order in a cluster. */
 export interface QueueView {
-  position(runId: string): Promise<number | null>;
   /** Queued runs, next first. */
   queued(): Promise<readonly RunRef[]>;
 }
@@ -98,23 +97,17 @@ export class RunTransitions {
     run: HeldRun | RunRef,
     status: FinishedStatus,
     data: Prisma.RunUncheckedUpdateManyInput = {},
+    from: readonly RunStatus[] = MAY_FOLLOW[status],
   ): Promise<boolean> {
-    if (!(await this.move(run, status, { ...data, finishedAt: new Date() }))) return false;
+    if (!(await this.move(run, status, { ...data, finishedAt: new Date() }, from))) return false;
     await this.publishStatus(run, status);
     this.topics.publish('run', run.id, { kind: 'end', runId: run.id, status });
     return true;
   }
 
   /** QUEUED → CANCELED only (never one a worker holds: that one is asked to stop instead). */
-  async cancelQueued(run: RunRef): Promise<boolean> {
-    const { count } = await this.db.run.updateMany({
-      where: { id: run.id, status: 'QUEUED' },
-      data: { status: 'CANCELED', finishedAt: new Date() },
-    });
-    if (count !== 1) return false;
-    await this.publishStatus(run, 'CANCELED');
-    this.topics.publish('run', run.id, { kind: 'end', runId: run.id, status: 'CANCELED' });
-    return true;
+  cancelQueued(run: RunRef): Promise<boolean> {
+    return this.finish(run, 'CANCELED', {}, ['QUEUED']);
   }
 
   /** A run just stored as QUEUED. */
@@ -131,7 +124,10 @@ export class RunTransitions {
   }
 
   private async publishStatus(run: RunRef, status: RunStatus): Promise<void> {
-    const [queuePosition, queued] = await Promise.all([this.queue.position(run.id), this.queue.queued()]);
+    // One read of the queue for both (in a cluster it is a database query).
+    const queued = await this.queue.queued();
+    const index = queued.findIndex(({ id }) => id === run.id);
+    const queuePosition = index < 0 ? null : index + 1;
     this.topics.publish('run', run.id, { kind: 'status', runId: run.id, status, queuePosition });
     this.topics.publish('runs', {
       run: { id: run.id, owner: run.owner },
@@ -141,12 +137,16 @@ export class RunTransitions {
   }
 
   /**
-   * Stores the new status if the run is in one it may follow (and, for a held run, still under its attempt); false
-   * when it is not (nothing written).
+   * Stores the new status if the run is in one it may follow (`from`, narrower where the caller says so; and, for a
+   * held run, still under its attempt); false when it is not (nothing written).
    */
-  private async move(run: HeldRun | RunRef, to: RunStatus, data: Prisma.RunUncheckedUpdateManyInput): Promise<boolean> {
+  private async move(
+    run: HeldRun | RunRef,
+    to: RunStatus,
+    data: Prisma.RunUncheckedUpdateManyInput,
+    from: readonly RunStatus[] = MAY_FOLLOW[to],
+  ): Promise<boolean> {
     const fence = 'attempt' in run ? { attempt: run.attempt } : {};
-    const from: readonly RunStatus[] = MAY_FOLLOW[to];
     const { count } = await this.db.run.updateMany({
       where: { id: run.id, status: { in: [...from] }, ...fence },
       data: { ...data, status: to },

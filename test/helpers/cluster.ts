@@ -3,20 +3,12 @@
 // started as `node src/main.ts` with GRAMIAN_ROLE, each killed for real.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, PrivateRedis } from '../../scripts/cluster-nodes.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { testEnv } from './server.js';
 import { REPO_ROOT } from './shared.js';
-
-export async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 function exited(proc: ChildProcess): Promise<number | null> {
   return new Promise((resolve) =>
@@ -24,43 +16,6 @@ function exited(proc: ChildProcess): Promise<number | null> {
       ? resolve(proc.exitCode)
       : proc.once('exit', (code) => resolve(code)),
   );
-}
-
-/** A redis-server on a port of its own, keeping nothing on disk (as the machine's own). */
-export class RedisServer {
-  private proc?: ChildProcess;
-
-  constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const proc = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    this.proc = proc;
-    await new Promise<void>((resolve, reject) => {
-      let log = '';
-      proc.stdout.on('data', (chunk: Buffer) => {
-        log += chunk.toString();
-        if (log.includes('Ready to accept connections')) resolve();
-      });
-      proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}:\n${log}`)));
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (!this.proc) return;
-    this.proc.kill('SIGKILL');
-    await exited(this.proc);
-    this.proc = undefined;
-  }
 }
 
 export type Role = 'api' | 'worker';
@@ -103,15 +58,14 @@ export class TestCluster {
 
   private constructor(
     readonly database: TestDatabase,
-    readonly redis: RedisServer,
+    readonly redis: PrivateRedis,
     readonly dataRoot: string,
     private readonly extraEnv: Record<string, string>,
   ) {}
 
   static async create(extraEnv: Record<string, string> = {}): Promise<TestCluster> {
     const database = await createTestDatabase();
-    const redis = new RedisServer(await freePort());
-    await redis.start();
+    const redis = await PrivateRedis.start();
     const dataRoot = await mkdtemp(path.join(os.tmpdir(), 'gramian-cluster-'));
     return new TestCluster(database, redis, dataRoot, extraEnv);
   }
