@@ -67,6 +67,10 @@ export const RunSummary = graphql(
         tv
         total
       }
+      quality {
+        style
+        content
+      }
       error {
         code
         message

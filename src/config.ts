@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AUTH_MODES, isAuthMode, type AuthMode } from './auth/authenticator.js';
 import type { JwtConfig } from './auth/jwt.js';
-import { BACKEND_CHOICES, type BackendChoice } from './engine/index.js';
+import { BACKEND_CHOICES, LIMITS, MAX_OUTPUT_SIDE, type BackendChoice } from './engine/index.js';
 import { readBlobStoreSpec, type BlobStoreSpec } from './storage/blob-store.js';
 import { isPostgresUrl } from './storage/database-url.js';
 
@@ -51,6 +51,8 @@ export interface Config {
   maxQueuedRunsPerOwner: number;
   /** The most work one run of a non-admin may take, in pixel-steps (MAX_RUN_WORK; see domain/run-work.ts). */
   maxRunWork: number;
+  /** The longest output side a transfer may ask for, whole or tiled (MAX_OUTPUT_SIDE; at most the engine's). */
+  maxOutputSide: number;
   /** How long shutdown waits for running steps to checkpoint. */
   shutdownTimeoutMs: number;
   /** RUN_RETENTION_DAYS: finished runs are deleted this many days after they ended (unset: kept; see retention.ts). */
@@ -144,6 +146,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxQueuedRunsPerOwner: integer('MAX_QUEUED_RUNS_PER_OWNER', 20, 1, 1_000_000),
     // The built-in presets at their largest, High quality (768 px over 3 scales, 200 steps each), are 155M.
     maxRunWork: integer('MAX_RUN_WORK', 250_000_000, 1024, Number.MAX_SAFE_INTEGER),
+    maxOutputSide: integer('MAX_OUTPUT_SIDE', MAX_OUTPUT_SIDE, LIMITS.size.min, MAX_OUTPUT_SIDE),
     shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', 30_000, 0, 600_000),
     ...(env.RUN_RETENTION_DAYS ? { runRetentionDays: integer('RUN_RETENTION_DAYS', 1, 1, 36_500) } : {}),
     gcIntervalSeconds: integer('GC_INTERVAL_SECONDS', 3600, 0, 7 * 86_400),

@@ -349,6 +349,18 @@ const OPERATIONS: Operation[] = [
     judge: (data) => typed(data.prepareStyleModel, 'StyleModel'),
   },
   {
+    name: 'updateStyleModel',
+    kind: 'mutation',
+    needs: 'manage',
+    prepare: () => ({
+      query: `mutation ($id: ID!, $input: UpdateStyleModelInput!) {
+        updateStyleModel(id: $id, input: $input) { __typename }
+      }`,
+      variables: { id: fixtures.modelId, input: { styleImageId: fixtures.styleImageId } },
+    }),
+    judge: (data) => typed(data.updateStyleModel, 'StyleModel'),
+  },
+  {
     name: 'deleteStyleModel',
     kind: 'mutation',
     needs: 'manage',

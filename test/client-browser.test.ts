@@ -63,6 +63,12 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
+/** A quality score as the page writes it (model.ts formatScore): 3 significant digits, exponent when tiny or huge. */
+function score(value: number): string {
+  if (value === 0) return '0';
+  return Math.abs(value) >= 1000 || Math.abs(value) < 0.01 ? value.toExponential(2) : value.toPrecision(3);
+}
+
 /** GET with the path sent exactly as given (fetch would normalise "..").  */
 function rawGet(
   url: string,
@@ -219,6 +225,14 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
       .evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.status));
     expect(statuses).toEqual(['CANCELED', 'CANCELED', 'SUCCEEDED']);
     expect(await page.locator('.history-row[data-status=SUCCEEDED] svg.sparkline polyline').count()).toBe(1);
+    // The finished run was scored (the canceled ones were not): its quality, as the API has it, in its row.
+    const succeededId = await page.locator('.history-row[data-status=SUCCEEDED]').getAttribute('data-run-id');
+    const { quality } = (
+      await gql(server.url, `query ($id: ID!) { run(id: $id) { quality { style content } } }`, { id: succeededId })
+    ).data!.run as { quality: { style: number; content: number } };
+    expect(Number.isFinite(quality.style) && Number.isFinite(quality.content)).toBe(true);
+    const scores = `style ${score(quality.style)} · content ${score(quality.content)}`;
+    expect(await page.locator('.history-row [data-role=quality]').allTextContents()).toEqual([scores]);
 
     await page.locator('.history-row[data-status=SUCCEEDED] .history-title').click();
     await page.locator('.run-view[data-status=SUCCEEDED]').waitFor(WAIT);
@@ -237,6 +251,12 @@ describe.skipIf(!RUN_BROWSER)('the page in Chromium', () => {
     await page.getByRole('link', { name: 'Compare the two ticked' }).click();
     await page.locator('.compare-table tr.differs').first().waitFor(WAIT);
     expect(await page.locator('.compare-column .badge').allTextContents()).toEqual(['CANCELED', 'SUCCEEDED']);
+    // Both runs' quality scores, lower is better: only the finished one has any.
+    expect(await page.locator('.compare-column [data-role=quality]').allTextContents()).toEqual([
+      'Not scored',
+      `Quality (lower is better): ${scores}`,
+    ]);
+    expect(await page.locator('.compare-table').textContent()).toContain('Style score (lower is better)');
   });
 
   it('follows a run across a server restart without losing or repeating a step', async () => {

@@ -329,7 +329,7 @@ describe('resuming a Gatys run from its checkpoint', () => {
       [{ resume: { image: new Uint8Array(), step: 1 } }, /^resume\.image: empty or missing image/],
       [
         { resume: { state: new Uint8Array(1), step: 4 }, steps: 4 },
-        /^resume\.step: must be an integer, got 4 \(valid: 0\.\.3\)/,
+        /^resume\.step: is 4, but this run has 4 steps \(valid: 0\.\.3\)/,
       ],
     ];
     for (const [params, message] of cases) {

@@ -159,6 +159,9 @@ describe('Engine.stylize (worker)', () => {
     if (done.type !== 'done') throw new Error('no done event');
     expect(done.image.bytes).toBeInstanceOf(Uint8Array);
     expect(await sharp(done.image.bytes).metadata()).toMatchObject({ format: 'png', width: 200, height: 200 });
+    // Scored against the content only: the job carries no reference painting.
+    expect(done.quality?.style).toBeNull();
+    expect(done.quality?.content).toBeGreaterThan(0);
     const stats = await engine.stats();
     expect(stats.styleModelEntries).toBe(1);
     const withModel = stats.numTensors;

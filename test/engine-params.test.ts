@@ -34,8 +34,8 @@ describe('transfer parameters', () => {
   });
 
   it.each([
-    [{ size: 5000 }, 'size', '32..2048'],
-    [{ size: 12.5 }, 'size', '32..2048'],
+    [{ size: 5000 }, 'size', '32..4096'],
+    [{ size: 12.5 }, 'size', '32..4096'],
     [{ steps: 0 }, 'steps', '1..5000'],
     [{ steps: Number.NaN }, 'steps', '1..5000'],
     [{ styleWeight: -1 }, 'styleWeight', '0..'],

@@ -45,6 +45,9 @@ describe('Engine', () => {
     const done = events.at(-1)!;
     expect(done.type === 'done' && (await sharp(done.image.bytes).metadata()).format).toBe('png');
     expect(engine.info().weights).toBe(VGG19_UINT8);
+    // Scored at its end: both parts, finite.
+    const quality = done.type === 'done' ? done.quality : undefined;
+    expect(Number.isFinite(quality?.style) && Number.isFinite(quality?.content)).toBe(true);
   });
 
   it('keeps the main thread responsive while a step runs', async () => {
@@ -104,6 +107,14 @@ describe('Engine', () => {
       field: 'steps',
     });
     expect(engine.queued).toBe(0);
+    // The job's own options: whether to score it, and a fast job's reference painting (bytes of an image).
+    await expect(
+      drain(engine.run({ kind: 'GATYS', params: small, quality: 'yes' as unknown as boolean })),
+    ).rejects.toMatchObject({ field: 'quality' });
+    const model = { architecture: 'pytorch', format: 'ncnn', path: '/nowhere/mosaic-9.param' } as const;
+    await expect(
+      drain(engine.run({ kind: 'FAST', params: { model, content: small.content }, styleReference: new Uint8Array() })),
+    ).rejects.toMatchObject({ field: 'styleReference' });
     const error = await drain(
       engine.run({ kind: 'GATYS', params: { ...small, content: new Uint8Array([0xff, 0xd8, 0xff, 0x00]) } }),
     ).catch((e: unknown) => e);
@@ -168,6 +179,31 @@ describe('Engine', () => {
     }
     const events = await drain(engine.run({ kind: 'GATYS', params: small }));
     expect(events.at(-1)?.type).toBe('done');
+  });
+
+  it('ends a run whose scoring fails inside the backend without a score, then replaces the worker', async () => {
+    const logs: string[] = [];
+    // Workers read the fault when they start: only the first worker of this engine has it.
+    process.env.GRAMIAN_FAULT_QUALITY = '1';
+    let faulty: Engine;
+    try {
+      faulty = await Engine.start({ weightsDir: VGG19_UINT8, allowDownload: false, log: (m) => logs.push(m) });
+    } finally {
+      delete process.env.GRAMIAN_FAULT_QUALITY;
+    }
+    try {
+      const first = (await drain(faulty.run({ kind: 'GATYS', params: small }))).at(-1)!;
+      expect(first.type).toBe('done');
+      expect(first.type === 'done' && first.quality).toBeUndefined();
+      expect(logs.some((m) => /succeeded without a quality score: Out of memory/.test(m))).toBe(true);
+      // Queued at once: it waits for the fresh worker (not the one that is ending), which scores it.
+      const next = (await drain(faulty.run({ kind: 'GATYS', params: small }))).at(-1)!;
+      expect(next.type === 'done' && Number.isFinite(next.quality?.content)).toBe(true);
+      expect(logs.some((m) => /exited with code 1; starting a new worker/.test(m))).toBe(true);
+      expect(faulty.info().workers).toBe(1);
+    } finally {
+      await faulty.close();
+    }
   });
 
   it('fails with WEIGHTS_MISSING naming the command and folder if VGG19 is absent and downloads are off', async () => {

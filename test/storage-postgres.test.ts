@@ -377,6 +377,7 @@ describe.skipIf(!RUN_POSTGRES)('the image collector on PostgreSQL', () => {
       { table: 'RunStyle', column: 'imageId' },
       { table: 'Style', column: 'imageId' },
       { table: 'StyleModel', column: 'previewImageId' },
+      { table: 'StyleModel', column: 'styleImageId' },
     ]);
   });
 

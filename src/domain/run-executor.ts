@@ -160,6 +160,9 @@ export class RunExecutor {
           styleLoss: event.losses.style,
           tvLoss: event.losses.tv,
           totalLoss: event.losses.total,
+          // Stored with the result, so a SUCCEEDED run's score is there as soon as its status is.
+          qualityStyle: event.quality?.style ?? null,
+          qualityContent: event.quality?.content ?? null,
           checkpointImageId: null,
           checkpointStep: null,
         });

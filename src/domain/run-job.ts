@@ -1,5 +1,6 @@
 // The engine job for a stored run: its parameters as stored, its images read back from the store, its checkpoint to
-// resume from, and for a FAST run its style model (fetched first when it is not on disk yet).
+// resume from, and for a FAST run its style model (fetched first when it is not on disk yet) and the painting it was
+// trained on, if one is attached (for the quality score).
 import {
   CHECKPOINT_MIME,
   ModelMissingError,
@@ -61,7 +62,10 @@ export async function jobOfRun(
         throw new ModelMissingError(name ?? '', `the style model of this run (${name}) has been deleted`);
       }
       const model = await modelSource(services.models, run.styleModel, onDownload, signal);
-      return { kind: 'FAST', params: { ...options, content, model } };
+      // The painting the model was trained on, if one is attached: the run's quality score gets a style part.
+      const { styleImageId } = run.styleModel;
+      const styleReference = styleImageId ? await images.read(styleImageId) : undefined;
+      return { kind: 'FAST', params: { ...options, content, model }, ...(styleReference ? { styleReference } : {}) };
     }
   }
 }

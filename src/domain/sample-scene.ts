@@ -39,7 +39,9 @@ export async function stylizeSample(
   model: StyleModelSource,
   size: number,
 ): Promise<EncodedImage> {
-  for await (const event of engine.run({ kind: 'FAST', params: { model, content: await sampleScene(), size } })) {
+  // A preview, not a run: not scored.
+  const job = { kind: 'FAST', params: { model, content: await sampleScene(), size }, quality: false } as const;
+  for await (const event of engine.run(job)) {
     if (event.type === 'done') return event.image;
   }
   throw new Error('the preview run ended without an image');

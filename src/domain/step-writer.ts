@@ -62,6 +62,8 @@ export class StepWriter {
       tvLoss: e.tvLoss,
       totalLoss: e.totalLoss,
       ms: e.ms,
+      tile: e.tile ?? null,
+      tiles: e.tiles ?? null,
     }));
     const last = records.at(-1)!;
     const { attempt } = this.run;

@@ -16,13 +16,13 @@ import {
   type StyleModelSource,
 } from '../engine/index.js';
 import type { Principal } from '../auth/principal.js';
-import { ConflictError, InputError, NotFoundError, UnavailableError } from '../errors.js';
+import { AccessError, ConflictError, InputError, NotFoundError, UnavailableError } from '../errors.js';
 import type { Db } from '../storage/db.js';
 import type { StyleModel } from '../storage/generated/client.ts';
 import type { ImageStore } from '../storage/image-store.js';
 import { ACTIVE_STATUSES } from './run-status.js';
 import { assertSiblingInside, resolveImportPath } from './import-path.js';
-import { SHARED_OWNER, usableBy } from './owners.js';
+import { mayChange, readersFor, SHARED_OWNER, usableBy } from './owners.js';
 import { stylizeSample } from './sample-scene.js';
 
 export interface StyleModelServices {
@@ -106,6 +106,63 @@ export async function prepareStyleModel(
   return services.db.styleModel.update({ where: { id }, data: { previewImageId: preview.id } });
 }
 
+/** A stored image the principal may read, to attach to a model as its reference painting (NOT_FOUND otherwise). */
+async function readableImage(
+  services: Pick<StyleModelServices, 'images'>,
+  principal: Principal,
+  imageId: string,
+): Promise<string> {
+  const image = await services.images.find(imageId, readersFor(principal));
+  if (!image) throw new NotFoundError('Image', imageId);
+  return image.id;
+}
+
+/**
+ * Writes a model row naming `styleImageId` (if any), and lets the model's owner read that image (everyone, for a
+ * catalogue model), in one transaction. An image collected meanwhile fails the write with NOT_FOUND, nothing written.
+ */
+function withReference<T>(
+  services: Pick<StyleModelServices, 'db' | 'images'>,
+  owner: string,
+  styleImageId: string | null | undefined,
+  write: (tx: Pick<Db, 'styleModel'>) => Promise<T>,
+): Promise<T> {
+  if (!styleImageId) return write(services.db);
+  const { db, images } = services;
+  return images.referencing([styleImageId], () =>
+    db.$transaction(async (tx) => {
+      await tx.imageOwner.upsert({
+        where: { imageId_owner: { imageId: styleImageId, owner } },
+        create: { imageId: styleImageId, owner },
+        update: {},
+      });
+      return write(tx);
+    }),
+  );
+}
+
+/**
+ * Attaches the painting a model was trained on (an image the principal may read), or detaches it (null): FAST runs
+ * with the model then get a style score against it. Own imported models; catalogue models for admins only.
+ */
+export async function updateStyleModel(
+  services: Pick<StyleModelServices, 'db' | 'images'>,
+  principal: Principal,
+  id: string,
+  input: { styleImageId?: string | null },
+): Promise<StyleModel> {
+  const model = await services.db.styleModel.findFirst({ where: { id, ...usableBy(principal) } });
+  if (!model) throw new NotFoundError('StyleModel', id);
+  if (!mayChange(principal, model.owner))
+    throw new AccessError('FORBIDDEN', 'catalogue style models can be changed by an admin only');
+  if (input.styleImageId === undefined) return model;
+  const styleImageId =
+    input.styleImageId === null ? null : await readableImage(services, principal, input.styleImageId);
+  return withReference(services, model.owner, styleImageId, (tx) =>
+    tx.styleModel.update({ where: { id }, data: { styleImageId } }),
+  );
+}
+
 function checkName(name: string): string {
   const trimmed = name.trim();
   if (!/^[\w][\w .()-]{0,79}$/.test(trimmed))
@@ -120,7 +177,7 @@ function checkName(name: string): string {
 export async function importStyleModel(
   services: StyleModelServices,
   principal: Principal,
-  input: { name: string; path: string },
+  input: { name: string; path: string; styleImageId?: string | null },
 ): Promise<StyleModel> {
   const name = checkName(input.name);
   const { owner } = principal;
@@ -128,6 +185,7 @@ export async function importStyleModel(
   if (await services.db.styleModel.findFirst({ where: { name, owner: { in: [owner, SHARED_OWNER] } } })) {
     throw new ConflictError(`a style model named "${name}" already exists`);
   }
+  const styleImageId = input.styleImageId ? await readableImage(services, principal, input.styleImageId) : null;
   const file = await resolveImportPath(services.importDir, input.path);
   let detected: StyleModelSource;
   try {
@@ -161,17 +219,20 @@ export async function importStyleModel(
       throw new InputError('path', `is not a usable ${detected.architecture} model: ${(error as Error).message}`);
     }
     const image = await services.images.save(preview, owner);
-    return await services.db.styleModel.create({
-      data: {
-        name,
-        owner,
-        architecture: detected.architecture,
-        format: detected.format,
-        source: 'import',
-        location,
-        previewImageId: image.id,
-      },
-    });
+    return await withReference(services, owner, styleImageId, (tx) =>
+      tx.styleModel.create({
+        data: {
+          name,
+          owner,
+          architecture: detected.architecture,
+          format: detected.format,
+          source: 'import',
+          location,
+          previewImageId: image.id,
+          styleImageId,
+        },
+      }),
+    );
   } catch (error) {
     await rm(target, { recursive: true, force: true });
     throw error;

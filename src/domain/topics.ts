@@ -13,6 +13,9 @@ export interface RunStepRecord {
   tvLoss: number;
   totalLoss: number;
   ms: number;
+  /** At a tiled scale: the 1-based tile and the scale's tile count (null at a whole-image scale). */
+  tile: number | null;
+  tiles: number | null;
 }
 
 export type RunEvent =

@@ -3,6 +3,7 @@
 // queued. A transfer is GATYS (style images, optimised) or FAST (one pass of a trained style model).
 import {
   LIMITS,
+  MAX_OUTPUT_SIDE,
   type BackendLimits,
   fitLongestSide,
   largestSideWithin,
@@ -53,6 +54,8 @@ export interface TransferServices {
   backend: BackendLimits;
   /** The most pixel-steps one run of a non-admin may take (MAX_RUN_WORK; see run-work.ts). */
   maxRunWork: number;
+  /** The longest output side any run may ask for (MAX_OUTPUT_SIDE); default the engine's, MAX_OUTPUT_SIDE. */
+  maxOutputSide?: number;
 }
 
 /** A run to store, but for its owner and content image (known once the request is admitted). */
@@ -82,18 +85,19 @@ async function contentOf(
   return { width: image.width, height: image.height, imageId: image.id };
 }
 
-/** Output dimensions, refused with the largest size that fits when the backend cannot hold them. */
-function outputOf(content: Content, size: number, maxPixels: number): { width: number; height: number } {
-  const output = fitLongestSide(content.width, content.height, size);
-  if (output.width * output.height > maxPixels) {
-    const largest = largestSideWithin(content.width, content.height, maxPixels);
-    throw new InputError(
-      'params.size',
-      `${output.width}×${output.height} is more than the engine's backend can hold`,
-      `size ≤ ${largest} for this image`,
-    );
-  }
-  return output;
+/** Refuses a size over the server's MAX_OUTPUT_SIDE, for every principal (admins too). */
+function checkOutputSide(services: TransferServices, size: number, field: string): void {
+  const max = services.maxOutputSide ?? MAX_OUTPUT_SIDE;
+  if (size > max)
+    throw new InputError(field, `${size} is more than this server's largest output side`, `size ≤ ${max}`);
+}
+
+/**
+ * Output dimensions. Any size up to MAX_OUTPUT_SIDE runs: past what the backend holds in one pass, the engine refines
+ * a Gatys run in tiles and runs a fast network tile by tile (src/engine/gatys/tiling.ts, fast-style/).
+ */
+function outputOf(content: Content, size: number): { width: number; height: number } {
+  return fitLongestSide(content.width, content.height, size);
 }
 
 interface Dimensions {
@@ -209,7 +213,8 @@ async function gatysRun(
   });
   // validatePresetParams has checked them: this only fills in the defaults.
   const params = resolveGatysOptions(merged);
-  const output = outputOf(content, params.size, maxPixelsFor(services.backend));
+  checkOutputSide(services, params.size, 'params.size');
+  const output = outputOf(content, params.size);
   checkContentSides(content, params, maxPixelsFor(services.backend));
   checkStyleSides(
     requested.map((s) => byId.get(s.styleId)!),
@@ -279,9 +284,13 @@ async function fastRun(
   // Checked by validatePresetParams: this only fills in the defaults.
   const fast = resolveFastOptions(options);
   const maxPixels = maxFastPixelsFor(services.backend);
-  // Without a size the pass keeps the content's own, as large as the backend allows (the engine's own rule).
-  const size = fast.size ?? defaultFastSize(content.width, content.height, maxPixels);
-  const output = outputOf(content, size, maxPixels);
+  // Without a size the pass keeps the content's own, as large as the backend (the engine's own rule) and the server
+  // allow.
+  if (fast.size !== undefined) checkOutputSide(services, fast.size, 'fastParams.size');
+  const size =
+    fast.size ??
+    Math.min(defaultFastSize(content.width, content.height, maxPixels), services.maxOutputSide ?? MAX_OUTPUT_SIDE);
+  const output = outputOf(content, size);
   if (!isAdmin(principal) && fastWork(output) > services.maxRunWork) {
     const largest = largestSideWithin(content.width, content.height, services.maxRunWork);
     const problem = `${output.width}×${output.height} is more than the ${services.maxRunWork} pixels one run may make`;

@@ -40,6 +40,13 @@ export interface StepEvent {
   totalLoss: number;
   /** Wall time of this step (objective, gradient and update). */
   ms: number;
+  /**
+   * At a scale refined in tiles (a Gatys run past the backend's single-pass limit, or with tileSize): the 1-based tile
+   * this step optimised, the scale's tile count, and the 1-based pass over those tiles. Absent at a whole-image scale.
+   */
+  tile?: number;
+  tiles?: number;
+  pass?: number;
 }
 
 export interface PreviewEvent {
@@ -55,6 +62,11 @@ export interface DoneEvent {
   losses: Losses;
   steps: number;
   ms: number;
+  /**
+   * How close the result came to its style and its content, measured with VGG19 (gatys/quality.ts); absent when the
+   * run was not scored. `style` is null when the run has no style image to compare with (a fast model without one).
+   */
+  quality?: { style: number | null; content: number };
 }
 
 /**

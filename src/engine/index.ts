@@ -59,6 +59,7 @@ export {
   GATYS_DEFAULTS,
   INITS,
   LIMITS,
+  MAX_OUTPUT_SIDE,
   maxPixelsFor,
   OPTIMIZERS,
   POOLINGS,

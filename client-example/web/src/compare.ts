@@ -1,9 +1,18 @@
-// Two runs side by side: their images, both total-loss curves on one chart (same steps, same log scale), and their
-// parameters with the differences marked.
+// Two runs side by side: their images and quality scores (the better of each marked), both total-loss curves on one
+// chart (same steps, same log scale), and their parameters with the differences marked.
 import { execute } from './api.ts';
 import { Chart } from './chart.ts';
 import { h, img, replace } from './dom.ts';
-import { describe, readRun, runParameters, thumbnailOf, type LossStep, type Run } from './model.ts';
+import {
+  describe,
+  formatScore,
+  readRun,
+  runParameters,
+  scoreOf,
+  thumbnailOf,
+  type LossStep,
+  type Run,
+} from './model.ts';
 import { RunDetails } from '../../operations.ts';
 
 const COLORS = ['#1d3557', '#e76f51'];
@@ -44,6 +53,30 @@ export class CompareView {
   }
 
   private render(runs: readonly [Run, Run], steps: [readonly LossStep[], readonly LossStep[]]): void {
+    // Each score of a run, marked where it beats the other run's (lower is better).
+    const score = (run: Run, other: Run, which: 'style' | 'content') => {
+      const mine = scoreOf(run, which);
+      const theirs = scoreOf(other, which);
+      const better = mine !== null && theirs !== null && mine < theirs;
+      return h(
+        'span',
+        { class: better ? 'score better' : 'score', dataset: { score: which } },
+        `${which} ${formatScore(mine)}`,
+      );
+    };
+    const quality = (run: Run, other: Run) =>
+      h(
+        'div',
+        { class: 'quality', dataset: { role: 'quality' }, title: 'Quality score: lower is better' },
+        ...(run.quality
+          ? [
+              h('span', { class: 'muted' }, 'Quality (lower is better): '),
+              score(run, other, 'style'),
+              ' · ',
+              score(run, other, 'content'),
+            ]
+          : [h('span', { class: 'muted' }, 'Not scored')]),
+      );
     const column = (run: Run, label: string) =>
       h(
         'div',
@@ -56,6 +89,7 @@ export class CompareView {
           h('a', { href: `#/runs/${encodeURIComponent(run.id)}` }, describe(run)),
         ),
         h('span', { class: 'badge', dataset: { status: run.status } }, run.status),
+        quality(run, run === runs[0] ? runs[1] : runs[0]),
         img(thumbnailOf(run).url, `${label}: ${run.result ? 'result' : 'content'}`, 'compare-image'),
       );
     // One table, one row per parameter either run has; rows that differ are marked.

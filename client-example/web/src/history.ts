@@ -3,7 +3,7 @@
 import { execute } from './api.ts';
 import { sparkline } from './chart.ts';
 import { h, img, replace } from './dom.ts';
-import { describe, formatDate, formatLoss, readRun, thumbnailOf, type Run } from './model.ts';
+import { describe, formatDate, formatLoss, qualityLabel, readRun, thumbnailOf, type Run } from './model.ts';
 import { HistoryWithCurves } from '../../operations.ts';
 
 const PAGE = 12;
@@ -102,6 +102,13 @@ export class HistoryView {
         { class: 'history-curve' },
         run.engine === 'GATYS' ? sparkline(losses) : null,
         h('span', { class: 'muted' }, run.losses ? `loss ${formatLoss(run.losses.total)}` : ''),
+        run.quality
+          ? h(
+              'span',
+              { class: 'muted quality', dataset: { role: 'quality' }, title: 'Quality score: lower is better' },
+              qualityLabel(run),
+            )
+          : null,
       ),
       h('label', { class: 'compare-tick' }, tick, 'compare'),
     );

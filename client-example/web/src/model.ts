@@ -84,6 +84,22 @@ export function formatLoss(value: number | null | undefined): string {
   return Math.abs(value) >= 1000 || Math.abs(value) < 0.01 ? value.toExponential(2) : value.toPrecision(3);
 }
 
+/** A quality score (lower is better), as losses are shown; "–" for none (not scored, or a fast run's style). */
+export function formatScore(value: number | null | undefined): string {
+  return formatLoss(value);
+}
+
+/** The score a view shows for one half of run.quality, or null when the run has no such score. */
+export function scoreOf(run: Pick<Run, 'quality'>, which: 'style' | 'content'): number | null {
+  return run.quality?.[which] ?? null;
+}
+
+/** "style 0.412 · content 0.235" for a scored run (style "–" for a fast model without a painting); null otherwise. */
+export function qualityLabel(run: Pick<Run, 'quality'>): string | null {
+  if (!run.quality) return null;
+  return `style ${formatScore(run.quality.style)} · content ${formatScore(run.quality.content)}`;
+}
+
 export function formatDuration(ms: number): string {
   const seconds = Math.max(0, Math.round(ms / 1000));
   const m = Math.floor(seconds / 60);
@@ -128,6 +144,10 @@ export function runParameters(run: Run): [label: string, value: string][] {
     if (p.preserveColors) rows.push(['Colours', 'preserved']);
   }
   if (run.losses && run.engine === 'GATYS') rows.push(['Final loss', formatLoss(run.losses.total)]);
+  if (run.quality) {
+    rows.push(['Style score (lower is better)', formatScore(run.quality.style)]);
+    rows.push(['Content score (lower is better)', formatScore(run.quality.content)]);
+  }
   const elapsed = elapsedMs(run);
   if (elapsed !== null && run.finishedAt) rows.push(['Time', formatDuration(elapsed)]);
   return rows;

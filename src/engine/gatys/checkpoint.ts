@@ -81,10 +81,18 @@ export interface CheckpointState {
   step: number;
   /** 0-based scale the image belongs to. */
   scale: number;
-  /** The image being optimised, in VGG space, [1, height, width, 3]. */
+  /** The image being optimised, in VGG space, [1, height, width, 3]: at a tiled scale, the whole image. */
   image: SavedTensor;
+  /** The optimiser's state: at a tiled scale, that of the tile being optimised. */
   optimizer: OptimizerState;
   identity: CheckpointIdentity;
+  /**
+   * At a tiled scale: the tile being optimised (0-based index and pass), its pixels, and the whole image as the pass
+   * found it (the tiles of a pass are blended against it).
+   */
+  tile?: { index: number; pass: number; image: SavedTensor; base: SavedTensor };
+  /** The run's scales and tiles (tiling.ts planSignature), when any scale is tiled: a resume must cut them alike. */
+  plan?: string;
 }
 
 /** Checks a run's checkpointEvery option (absent: 0, off). */
@@ -208,8 +216,24 @@ function checkStructure(value: unknown, invalid: (why: string) => EngineInputErr
     !Array.isArray(identity.styles)
   )
     throw invalid('has no valid run identity');
-  // Every tensor of the optimiser has the image's shape.
-  const sameShape = (t: unknown) => isSavedTensor(t) && t.shape.join() === image.shape.join();
+  const tile = state.tile;
+  if (
+    tile !== undefined &&
+    (typeof tile !== 'object' ||
+      tile === null ||
+      !isCount(tile.index) ||
+      !isCount(tile.pass) ||
+      !isSavedTensor(tile.image) ||
+      tile.image.shape.length !== 4 ||
+      tile.image.shape[3] !== 3 ||
+      !isSavedTensor(tile.base) ||
+      tile.base.shape.join() !== image.shape.join() ||
+      typeof state.plan !== 'string')
+  )
+    throw invalid('has an invalid tile');
+  // Every tensor of the optimiser has the shape of what it optimises: the image, or at a tiled scale the tile.
+  const optimised = tile ? tile.image : image;
+  const sameShape = (t: unknown) => isSavedTensor(t) && t.shape.join() === optimised.shape.join();
   const optional = (t: unknown) => t === undefined || sameShape(t);
   const optimizer = state.optimizer;
   if (optimizer?.kind === 'lbfgs') {
@@ -240,13 +264,13 @@ function checkStructure(value: unknown, invalid: (why: string) => EngineInputErr
 }
 
 /**
- * Refuses a checkpoint that another run made: EngineInputError on `resume.state` listing what differs. `shape` is the
- * image shape these params give at the checkpoint's scale.
+ * Refuses a checkpoint that another run made: EngineInputError on `resume.state` listing what differs. `expectedAt`
+ * gives the image shape these params have where the checkpoint was taken, or why the checkpoint cannot be there.
  */
 export function checkCheckpointBelongs(
   state: CheckpointState,
   identity: CheckpointIdentity,
-  shapeAt: (scale: number) => number[],
+  expectedAt: (state: CheckpointState) => number[] | string,
 ): void {
   const differs: string[] = [];
   for (const key of ['size', 'scales', 'steps', 'optimizer', 'lbfgsHistory', 'preserveColors'] as const) {
@@ -261,10 +285,8 @@ export function checkCheckpointBelongs(
       'a checkpoint of a run with the same images, size, scales, steps and optimiser',
     );
   }
-  if (state.scale >= identity.scales || Math.floor(state.step / identity.steps) !== state.scale) {
-    throw new EngineInputError('resume.state', `step ${state.step} does not fall in its scale ${state.scale + 1}`);
-  }
-  const expected = shapeAt(state.scale);
+  const expected = expectedAt(state);
+  if (typeof expected === 'string') throw new EngineInputError('resume.state', expected);
   if (state.image.shape.join() !== expected.join()) {
     throw new EngineInputError(
       'resume.state',

@@ -20,5 +20,7 @@ export * from './params.js';
 export * from './quality-params.js';
 export { scoreQuality } from './quality.js';
 export { gatysTransfer, type GatysContext } from './transfer.js';
+export { tiledGrams } from './tiled-grams.js';
+export * from './tiling.js';
 export { fromVggSpace, toVggSpace, Vgg19, type FeatureObjective } from './vgg19.js';
 export { loadVgg19, readWeightsFolder } from './weights.js';

@@ -53,6 +53,13 @@ export interface GatysOptions {
   previewEvery: number;
   /** Longest side of previews in pixels. */
   previewSize: number;
+  /**
+   * Refine in tiles of at most this many pixels a side (overlap included) every scale larger than that, even one the
+   * backend could run whole. 0: tile only the scales past the backend's single-pass limit, as large as it allows.
+   */
+  tileSize: number;
+  /** Passes over the tiles of a tiled scale, each tile optimised `steps` steps per pass. */
+  tilePasses: number;
 }
 
 export interface TransferParams extends Partial<GatysOptions> {
@@ -99,14 +106,19 @@ export const GATYS_DEFAULTS: GatysOptions = {
   scales: 1,
   previewEvery: 10,
   previewSize: 256,
+  tileSize: 0,
+  tilePasses: 1,
 };
+
+/** Largest output side, whole or tiled; a server may set a lower one (MAX_OUTPUT_SIDE). */
+export const MAX_OUTPUT_SIDE = 4096;
 
 /** Default Adam step size when the caller picks Adam without one (pixel units, as neural-style). */
 export const ADAM_DEFAULT_LEARNING_RATE = 10;
 
 /** Ranges, in one place so errors, GraphQL docs and the CLI agree. */
 export const LIMITS = {
-  size: { min: 32, max: 2048 },
+  size: { min: 32, max: MAX_OUTPUT_SIDE },
   steps: { min: 1, max: 5000 },
   scales: { min: 1, max: 4 },
   styles: { min: 1, max: 8 },
@@ -115,6 +127,9 @@ export const LIMITS = {
   lbfgsHistory: { min: 1, max: 200 },
   previewEvery: { min: 0, max: 5000 },
   previewSize: { min: 16, max: 1024 },
+  /** 0 = automatic; else the longest tile side, overlap included. */
+  tileSize: { min: 64, max: MAX_OUTPUT_SIDE },
+  tilePasses: { min: 1, max: 4 },
   weight: { min: 0, max: 1e12 },
   seed: { min: 0, max: 2 ** 32 - 1 },
   /** Smallest side the network can see: relu5_x sits below four 2× poolings. */
@@ -189,6 +204,8 @@ export function resolveGatysOptions(
   checkInt('scales', merged.scales, LIMITS.scales);
   checkInt('previewEvery', merged.previewEvery, LIMITS.previewEvery);
   checkInt('previewSize', merged.previewSize, LIMITS.previewSize);
+  if (merged.tileSize !== 0) checkInt('tileSize', merged.tileSize, LIMITS.tileSize);
+  checkInt('tilePasses', merged.tilePasses, LIMITS.tilePasses);
   const contentLayers = checkLayers('contentLayers', merged.contentLayers, CONTENT_LAYER_NAMES);
   const styleLayers = checkLayers('styleLayers', merged.styleLayers, STYLE_LAYER_NAMES);
   const smallest = Math.floor(merged.size / 2 ** (merged.scales - 1));
@@ -208,7 +225,7 @@ export function resolveGatysOptions(
   };
 }
 
-function checkResume(resume: ResumeFrom, options: GatysOptions): void {
+function checkResume(resume: ResumeFrom): void {
   if (typeof resume !== 'object')
     throw new EngineInputError('resume', 'must be { state, step } or { image, step }', "a checkpoint event's state");
   const hasState = 'state' in resume && resume.state !== undefined && resume.state !== null;
@@ -227,7 +244,8 @@ function checkResume(resume: ResumeFrom, options: GatysOptions): void {
   } else {
     checkBytes('resume.image', (resume as { image: unknown }).image);
   }
-  checkInt('resume.step', resume.step, { min: 0, max: options.steps * options.scales - 1 });
+  // The upper bound depends on the image (a tiled scale takes steps × tiles × passes): the transfer checks it.
+  checkInt('resume.step', resume.step, { min: 0, max: Number.MAX_SAFE_INTEGER });
 }
 
 /** Validates a whole transfer request; throws EngineInputError naming the field and the valid values. */
@@ -252,7 +270,7 @@ export function resolveTransferParams(params: TransferParams): ResolvedTransferP
     throw new EngineInputError('styles', 'all style weights are 0', 'at least one weight > 0');
   const resolved = resolveGatysOptions(options);
   if (resolved.init === 'image') checkBytes('initImage', initImage);
-  if (resume !== undefined && resume !== null) checkResume(resume, resolved);
+  if (resume !== undefined && resume !== null) checkResume(resume);
   return {
     ...resolved,
     content,

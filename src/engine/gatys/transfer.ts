@@ -27,6 +27,7 @@ import {
   encodeCheckpoint,
   type CheckpointIdentity,
   type CheckpointState,
+  type SavedTensor,
 } from './checkpoint.js';
 import { gram, weightedLosses, type LossTargets, type LossWeights } from './losses.js';
 import { createOptimizer, loadTensor, readScalars, saveTensor, type PixelOptimizer } from './optimizer.js';
@@ -38,6 +39,20 @@ import {
   type TransferParams,
 } from './params.js';
 import { gaussianNoise } from './rng.js';
+import { tiledGrams } from './tiled-grams.js';
+import {
+  blendInto,
+  cropPlane,
+  featherWeights,
+  planRun,
+  planSignature,
+  positionOf,
+  type PlaneImage,
+  type RunPlan,
+  type ScalePlan,
+  type StepPosition,
+  type TileRect,
+} from './tiling.js';
 import { fromVggSpace, toVggSpace, type Vgg19 } from './vgg19.js';
 
 export interface GatysContext {
@@ -69,8 +84,8 @@ interface ScaleSetup {
   targets: LossTargets;
   /** Content RGB at this scale, kept only to put its colours back (preserveColors). */
   contentRgb?: tf.Tensor4D;
-  /** The content in VGG space, as the optimiser's start. */
-  contentStart: tf.Tensor4D;
+  /** The content in VGG space, as the optimiser's start (whole scales only). */
+  contentStart?: tf.Tensor4D;
 }
 
 function rgbTensor(image: RgbImage): tf.Tensor4D {
@@ -95,15 +110,20 @@ function disposeMap(map: Map<string, tf.Tensor> | undefined): void {
   map?.forEach((t) => t.dispose());
 }
 
-/** Checks images before any tensor work: readable, and large enough for relu5_x after four poolings. */
+/** The smallest tile side worth optimising: below it the zero padding of every layer reaches most of the tile. */
+const MIN_TILE_SIDE = 64;
+
+/**
+ * Checks images before any tensor work: readable, and large enough for relu5_x after four poolings. Sizes past the
+ * backend's single pass are refined in tiles (tiling.ts), so only a backend that cannot hold a useful tile refuses.
+ */
 async function checkImages(params: ResolvedTransferParams, maxPixels: number) {
   const content = await probeImage(params.content, 'content');
-  const output = fitLongestSide(content.width, content.height, params.size);
-  if (output.width * output.height > maxPixels) {
+  if (maxPixels < MIN_TILE_SIDE * MIN_TILE_SIDE) {
     const largest = largestSideWithin(content.width, content.height, maxPixels);
     throw new EngineInputError(
       'size',
-      `${output.width}×${output.height} needs more memory than this backend has`,
+      `this backend holds ${maxPixels} pixels, too few for tiles of ${MIN_TILE_SIDE}²`,
       `size ≤ ${largest} for this image on this backend`,
     );
   }
@@ -129,14 +149,6 @@ async function checkImages(params: ResolvedTransferParams, maxPixels: number) {
         'a larger styleScale or a squarer image',
       );
     }
-    const styleOutput = fitLongestSide(probe.width, probe.height, Math.round(params.size * params.styleScale));
-    if (styleOutput.width * styleOutput.height > maxPixels * STYLE_PIXEL_FACTOR) {
-      throw new EngineInputError(
-        'styleScale',
-        `style image ${i} at ${styleOutput.width}×${styleOutput.height} needs more memory than this backend has`,
-        `a smaller styleScale or size`,
-      );
-    }
     styles.push(probe);
   }
   if (params.initImage) await probeImage(params.initImage, 'initImage');
@@ -153,53 +165,52 @@ function lossWeights(params: ResolvedTransferParams): LossWeights {
   };
 }
 
-/** Grams of one style image, from the cache or computed (and then cached). */
+/** Grams of one style image, from the cache or computed (and then cached): in tiles when one pass cannot hold it. */
 function styleGrams(
   vgg: Vgg19,
   image: tf.Tensor4D,
   key: string,
   params: ResolvedTransferParams,
   cache: GramCache | undefined,
+  maxPixels: number,
 ): { grams: GramSet; owned: boolean } {
   const cached = cache?.get(key);
   if (cached) return { grams: cached, owned: false };
-  const grams = keptMap(() => {
-    const features = vgg.features(toVggSpace(image), params.styleLayers, params.pooling);
-    return new Map(params.styleLayers.map((layer) => [layer, gram(features.get(layer)!)]));
-  });
+  const [, height, width] = image.shape;
+  const budget = maxPixels * STYLE_PIXEL_FACTOR;
+  const grams =
+    height * width <= budget
+      ? keptMap(() => {
+          const features = vgg.features(toVggSpace(image), params.styleLayers, params.pooling);
+          return new Map(params.styleLayers.map((layer) => [layer, gram(features.get(layer)!)]));
+        })
+      : tiledGrams(vgg, image, params.styleLayers, params.pooling, Math.floor(Math.sqrt(budget)));
   // A cache that keeps nothing (capacity 0) leaves the tensors with this run, which frees them once used.
   return { grams, owned: !cache?.set(key, grams) };
 }
 
-/** Decodes the images for one scale and computes the content features and blended style Grams. */
-async function setupScale(
+/**
+ * The style targets of one scale: each style image at size × styleScale, its Grams blended by weight. For a
+ * luminance-only run the styles' luminance is first matched to the content's (`contentLum`, the whole image's).
+ */
+async function styleTargetsAt(
   vgg: Vgg19,
   params: ResolvedTransferParams,
   size: number,
-  contentDims: { width: number; height: number },
   styleDims: { width: number; height: number }[],
+  contentLum: tf.Tensor4D | undefined,
   cache: GramCache | undefined,
-): Promise<ScaleSetup> {
-  const { width, height } = fitLongestSide(contentDims.width, contentDims.height, size);
-  const contentImage = await decodeRgb(params.content, 'content', width, height);
+  maxPixels: number,
+): Promise<GramSet> {
   const styleImages = await Promise.all(
     params.styles.map((style, i) => {
       const dims = fitLongestSide(styleDims[i]!.width, styleDims[i]!.height, Math.round(size * params.styleScale));
       return decodeRgb(style.image, `styles[${i}].image`, dims.width, dims.height);
     }),
   );
-  const contentRgb = rgbTensor(contentImage);
-  const contentLum = params.preserveColors ? luminance(contentRgb) : undefined;
-  const contentInput = contentLum ? greyFromLuminance(contentLum) : contentRgb;
   const totalWeight = params.styles.reduce((sum, s) => sum + s.weight, 0);
   const styleTargets: GramSet = new Map();
-  let content: Map<string, tf.Tensor4D> | undefined;
   try {
-    content = keptMap(() => {
-      const features = vgg.features(toVggSpace(contentInput), params.contentLayers, params.pooling);
-      return new Map(params.contentLayers.map((layer) => [layer, features.get(layer)!]));
-    });
-    const contentTargets = content;
     const contentStats = contentLum
       ? await readScalars(
           ...tf.tidy(() => Object.values(tf.moments(contentLum)).map((m) => tf.reshape<tf.Rank.R0>(m, []))),
@@ -213,30 +224,65 @@ async function setupScale(
       const key =
         `${sha256(style.image)}:${input.shape[2]}x${input.shape[1]}:` +
         `${params.pooling}:${params.styleLayers.join(',')}${statsKey}`;
-      const { grams, owned } = styleGrams(vgg, input, key, params, cache);
-      for (const layer of params.styleLayers) {
-        const previous = styleTargets.get(layer);
-        const weighted = tf.tidy(() => tf.mul<tf.Tensor2D>(grams.get(layer)!, style.weight / totalWeight));
-        styleTargets.set(layer, previous ? tf.tidy(() => tf.add<tf.Tensor2D>(previous, weighted)) : weighted);
-        if (previous) {
-          previous.dispose();
-          weighted.dispose();
+      try {
+        const { grams, owned } = styleGrams(vgg, input, key, params, cache, maxPixels);
+        for (const layer of params.styleLayers) {
+          const previous = styleTargets.get(layer);
+          const weighted = tf.tidy(() => tf.mul<tf.Tensor2D>(grams.get(layer)!, style.weight / totalWeight));
+          styleTargets.set(layer, previous ? tf.tidy(() => tf.add<tf.Tensor2D>(previous, weighted)) : weighted);
+          if (previous) {
+            previous.dispose();
+            weighted.dispose();
+          }
         }
+        if (owned) disposeMap(grams);
+      } finally {
+        if (input !== image) input.dispose();
+        image.dispose();
       }
-      if (owned) disposeMap(grams);
-      if (input !== image) input.dispose();
-      image.dispose();
     }
+    return styleTargets;
+  } catch (error) {
+    disposeMap(styleTargets);
+    throw error;
+  }
+}
+
+/** Content features of an RGB image (of its luminance, grey, for a luminance-only run), kept. */
+function contentTargetsOf(vgg: Vgg19, params: ResolvedTransferParams, input: tf.Tensor4D): Map<string, tf.Tensor4D> {
+  return keptMap(() => {
+    const features = vgg.features(toVggSpace(input), params.contentLayers, params.pooling);
+    return new Map(params.contentLayers.map((layer) => [layer, features.get(layer)!]));
+  });
+}
+
+/** Decodes the images for one whole-image scale and computes the content features and blended style Grams. */
+async function setupScale(
+  vgg: Vgg19,
+  params: ResolvedTransferParams,
+  scale: ScalePlan,
+  styleDims: { width: number; height: number }[],
+  cache: GramCache | undefined,
+  maxPixels: number,
+): Promise<ScaleSetup> {
+  const { width, height } = scale;
+  const contentImage = await decodeRgb(params.content, 'content', width, height);
+  const contentRgb = rgbTensor(contentImage);
+  const contentLum = params.preserveColors ? luminance(contentRgb) : undefined;
+  const contentInput = contentLum ? greyFromLuminance(contentLum) : contentRgb;
+  let content: Map<string, tf.Tensor4D> | undefined;
+  try {
+    content = contentTargetsOf(vgg, params, contentInput);
+    const styleGrams = await styleTargetsAt(vgg, params, scale.size, styleDims, contentLum, cache, maxPixels);
     const contentStart = tf.tidy(() => toVggSpace(contentInput));
     return {
       shape: [1, height, width, 3],
-      targets: { content: contentTargets, styleGrams: styleTargets },
+      targets: { content, styleGrams },
       ...(params.preserveColors ? { contentRgb } : {}),
       contentStart,
     };
   } catch (error) {
     disposeMap(content);
-    disposeMap(styleTargets);
     contentRgb.dispose();
     throw error;
   } finally {
@@ -248,10 +294,55 @@ async function setupScale(
 
 function disposeScale(setup: ScaleSetup | undefined): void {
   if (!setup) return;
-  setup.contentStart.dispose();
+  setup.contentStart?.dispose();
   disposeMap(setup.targets.content);
   disposeMap(setup.targets.styleGrams);
   setup.contentRgb?.dispose();
+}
+
+/** What every tile of a tiled scale shares: the style targets (from the whole style images) and the content. */
+interface TiledScale {
+  plan: ScalePlan & { tiles: TileRect[] };
+  styleGrams: GramSet;
+  /** The content at this scale, on the CPU; each tile's content targets come from its own crop. */
+  content: RgbImage;
+}
+
+async function setupTiledScale(
+  vgg: Vgg19,
+  params: ResolvedTransferParams,
+  scale: ScalePlan & { tiles: TileRect[] },
+  styleDims: { width: number; height: number }[],
+  cache: GramCache | undefined,
+  maxPixels: number,
+): Promise<TiledScale> {
+  const content = await decodeRgb(params.content, 'content', scale.width, scale.height);
+  // Luminance is per pixel: the whole image's is cheap even where a step over it is not.
+  const contentLum = params.preserveColors ? tf.tidy(() => luminance(rgbTensor(content))) : undefined;
+  try {
+    const styleGrams = await styleTargetsAt(vgg, params, scale.size, styleDims, contentLum, cache, maxPixels);
+    return { plan: scale, styleGrams, content };
+  } finally {
+    contentLum?.dispose();
+  }
+}
+
+/** One tile's targets: its crop's content features and the scale's style Grams (shared: disposeTile keeps them). */
+function setupTile(vgg: Vgg19, params: ResolvedTransferParams, scale: TiledScale, rect: TileRect): ScaleSetup {
+  const crop = cropPlane({ ...scale.content, channels: 3 }, rect);
+  const rgb = tf.tensor4d(Float32Array.from(crop.data), [1, rect.height, rect.width, 3]);
+  const input = params.preserveColors ? tf.tidy(() => greyFromLuminance(luminance(rgb))) : rgb;
+  try {
+    const content = contentTargetsOf(vgg, params, input);
+    return { shape: [1, rect.height, rect.width, 3], targets: { content, styleGrams: scale.styleGrams } };
+  } finally {
+    if (input !== rgb) input.dispose();
+    rgb.dispose();
+  }
+}
+
+function disposeTile(setup: ScaleSetup | undefined): void {
+  disposeMap(setup?.targets.content);
 }
 
 /**
@@ -301,14 +392,62 @@ async function toRgb(x: tf.Tensor4D, setup: ScaleSetup): Promise<RgbImage> {
   }
 }
 
-/** Encoded image bytes as optimiser pixels at this scale (grey luminance for a luminance-only run). */
+/** Pixels converted to RGB at a time, in bands of rows: the conversion is per pixel, the bands change nothing. */
+const BAND_PIXELS = 1 << 20;
+
+/** A whole image held on the CPU (VGG space) → RGB bytes, with `content`'s colours put back when given. */
+async function planeToRgb(plane: PlaneImage, content: RgbImage | undefined): Promise<RgbImage> {
+  const { width, height } = plane;
+  const data = new Uint8Array(width * height * 3);
+  const bandRows = Math.max(1, Math.floor(BAND_PIXELS / width));
+  for (let y0 = 0; y0 < height; y0 += bandRows) {
+    const rows = Math.min(bandRows, height - y0);
+    const [from, to] = [y0 * width * 3, (y0 + rows) * width * 3];
+    const rgb = tf.tidy(() => {
+      let image = fromVggSpace(tf.tensor4d(plane.data.subarray(from, to), [1, rows, width, 3]));
+      if (content)
+        image = recolor(image, tf.tensor4d(Float32Array.from(content.data.subarray(from, to)), [1, rows, width, 3]));
+      return tf.clipByValue(tf.round(image), 0, 255);
+    });
+    try {
+      data.set(await rgb.data(), from);
+    } finally {
+      rgb.dispose();
+    }
+  }
+  return { data, width, height };
+}
+
+/** A [1,H,W,3] tensor's values as an image on the CPU (a copy the caller may write to). */
+async function toPlane(x: tf.Tensor4D): Promise<PlaneImage> {
+  const [, height, width, channels] = x.shape;
+  return { data: new Float32Array(await x.data<'float32'>()), width, height, channels };
+}
+
+function planeTensor(plane: PlaneImage): tf.Tensor4D {
+  return tf.tensor4d(plane.data, [1, plane.height, plane.width, plane.channels]);
+}
+
+/** An image (a tensor, or a plane on the CPU) bilinearly resized to width × height, as a plane. */
+async function resizedPlane(source: tf.Tensor4D | PlaneImage, width: number, height: number): Promise<PlaneImage> {
+  const resized = tf.tidy(() =>
+    tf.image.resizeBilinear(source instanceof tf.Tensor ? source : planeTensor(source), [height, width]),
+  );
+  try {
+    return await toPlane(resized);
+  } finally {
+    resized.dispose();
+  }
+}
+
+/** Encoded image bytes as optimiser pixels at this size (grey luminance for a luminance-only run). */
 async function pixelsOf(
   bytes: Uint8Array,
   field: string,
   params: ResolvedTransferParams,
-  setup: ScaleSetup,
+  shape: [number, number, number, number],
 ): Promise<tf.Tensor4D> {
-  const [, height, width] = setup.shape;
+  const [, height, width] = shape;
   const rgb = await decodeRgb(bytes, field, width, height);
   return tf.tidy(() => {
     const image = rgbTensor(rgb);
@@ -317,22 +456,44 @@ async function pixelsOf(
 }
 
 /** The start of the first scale: the content, seeded noise, or a given image. */
-async function initialPixels(params: ResolvedTransferParams, setup: ScaleSetup): Promise<tf.Tensor4D> {
-  const [, height, width] = setup.shape;
-  if (params.init === 'noise')
-    return tf.tensor4d(gaussianNoise(height * width * 3, params.seed, NOISE_STD), setup.shape);
-  if (params.init === 'image') return pixelsOf(params.initImage!, 'initImage', params, setup);
-  return setup.contentStart.clone();
+async function initialPixels(
+  params: ResolvedTransferParams,
+  shape: [number, number, number, number],
+): Promise<tf.Tensor4D> {
+  const [, height, width] = shape;
+  if (params.init === 'noise') return tf.tensor4d(gaussianNoise(height * width * 3, params.seed, NOISE_STD), shape);
+  if (params.init === 'image') return pixelsOf(params.initImage!, 'initImage', params, shape);
+  return pixelsOf(params.content, 'content', params, shape);
 }
 
-/** The checkpoint a run resumes from, checked against its params before any tensor work; none for a legacy image. */
+/**
+ * The checkpoint a run resumes from, checked against its params and its plan (the same scales cut into the same
+ * tiles) before any tensor work; none for a legacy image.
+ */
 function resumedCheckpoint(
   params: ResolvedTransferParams,
   identity: CheckpointIdentity,
-  content: { width: number; height: number },
+  plan: RunPlan,
 ): CheckpointState | undefined {
   const resume = params.resume;
-  if (!resume || !('state' in resume)) return undefined;
+  if (!resume) return undefined;
+  if (resume.step >= plan.totalSteps) {
+    throw new EngineInputError(
+      'resume.step',
+      `is ${resume.step}, but this run has ${plan.totalSteps} steps`,
+      `0..${plan.totalSteps - 1}`,
+    );
+  }
+  if (!('state' in resume)) {
+    if (plan.scales[positionOf(plan, resume.step).scale]!.tiles) {
+      throw new EngineInputError(
+        'resume.image',
+        `step ${resume.step} falls in a scale refined in tiles, which an image checkpoint cannot continue`,
+        'the state of a checkpoint event',
+      );
+    }
+    return undefined;
+  }
   const state = decodeCheckpoint(resume.state);
   if (state.step !== resume.step) {
     throw new EngineInputError(
@@ -340,22 +501,52 @@ function resumedCheckpoint(
       `is ${resume.step}, but the checkpoint was taken after step ${state.step}`,
     );
   }
-  const sizes = scaleSizes(params.size, params.scales);
-  checkCheckpointBelongs(state, identity, (scale) => {
-    const { width, height } = fitLongestSide(content.width, content.height, sizes[scale]!);
-    return [1, height, width, 3];
+  const tiled = plan.scales.some((scale) => scale.tiles);
+  checkCheckpointBelongs(state, identity, (checkpoint) => {
+    if (checkpoint.plan !== (tiled ? planSignature(plan) : undefined)) {
+      return (
+        'the checkpoint was cut into other scales or tiles than these params give on this backend ' +
+        '(another memory limit, tileSize or tilePasses): resume it where the run was cut alike'
+      );
+    }
+    const position = positionOf(plan, checkpoint.step);
+    if (position.scale !== checkpoint.scale)
+      return `step ${checkpoint.step} does not fall in its scale ${checkpoint.scale + 1}`;
+    const scale = plan.scales[position.scale]!;
+    if (scale.tiles) {
+      const rect = scale.tiles[position.tile!]!;
+      const tile = checkpoint.tile;
+      const where = `tile ${position.tile! + 1} of pass ${position.pass! + 1}`;
+      if (!tile || tile.index !== position.tile || tile.pass !== position.pass)
+        return `step ${checkpoint.step} falls in ${where}, the checkpoint holds another`;
+      if (tile.image.shape.join() !== [1, rect.height, rect.width, 3].join())
+        return `its tile is ${tile.image.shape[2]}×${tile.image.shape[1]}, ${where} is ${rect.width}×${rect.height}`;
+    } else if (checkpoint.tile) {
+      return `it holds a tile, but step ${checkpoint.step} falls in a whole-image scale`;
+    }
+    return [1, scale.height, scale.width, 3];
   });
   return state;
 }
 
-/** The previous scale's result, bilinearly upsampled to this scale. */
-function upsample(x: tf.Tensor4D, to: ScaleSetup): tf.Tensor4D {
-  return tf.tidy(() => tf.image.resizeBilinear(x, [to.shape[1], to.shape[2]]));
+/** As a checkpoint stores an image held on the CPU. */
+function savedPlane(plane: PlaneImage): SavedTensor {
+  return { shape: [1, plane.height, plane.width, plane.channels], data: plane.data };
+}
+
+function planeOf(saved: SavedTensor): PlaneImage {
+  const [, height, width, channels] = saved.shape as [number, number, number, number];
+  return { data: new Float32Array(saved.data), width, height, channels };
 }
 
 /**
  * Runs one transfer and yields its events. Parameters and images are checked before any tensor work
  * (EngineInputError); every tensor the run made is released when it ends, however it ends.
+ *
+ * Scales the backend holds whole are optimised whole; larger ones (or larger than tileSize) are refined tile by tile
+ * (tiling.ts): the whole image on the CPU, each tile cut from it, optimised `steps` steps against its own content
+ * targets and the scale's style targets, and blended back with feathered edges, so the next tile starts from its
+ * neighbours' result.
  */
 export async function* gatysTransfer(
   input: TransferParams,
@@ -363,110 +554,209 @@ export async function* gatysTransfer(
 ): AsyncGenerator<TransferEvent, void, undefined> {
   const params = resolveTransferParams(input);
   const checkpointEvery = checkCheckpointEvery(context.checkpointEvery);
-  const probes = await checkImages(params, context.maxPixels ?? Number.POSITIVE_INFINITY);
+  const maxPixels = context.maxPixels ?? Number.POSITIVE_INFINITY;
+  const probes = await checkImages(params, maxPixels);
   const identity = checkpointIdentity(params);
+  const plan = planRun(probes.content, params, maxPixels);
   /** Dropped once restored: its arrays are ~40× the image with a full L-BFGS memory. */
-  let restore = resumedCheckpoint(params, identity, probes.content);
+  let restore = resumedCheckpoint(params, identity, plan);
   const began = performance.now();
-  const sizes = scaleSizes(params.size, params.scales);
-  const totalSteps = params.steps * sizes.length;
-  const output = fitLongestSide(probes.content.width, probes.content.height, params.size);
+  const { totalSteps } = plan;
+  const finest = plan.scales.at(-1)!;
   yield {
     type: 'started',
-    width: output.width,
-    height: output.height,
+    width: finest.width,
+    height: finest.height,
     totalSteps,
-    scaleSizes: sizes,
+    scaleSizes: plan.scales.map((scale) => scale.size),
     backend: context.backend ?? tf.getBackend(),
   };
   const weights = lossWeights(params);
+  /** The targets of what is being optimised: a whole scale's, or the current tile's. */
   let setup: ScaleSetup | undefined;
-  /** The image being optimised, in VGG space: a tensor on the backend, replaced by each step. */
+  let tiled: TiledScale | undefined;
+  /** At a tiled scale: the whole image, in VGG space, on the CPU. */
+  let plane: PlaneImage | undefined;
+  /** What is being optimised, in VGG space: the whole image or the current tile, replaced by each step. */
   let x: tf.Tensor4D | undefined;
   let optimizer: PixelOptimizer | undefined;
   let last: Losses | undefined;
-  // A resumed run picks up at the scale and step its checkpoint was taken at, from the checkpoint's image (and, from
-  // a full checkpoint, its optimiser's state).
+  /** The tile being optimised, at a tiled scale. */
+  let current: { index: number; pass: number; rect: TileRect } | undefined;
+  // A resumed run picks up at the scale (and tile) and step its checkpoint was taken at, from the checkpoint's image
+  // (and, from a full checkpoint, its optimiser's state).
   let step = params.resume?.step ?? 0;
-  const firstScale = Math.floor(step / params.steps);
+  let resumeAt: StepPosition | undefined = positionOf(plan, step);
   let lastCheckpoint = step;
+  /** At a tiled scale: the whole image as the current pass found it; each tile adds weight·(tile − base). */
+  let base: Float32Array | undefined;
+  /** The whole image as it would be if the current tile were put back now: what previews show. */
+  const composite = async (): Promise<RgbImage> => {
+    const copy = { ...plane!, data: plane!.data.slice() };
+    const { rect } = current!;
+    blendInto(copy, base!, await toPlane(x!), rect, featherWeights(rect, tiled!.plan.tiles));
+    return planeToRgb(copy, params.preserveColors ? tiled!.content : undefined);
+  };
   /** The checkpoint of the run as it stands before its next step, at this scale. */
   const checkpoint = async (scale: number): Promise<Uint8Array> => {
     const [image, state] = await Promise.all([saveTensor(x!), optimizer!.exportState()]);
-    return encodeCheckpoint({ step, scale, image, optimizer: state, identity });
+    if (!plane || !current) return encodeCheckpoint({ step, scale, image, optimizer: state, identity });
+    return encodeCheckpoint({
+      step,
+      scale,
+      image: savedPlane(plane),
+      optimizer: state,
+      identity,
+      tile: { index: current.index, pass: current.pass, image, base: savedPlane({ ...plane, data: base! }) },
+      plan: planSignature(plan),
+    });
+  };
+  /** Steps `from`..steps−1 on x with setup's targets: a whole scale, or one tile in one pass. */
+  async function* optimise(scaleIndex: number, from: number): AsyncGenerator<TransferEvent, void, undefined> {
+    for (let i = from; i < params.steps; i++) {
+      // Checkpoints are taken here, before a step, where the image and the optimiser are those of the scale (and tile)
+      // the next step runs at: after a scale's or a tile's last step, the next one's start and a fresh optimiser.
+      const stop = context.stop?.();
+      const due = checkpointEvery > 0 && step > lastCheckpoint && step % checkpointEvery === 0;
+      if (stop === 'checkpoint' || (due && !stop)) {
+        yield { type: 'checkpoint', step, state: await checkpoint(scaleIndex) };
+        lastCheckpoint = step;
+      }
+      if (stop) throw new TransferAbortedError(stop === 'checkpoint' ? `checkpointed after step ${step}` : undefined);
+      const t0 = performance.now();
+      const { losses, gradient } = await evaluate(context.vgg, x!, setup!, weights, params);
+      let preview: RgbImage | undefined;
+      try {
+        step += 1;
+        if (!Number.isFinite(losses.total)) throw new TransferDivergedError(step);
+        last = losses;
+        if (params.previewEvery > 0 && step % params.previewEvery === 0 && step < totalSteps) {
+          preview = current ? await composite() : await toRgb(x!, setup!);
+        }
+        // The run's last step is not followed by an update: the result is the image whose losses we report.
+        if (step < totalSteps) {
+          const next = await optimizer!.step(x!, gradient);
+          x!.dispose();
+          x = next;
+        }
+      } finally {
+        gradient.dispose();
+      }
+      yield {
+        type: 'step',
+        step,
+        totalSteps,
+        scale: scaleIndex + 1,
+        contentLoss: losses.content,
+        styleLoss: losses.style,
+        tvLoss: losses.tv,
+        totalLoss: losses.total,
+        ms: performance.now() - t0,
+        ...(current && tiled
+          ? { tile: current.index + 1, tiles: tiled.plan.tiles.length, pass: current.pass + 1 }
+          : {}),
+      };
+      if (preview) {
+        const image = await encodeRgb(preview, PREVIEW_FORMAT, { maxSide: params.previewSize, quality: 80 });
+        yield { type: 'preview', step, image };
+      }
+    }
+  }
+  /** A fresh optimiser for what starts now, or the checkpoint's when this is where the run resumes. */
+  const startOptimizer = () => {
+    optimizer?.dispose();
+    optimizer = undefined;
+    optimizer = createOptimizer(params);
+    if (restore) {
+      optimizer.importState(restore.optimizer);
+      restore = undefined;
+    }
   };
   try {
-    for (const [scaleIndex, size] of sizes.entries()) {
-      if (scaleIndex < firstScale) continue;
-      const previous = setup;
-      setup = await setupScale(context.vgg, params, size, probes.content, probes.styles, context.gramCache);
-      if (previous && x) {
-        const upsampled = upsample(x, setup);
-        x.dispose();
-        x = upsampled;
-      } else if (restore) x = loadTensor(restore.image);
-      else if (params.resume && 'image' in params.resume)
-        x = await pixelsOf(params.resume.image, 'resume.image', params, setup);
-      else x = await initialPixels(params, setup);
-      disposeScale(previous);
-      optimizer?.dispose();
-      optimizer = createOptimizer(params);
-      if (restore) {
-        optimizer.importState(restore.optimizer);
-        restore = undefined;
+    for (const [scaleIndex, scale] of plan.scales.entries()) {
+      if (resumeAt && scaleIndex < resumeAt.scale) continue;
+      const resumedHere = resumeAt?.scale === scaleIndex ? resumeAt : undefined;
+      resumeAt = undefined;
+      if (!scale.tiles) {
+        const previous = setup;
+        setup = await setupScale(context.vgg, params, scale, probes.styles, context.gramCache, maxPixels);
+        if (previous && x) {
+          const upsampled = tf.tidy(() => tf.image.resizeBilinear(x!, [scale.height, scale.width]));
+          x.dispose();
+          x = upsampled;
+        } else if (restore) x = loadTensor(restore.image);
+        else if (params.resume && 'image' in params.resume)
+          x = await pixelsOf(params.resume.image, 'resume.image', params, setup.shape);
+        else x = params.init === 'content' ? setup.contentStart!.clone() : await initialPixels(params, setup.shape);
+        disposeScale(previous);
+        startOptimizer();
+        yield* optimise(scaleIndex, resumedHere?.inner ?? 0);
+        continue;
       }
-      for (let i = scaleIndex === firstScale ? step - firstScale * params.steps : 0; i < params.steps; i++) {
-        // Checkpoints are taken here, before a step, where the image and the optimiser are those of the scale the
-        // next step runs at (after a scale's last step, the next scale's upsampled image and fresh optimiser).
-        const stop = context.stop?.();
-        const due = checkpointEvery > 0 && step > lastCheckpoint && step % checkpointEvery === 0;
-        if (stop === 'checkpoint' || (due && !stop)) {
-          yield { type: 'checkpoint', step, state: await checkpoint(scaleIndex) };
-          lastCheckpoint = step;
-        }
-        if (stop) throw new TransferAbortedError(stop === 'checkpoint' ? `checkpointed after step ${step}` : undefined);
-        const t0 = performance.now();
-        const { losses, gradient } = await evaluate(context.vgg, x, setup, weights, params);
-        let preview: RgbImage | undefined;
+      const tiles = scale.tiles;
+      const previousTiled = tiled;
+      tiled = await setupTiledScale(
+        context.vgg,
+        params,
+        { ...scale, tiles },
+        probes.styles,
+        context.gramCache,
+        maxPixels,
+      );
+      disposeMap(previousTiled?.styleGrams);
+      // The whole image at this scale, on the CPU: the checkpoint's, the previous scale's upsampled, or the start.
+      /** A checkpoint taken mid-pass brings the pass's base along. */
+      let baseRestored = false;
+      if (restore) {
+        plane = planeOf(restore.image);
+        base = planeOf(restore.tile!.base).data;
+        baseRestored = true;
+      } else if (plane) plane = await resizedPlane(plane, scale.width, scale.height);
+      else if (x) plane = await resizedPlane(x, scale.width, scale.height);
+      else {
+        const start = await initialPixels(params, [1, scale.height, scale.width, 3]);
         try {
-          step += 1;
-          if (!Number.isFinite(losses.total)) throw new TransferDivergedError(step);
-          last = losses;
-          if (params.previewEvery > 0 && step % params.previewEvery === 0 && step < totalSteps) {
-            preview = await toRgb(x, setup);
-          }
-          // The last step of the last scale is not followed by an update: the result is the image whose losses we
-          // report.
-          if (i < params.steps - 1 || scaleIndex < sizes.length - 1) {
-            const next = await optimizer.step(x, gradient);
-            x.dispose();
-            x = next;
-          }
+          plane = await toPlane(start);
         } finally {
-          gradient.dispose();
+          start.dispose();
         }
-        yield {
-          type: 'step',
-          step,
-          totalSteps,
-          scale: scaleIndex + 1,
-          contentLoss: losses.content,
-          styleLoss: losses.style,
-          tvLoss: losses.tv,
-          totalLoss: losses.total,
-          ms: performance.now() - t0,
-        };
-        if (preview) {
-          const image = await encodeRgb(preview, PREVIEW_FORMAT, { maxSide: params.previewSize, quality: 80 });
-          yield { type: 'preview', step, image };
+      }
+      x?.dispose();
+      x = undefined;
+      disposeScale(setup);
+      setup = undefined;
+      for (let pass = resumedHere?.pass ?? 0; pass < plan.passes; pass++) {
+        const firstTile = resumedHere && pass === resumedHere.pass ? resumedHere.tile! : 0;
+        if (!baseRestored) base = plane.data.slice();
+        baseRestored = false;
+        for (let index = firstTile; index < tiles.length; index++) {
+          const rect = tiles[index]!;
+          current = { index, pass, rect };
+          setup = setupTile(context.vgg, params, tiled, rect);
+          x = restore?.tile ? loadTensor(restore.tile.image) : planeTensor(cropPlane(plane, rect));
+          startOptimizer();
+          const resumedTile = resumedHere && pass === resumedHere.pass && index === firstTile;
+          yield* optimise(scaleIndex, resumedTile ? resumedHere.inner : 0);
+          blendInto(plane, base!, await toPlane(x), rect, featherWeights(rect, tiles));
+          if (step < totalSteps) {
+            x.dispose();
+            x = undefined;
+            disposeTile(setup);
+            setup = undefined;
+          }
         }
       }
     }
-    const image = await encodeRgb(await toRgb(x!, setup!), 'png');
+    const rgb = plane
+      ? await planeToRgb(plane, params.preserveColors ? tiled!.content : undefined)
+      : await toRgb(x!, setup!);
+    const image = await encodeRgb(rgb, 'png');
     yield { type: 'done', image, losses: last!, steps: step, ms: performance.now() - began };
   } finally {
     optimizer?.dispose();
     x?.dispose();
-    disposeScale(setup);
+    if (current) disposeTile(setup);
+    else disposeScale(setup);
+    disposeMap(tiled?.styleGrams);
   }
 }

@@ -40,7 +40,7 @@ export interface EngineOptions {
 /** What the engine runs on and how busy it is, known in the main thread: reading it never waits for a worker. */
 export interface EngineInfo extends BackendInfo {
   workers: number;
-  /** Folder VGG19 was loaded from by a worker, or null before the first Gatys run. */
+  /** Folder VGG19 was loaded from by a worker, or null before the first run needed it (Gatys, or scoring a result). */
   weights: string | null;
   /** Jobs waiting for a worker. */
   queued: number;
@@ -229,7 +229,7 @@ export class Engine {
         if (slot.job?.id === message.jobId) {
           slot.job.end(message.type === 'error' ? deserializeError(message.error) : undefined);
           slot.job = undefined;
-          if (message.type === 'error' && message.exiting) slot.retiring = true;
+          if (message.exiting) slot.retiring = true;
           this.dispatch();
         }
         break;

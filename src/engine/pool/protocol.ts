@@ -40,7 +40,11 @@ export type FromWorker =
   /** VGG19 was loaded from this folder (once per worker, sent unasked so that info() never waits for a worker). */
   | { type: 'weights'; folder: string }
   | { type: 'event'; jobId: number; event: TransferEvent }
-  | { type: 'end'; jobId: number }
+  /**
+   * The job succeeded. `exiting`: the worker ends right after this (scoring the result failed inside the backend,
+   * whose state cannot be trusted any more): the engine sends it no further job and starts a fresh one.
+   */
+  | { type: 'end'; jobId: number; exiting?: boolean }
   /** `exiting`: the worker ends right after this (its backend failed): the engine sends it no further job. */
   | { type: 'error'; jobId: number; error: SerializedEngineError; exiting?: boolean }
   | { type: 'stats'; requestId: number; stats: WorkerStats };

@@ -4,9 +4,18 @@ import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ensureVggWeights } from '../assets/vgg19-fetch.js';
 import { DeviceLostError, EngineError, serializeError } from '../errors.js';
-import type { EncodedImage, TransferEvent } from '../events.js';
+import type { DoneEvent, EncodedImage, TransferEvent } from '../events.js';
 import { fastTransfer, maxFastPixelsFor, StyleModelCache } from '../fast-style/index.js';
-import { GramCache, gatysTransfer, loadVgg19, maxPixelsFor, type Vgg19 } from '../gatys/index.js';
+import {
+  GramCache,
+  gatysTransfer,
+  loadVgg19,
+  maxPixelsFor,
+  QUALITY_DEFAULTS,
+  scoreQuality,
+  type StyleInput,
+  type Vgg19,
+} from '../gatys/index.js';
 import type { Job, StopRequest } from '../job.js';
 import { initBackend, type BackendInfo } from '../runtime/backend.js';
 import { destroyDevice, deviceLost } from '../runtime/webgpu.js';
@@ -30,6 +39,8 @@ let lost: Promise<DeviceLostError> | undefined;
  */
 const FAULT_DEVICE_LOSS_AFTER_STEPS = Math.max(0, Number(process.env.GRAMIAN_FAULT_DEVICE_LOSS_AFTER_STEPS) || 0);
 const FAULT_DEVICE_LOSS_WHEN_IDLE = process.env.GRAMIAN_FAULT_DEVICE_LOSS_WHEN_IDLE === '1';
+/** TEST ONLY (test/engine-worker.test.ts): scoring a result fails as running out of memory inside the backend would. */
+const FAULT_QUALITY = process.env.GRAMIAN_FAULT_QUALITY === '1';
 /** How long a job that failed inside the backend waits for a device loss to be reported as its cause. */
 const DEVICE_LOSS_GRACE_MS = 1000;
 
@@ -103,21 +114,80 @@ async function start(
   }
 }
 
+/**
+ * The images a job's result is scored against: its content, and its styles (a Gatys run's style images with their
+ * weights; a fast run's model's reference painting, when the job carries one). Null when the job is not scored.
+ */
+function qualityTargets(job: Job): { content: Uint8Array; styles: StyleInput[]; hasStyle: boolean } | null {
+  if (job.quality === false) return null;
+  switch (job.kind) {
+    case 'GATYS':
+      return { content: job.params.content, styles: job.params.styles, hasStyle: true };
+    case 'FAST':
+      return job.styleReference
+        ? { content: job.params.content, styles: [{ image: job.styleReference, weight: 1 }], hasStyle: true }
+        : // No painting to compare with: the content stands in for the style (scoreQuality needs one), and only the
+          // content score is kept.
+          { content: job.params.content, styles: [{ image: job.params.content, weight: 1 }], hasStyle: false };
+  }
+}
+
+/**
+ * The done event with the result's quality score (measured on a copy downscaled to QUALITY_DEFAULTS.size, so a large
+ * or tiled result costs no more than a small one), after the run has released its own tensors. A score that cannot
+ * be measured leaves the event as it is, and the run succeeds without one: `retire` when the failure came from inside
+ * the backend (out of memory, a wasm trap), whose state can no longer be trusted.
+ */
+async function withQuality(jobId: number, job: Job, done: DoneEvent): Promise<{ done: DoneEvent; retire: boolean }> {
+  const targets = qualityTargets(job);
+  if (!targets) return { done, retire: false };
+  try {
+    if (FAULT_QUALITY) throw new Error('Out of memory (GRAMIAN_FAULT_QUALITY)');
+    const score = await scoreQuality(await loadWeights(jobId), {
+      result: done.image.bytes,
+      content: targets.content,
+      styles: targets.styles,
+      size: QUALITY_DEFAULTS.size,
+    });
+    return {
+      done: { ...done, quality: { style: targets.hasStyle ? score.style : null, content: score.content } },
+      retire: false,
+    };
+  } catch (error) {
+    post({ type: 'log', message: `job ${jobId} succeeded without a quality score: ${(error as Error).message}` });
+    return { done, retire: !(error instanceof EngineError) };
+  }
+}
+
 /** Runs a job, posting its events, then its end or its error. */
 async function run(jobId: number, job: Job, cancel: Int32Array, checkpointEvery?: number): Promise<void> {
   running = jobId;
   let steps = 0;
   try {
     const events = await start(jobId, job, () => STOP_REQUESTS[Atomics.load(cancel, CANCEL_FLAG)], checkpointEvery);
+    let done: DoneEvent | undefined;
     for await (const event of events) {
+      // The last event: held until the run has ended and freed its tensors, then scored and posted.
+      if (event.type === 'done') {
+        done = event;
+        continue;
+      }
       const [message, transfer] = transferable(event);
       post({ type: 'event', jobId, event: message }, transfer);
       if (event.type === 'step' && ++steps === FAULT_DEVICE_LOSS_AFTER_STEPS && lost) destroyDevice();
       // Let queued messages (stats requests, shutdown) in between steps; cancellation uses shared memory instead.
       await new Promise((resolve) => setImmediate(resolve));
     }
+    let retire = false;
+    if (done) {
+      const scored = await withQuality(jobId, job, done);
+      retire = scored.retire;
+      const [message, transfer] = transferable(scored.done);
+      post({ type: 'event', jobId, event: message }, transfer);
+    }
     running = undefined;
-    post({ type: 'end', jobId });
+    post({ type: 'end', jobId, ...(retire ? { exiting: true } : {}) });
+    if (retire) process.exit(1);
     if (FAULT_DEVICE_LOSS_WHEN_IDLE && lost) destroyDevice();
   } catch (error) {
     // A lost GPU device shows first as a failed step (a refused read back), and is reported a moment later: wait

@@ -63,6 +63,12 @@ const EngineRef = builder.objectRef<EngineInfo>('Engine').implement({
       description: 'Largest fast-style output (width × height) this backend has memory for.',
       resolve: (info) => maxFastPixelsFor(info),
     }),
+    maxOutputSide: t.int({
+      description:
+        "Longest output side a transfer may ask for (MAX_OUTPUT_SIDE), whole or tiled; the backend's memory may " +
+        'bound a single pass lower (maxOutputPixels, maxFastOutputPixels).',
+      resolve: (_info, _args, { config }) => config.maxOutputSide,
+    }),
     queued: t.int({
       description: 'Runs waiting.',
       resolve: (_info, _args, { db }) => db.run.count({ where: { status: 'QUEUED' } }),

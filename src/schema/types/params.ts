@@ -59,6 +59,19 @@ const PARAMS: { [K in keyof GatysOptions]-?: { type: Kind; description: string }
   },
   previewEvery: { type: 'Int', description: 'A preview every N steps (0 = none).' },
   previewSize: { type: 'Int', description: 'Longest side of previews in pixels.' },
+  tileSize: {
+    type: 'Int',
+    description:
+      'Refine every scale larger than this in overlapping tiles of at most this many pixels a side, overlap ' +
+      `included (${LIMITS.tileSize.min}..${LIMITS.tileSize.max}), even one the backend could run whole; 0 ` +
+      "(default): tile only the scales past the backend's single-pass limit.",
+  },
+  tilePasses: {
+    type: 'Int',
+    description:
+      `Passes over the tiles of a tiled scale (${LIMITS.tilePasses.min}..${LIMITS.tilePasses.max}, default 1), ` +
+      'each tile optimised `steps` steps per pass.',
+  },
 };
 const NAMES = Object.keys(PARAMS) as (keyof GatysOptions)[];
 

@@ -2,7 +2,8 @@
 import { startTransfer } from '../../domain/transfers.js';
 import { RUN_STATUSES } from '../../domain/run-status.js';
 import { givenParams, type FastPresetParams, type PresetParams } from '../../domain/presets.js';
-import type { GatysOptions } from '../../engine/index.js';
+import { QUALITY_DEFAULTS, type GatysOptions } from '../../engine/index.js';
+import type { Prisma } from '../../storage/generated/client.ts';
 import { ConflictError, ImageTooLargeError, InputError, NotFoundError, QuotaExceededError } from '../../errors.js';
 import { ownedBy } from '../../domain/owners.js';
 import { builder } from '../builder.js';
@@ -22,6 +23,51 @@ const LossesRef = builder.objectRef<{ content: number; style: number; tv: number
   }),
 });
 
+const RunQualityRef = builder.objectRef<{ style: number | null; content: number }>('RunQuality').implement({
+  description:
+    'How close the result came to its style and its content, measured with VGG19 at the end of the run on a copy ' +
+    `downscaled to ${QUALITY_DEFAULTS.size} px (the same yardstick for every run, whatever its parameters). Lower is ` +
+    'better on both, and they pull against each other: compare runs of the same content and styles.',
+  fields: (t) => ({
+    style: t.float({
+      nullable: true,
+      description:
+        "Distance of the result's Gram matrices (relu1_1…relu5_1) to the style's, divided by the content image's " +
+        'own distance to the style: 0 = the style exactly, 1 = no more stylised than the photo. Null for a FAST run ' +
+        'whose style model has no reference style image.',
+      resolve: (q) => q.style,
+    }),
+    content: t.exposeFloat('content', {
+      description:
+        "Mean squared difference of the result's relu4_2 features and the content's, divided by the content's mean " +
+        'square: 0 = the content exactly.',
+    }),
+  }),
+});
+
+export const RunOrderEnum = builder.enumType('RunOrder', {
+  values: {
+    NEWEST: { description: 'Newest first (default).' },
+    STYLE_SCORE: { description: 'Scored runs only (those with quality.style), lowest (best) style score first.' },
+    CONTENT_SCORE: { description: 'Scored runs only (those with a quality), lowest (best) content score first.' },
+  } as const,
+});
+
+/** The order of a history, and the runs it keeps: a ranking by a score leaves out the runs without one. */
+function historyOrder(order: 'NEWEST' | 'STYLE_SCORE' | 'CONTENT_SCORE' | null | undefined): {
+  where: Prisma.RunWhereInput;
+  orderBy: Prisma.RunOrderByWithRelationInput[];
+} {
+  switch (order) {
+    case 'STYLE_SCORE':
+      return { where: { qualityStyle: { not: null } }, orderBy: [{ qualityStyle: 'asc' }, { id: 'asc' }] };
+    case 'CONTENT_SCORE':
+      return { where: { qualityContent: { not: null } }, orderBy: [{ qualityContent: 'asc' }, { id: 'asc' }] };
+    default:
+      return { where: {}, orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }] };
+  }
+}
+
 const RunErrorRef = builder.objectRef<{ code: string; message: string }>('RunError').implement({
   description: 'Why a run failed.',
   fields: (t) => ({ code: t.exposeString('code'), message: t.exposeString('message') }),
@@ -37,6 +83,14 @@ export const RunStepRef = builder.prismaObject('RunStep', {
     tvLoss: t.exposeFloat('tvLoss'),
     totalLoss: t.exposeFloat('totalLoss'),
     ms: t.exposeFloat('ms', { description: 'Wall time of the step.' }),
+    tile: t.exposeInt('tile', {
+      nullable: true,
+      description: 'At a scale refined in tiles: the 1-based tile this step optimised (null at a whole-image scale).',
+    }),
+    tiles: t.exposeInt('tiles', {
+      nullable: true,
+      description: "At a scale refined in tiles: the scale's number of tiles (null at a whole-image scale).",
+    }),
   }),
 });
 
@@ -111,6 +165,14 @@ export const RunRef = builder.prismaNode('Run', {
           ? null
           : { content: run.contentLoss ?? 0, style: run.styleLoss ?? 0, tv: run.tvLoss ?? 0, total: run.totalLoss },
     }),
+    quality: t.field({
+      type: RunQualityRef,
+      nullable: true,
+      description:
+        'The quality score of the result, stored with it (lower is better); null until the run has SUCCEEDED, and ' +
+        'for a run that could not be scored.',
+      resolve: (run) => (run.qualityContent === null ? null : { style: run.qualityStyle, content: run.qualityContent }),
+    }),
     error: t.field({
       type: RunErrorRef,
       nullable: true,
@@ -134,16 +196,29 @@ builder.queryFields((t) => ({
   runs: t.prismaConnection({
     type: 'Run',
     cursor: 'id',
-    description: "One's run history (an admin's: everyone's), newest first; `status` keeps only those states.",
-    args: { status: t.arg({ type: [RunStatusEnum], required: false }) },
-    resolve: (query, _root, args, { db, principal }) =>
-      db.run.findMany({
+    description:
+      "One's run history (an admin's: everyone's), newest first; `status` keeps only those states; `orderBy` ranks " +
+      'the scored runs by quality instead (best first).',
+    args: {
+      status: t.arg({ type: [RunStatusEnum], required: false }),
+      orderBy: t.arg({ type: RunOrderEnum, required: false, description: 'Default NEWEST.' }),
+    },
+    resolve: (query, _root, args, { db, principal }) => {
+      const order = historyOrder(args.orderBy);
+      return db.run.findMany({
         ...query,
-        where: { ...ownedBy(principal), ...(args.status ? { status: { in: args.status } } : {}) },
-        orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
-      }),
+        where: { ...ownedBy(principal), ...(args.status ? { status: { in: args.status } } : {}), ...order.where },
+        orderBy: order.orderBy,
+      });
+    },
     totalCount: (_connection, args, { db, principal }) =>
-      db.run.count({ where: { ...ownedBy(principal), ...(args.status ? { status: { in: args.status } } : {}) } }),
+      db.run.count({
+        where: {
+          ...ownedBy(principal),
+          ...(args.status ? { status: { in: args.status } } : {}),
+          ...historyOrder(args.orderBy).where,
+        },
+      }),
   }),
   run: t.prismaField({
     type: 'Run',
@@ -211,6 +286,7 @@ builder.mutationFields((t) => ({
           runs: ctx.runs,
           backend: await ctx.engineLimits(),
           maxRunWork: ctx.config.maxRunWork,
+          maxOutputSide: ctx.config.maxOutputSide,
         },
         ctx.principal,
         {

@@ -1,7 +1,7 @@
 // Style models: trained networks for FAST transfers, the pretrained catalogue and imported ones.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { deleteStyleModel, importStyleModel, prepareStyleModel } from '../../domain/style-models.js';
+import { deleteStyleModel, importStyleModel, prepareStyleModel, updateStyleModel } from '../../domain/style-models.js';
 import { catalogueModel, locateCatalogueModel, type Architecture, type ModelFormat } from '../../engine/index.js';
 import { ConflictError, InputError, NotFoundError, UnavailableError } from '../../errors.js';
 import { usableBy } from '../../domain/owners.js';
@@ -57,6 +57,12 @@ builder.prismaNode('StyleModel', {
       nullable: true,
       description: 'A fixed sample scene stylised by this model.',
     }),
+    styleImage: t.relation('styleImage', {
+      nullable: true,
+      description:
+        'The painting the network was trained on, if attached (importStyleModel, updateStyleModel): FAST runs with ' +
+        'this model get a quality.style score against it.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
 });
@@ -86,6 +92,23 @@ const ImportStyleModelInput = builder.inputType('ImportStyleModelInput', {
       description:
         'On the server: an ml5 checkpoint folder (manifest.json) or an ncnn .param file (its .bin beside it).',
     }),
+    styleImageId: t.id({
+      required: false,
+      description:
+        "A stored image (e.g. a style's image, or one sent to POST /images): the painting the network was trained " +
+        'on, which FAST runs with it are scored against (quality.style).',
+    }),
+  }),
+});
+
+const UpdateStyleModelInput = builder.inputType('UpdateStyleModelInput', {
+  fields: (t) => ({
+    styleImageId: t.id({
+      required: false,
+      description:
+        "The painting the network was trained on (a stored image), for the style part of its runs' quality score; " +
+        'null detaches it, omitted keeps it.',
+    }),
   }),
 });
 
@@ -93,12 +116,33 @@ builder.mutationFields((t) => ({
   importStyleModel: t.prismaField({
     type: 'StyleModel',
     authScopes: { admin: true },
-    errors: { types: [InputError, ConflictError] },
+    errors: { types: [InputError, ConflictError, NotFoundError] },
     description:
       'Imports a trained model from files on the server (admin); it must load and stylise the sample scene first.',
     args: { input: t.arg({ type: ImportStyleModelInput }) },
     resolve: async (query, _root, { input }, ctx) => {
-      const model = await importStyleModel(ctx.styleModels, ctx.principal, input);
+      const model = await importStyleModel(ctx.styleModels, ctx.principal, {
+        name: input.name,
+        path: input.path,
+        styleImageId: input.styleImageId ? localId(String(input.styleImageId), 'Image') : null,
+      });
+      return ctx.db.styleModel.findUniqueOrThrow({ ...query, where: { id: model.id } });
+    },
+  }),
+  updateStyleModel: t.prismaField({
+    type: 'StyleModel',
+    authScopes: { manage: true },
+    errors: { types: [NotFoundError] },
+    description:
+      "Attaches (or detaches) a model's reference painting: one's own imported models; catalogue models for admins.",
+    args: { id: t.arg.id(), input: t.arg({ type: UpdateStyleModelInput }) },
+    resolve: async (query, _root, args, ctx) => {
+      const { styleImageId } = args.input;
+      const model = await updateStyleModel(ctx.styleModels, ctx.principal, localId(String(args.id), 'StyleModel'), {
+        ...(styleImageId === undefined
+          ? {}
+          : { styleImageId: styleImageId === null ? null : localId(String(styleImageId), 'Image') }),
+      });
       return ctx.db.styleModel.findUniqueOrThrow({ ...query, where: { id: model.id } });
     },
   }),
