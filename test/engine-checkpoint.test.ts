@@ -286,6 +286,28 @@ describe('resuming a Gatys run from its checkpoint', () => {
     await stopAndResume(params, whole, 6);
   });
 
+  it('mid-tiling: in a tile, at a tile boundary, from a whole scale into tiles, and in a later pass', async () => {
+    // 48 px whole (steps 1–3), then 96 px in 2×2 tiles of at most 64 px, twice over (steps 4–27).
+    const params = { size: 96, scales: 2, steps: 3, lbfgsHistory: 3, tileSize: 64, tilePasses: 2 };
+    const whole = await transfer(params);
+    expect(whole.done).toMatchObject({ steps: 27, image: { width: 96, height: 72 } });
+    for (const k of [3, 7, 9, 17]) {
+      const { stopped } = await stopAndResume(params, whole, k);
+      const state = decodeCheckpoint(stopped.checkpoints[0]!.state);
+      expect(state.tile).toMatchObject({ index: Math.floor(((k - 3) % 12) / 3), pass: Math.floor((k - 3) / 12) });
+      expect(state.image.shape).toEqual([1, 72, 96, 3]);
+    }
+    // Cut into other tiles (another tileSize, or another backend's limit): refused before any step.
+    const stopped = await transfer(params, { stopAfter: 7 });
+    const other = await transfer({
+      ...params,
+      tileSize: 80,
+      resume: { state: stopped.checkpoints[0]!.state, step: 7 },
+    });
+    expect((other.error as Error).message).toMatch(/^resume\.state: the checkpoint was cut into other scales or tiles/);
+    expect(other.losses.size).toBe(0);
+  });
+
   it('still resumes from a legacy PNG checkpoint (an image and a step), with a fresh optimiser', async () => {
     const baseline = tf.memory().numTensors;
     const params = { steps: 8 };

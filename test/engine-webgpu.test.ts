@@ -54,12 +54,12 @@ import { fastTransfer, loadStyleModel, type StyleModel } from '../src/engine/fas
 import {
   DeviceLostError,
   Engine,
-  EngineInputError,
-  largestFastSide,
-  largestSideWithin,
   maxFastPixelsFor,
   maxPixelsFor,
+  TransferAbortedError,
   type DoneEvent,
+  type Job,
+  type StartedEvent,
   type StepEvent,
   type TransferEvent,
   type TransferParams,
@@ -469,7 +469,7 @@ function engineTests(): void {
     expect((await engine.stats()).numTensors).toBe(before);
   });
 
-  it("refuses a size over the adapter's limits up front, naming the largest size that fits", async () => {
+  it("runs a size over the adapter's limits in tiles instead of refusing it", async () => {
     const info = engine.info();
     const gatysPixels = maxPixelsFor(info);
     const fastPixels = maxFastPixelsFor(info);
@@ -479,34 +479,36 @@ function engineTests(): void {
       expect(Math.floor(Math.sqrt(gatysPixels))).toBe(724);
       expect(Math.floor(Math.sqrt(fastPixels))).toBe(1008);
     }
-    // golden_gate.jpg is 979×734.
-    const seen: string[] = [];
-    const gatysError = await drain(engine.run({ kind: 'GATYS', params: { ...small, size: 2048 } }), (e) =>
-      seen.push(e.type),
-    ).catch((e: unknown) => e);
-    expect(gatysError).toBeInstanceOf(EngineInputError);
-    expect((gatysError as EngineInputError).field).toBe('size');
-    expect((gatysError as Error).message).toContain(`size ≤ ${largestSideWithin(979, 734, gatysPixels)}`);
-    const fastError = await drain(
-      engine.run({
-        kind: 'FAST',
-        params: {
-          content: small.content,
-          size: 2048,
-          model: {
-            architecture: 'pytorch',
-            format: 'ncnn',
-            path: path.join(SHARED, 'models/pytorch-fns-ncnn-fp16/mosaic-9.param'),
-          },
+    // golden_gate.jpg is 979×734: 2048×1536 is past both limits. Each run is stopped once it has announced its plan.
+    const started = async (job: Job) => {
+      const controller = new AbortController();
+      const seen: TransferEvent[] = [];
+      const error = await drain(engine.run(job, { signal: controller.signal }), (e) => {
+        seen.push(e);
+        if (e.type === 'started') controller.abort();
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransferAbortedError);
+      return seen[0] as StartedEvent;
+    };
+    const gatys = await started({ kind: 'GATYS', params: { ...small, size: 2048 } });
+    expect(gatys).toMatchObject({ width: 2048, height: 1536 });
+    // Coarse to fine from the largest whole scale that fits the adapter (512×384), tiles above it.
+    expect(gatys.scaleSizes).toEqual([512, 1024, 2048]);
+    const fast = await started({
+      kind: 'FAST',
+      params: {
+        content: small.content,
+        size: 2048,
+        model: {
+          architecture: 'pytorch',
+          format: 'ncnn',
+          path: path.join(SHARED, 'models/pytorch-fns-ncnn-fp16/mosaic-9.param'),
         },
-      }),
-      (e) => seen.push(e.type),
-    ).catch((e: unknown) => e);
-    expect(fastError).toBeInstanceOf(EngineInputError);
-    expect((fastError as Error).message).toContain(`size ≤ ${largestFastSide(979, 734, fastPixels)}`);
-    // Up front: before the run started, so no step was paid for.
-    expect(seen).toEqual([]);
+      },
+    });
+    expect(fast).toMatchObject({ width: 2048, height: 1536 });
   });
+
 
   /** An engine whose first worker has a test-only fault (src/engine/pool/worker.ts); its replacements do not. */
   async function faultyEngine(fault: Record<string, string>, logs: string[]): Promise<Engine> {

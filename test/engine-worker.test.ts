@@ -11,6 +11,7 @@ import {
   TransferAbortedError,
   TransferDivergedError,
   WeightsMissingError,
+  type StartedEvent,
   type TransferEvent,
   type TransferParams,
 } from '../src/engine/index.js';
@@ -123,16 +124,26 @@ describe('Engine', () => {
     expect((await drain(engine.run({ kind: 'GATYS', params: small }))).at(-1)?.type).toBe('done');
   });
 
-  it('refuses an output larger than the backend has memory for, naming the largest size that fits', async (context) => {
+  it('runs an output larger than the backend holds in one pass coarse to fine, then in tiles', async (context) => {
     // Native TensorFlow has no 4 GiB heap: 1024 px is within its limit there, so this case does not apply (skipped,
     // and reported as skipped).
     if (engine.info().tfBackend === 'tensorflow') context.skip();
-    const error = await drain(engine.run({ kind: 'GATYS', params: { ...small, size: 1024 } })).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(EngineInputError);
-    expect((error as EngineInputError).field).toBe('size');
-    // golden_gate.jpg is 979×734: the largest output of that shape within 768² pixels has a longest side of 886.
-    expect((error as Error).message).toContain('size ≤ 886');
+    const controller = new AbortController();
+    const seen: TransferEvent[] = [];
+    const error = await drain(
+      engine.run({ kind: 'GATYS', params: { ...small, size: 1024, steps: 1 } }, { signal: controller.signal }),
+      (event) => {
+        seen.push(event);
+        // The plan is what this checks: stop once it is announced rather than pay for a 1024 px run.
+        if (event.type === 'started') controller.abort();
+      },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransferAbortedError);
+    // golden_gate.jpg is 979×734: 1024×768 is past wasm's 768² pixels, 512×384 is not.
+    expect(seen[0]).toMatchObject({ type: 'started', width: 1024, height: 768, scaleSizes: [512, 1024] });
+    expect((seen[0] as StartedEvent).totalSteps).toBeGreaterThan(2);
   });
+
 
   it('reports a diverged optimisation as DIVERGED across the worker boundary, not as an input error', async () => {
     // L-BFGS with a huge step and style weight overflows float32 within a few steps.

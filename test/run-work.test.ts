@@ -16,6 +16,17 @@ describe('run work', () => {
     expect(gatysWork(square, { size: 768, scales: 3, steps: 200 })).toBe((192 ** 2 + 384 ** 2 + 768 ** 2) * 200);
   });
 
+  it('counts a tiled scale as every tile it optimises, overlaps and passes included', () => {
+    // 1536² on wasm (768² in one pass): 768² whole, then 3×3 tiles of 640² (192 px overlaps).
+    const wasm = 768 * 768;
+    expect(gatysWork(square, { size: 1536, scales: 1, steps: 10 }, wasm)).toBe((768 ** 2 + 9 * 640 ** 2) * 10);
+    expect(gatysWork(square, { size: 1536, scales: 1, steps: 10, tilePasses: 2 }, wasm)).toBe(
+      (768 ** 2 + 2 * 9 * 640 ** 2) * 10,
+    );
+    // A forced tile size tiles even where the backend holds the whole image.
+    expect(gatysWork(square, { size: 256, scales: 1, steps: 1, tileSize: 128 })).toBeGreaterThan(256 ** 2);
+  });
+
   it('counts a FAST run’s output pixels once', () => {
     expect(fastWork({ width: 603, height: 768 })).toBe(463_104);
   });

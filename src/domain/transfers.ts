@@ -27,7 +27,7 @@ import {
   type PresetParams,
 } from './presets.js';
 import { ownedBy, readersFor, usableBy } from './owners.js';
-import { fastWork, gatysWork, largestSizeWithin, largestStepsWithin } from './run-work.js';
+import { fastWork, gatysWork, largestSizeWithin, largestStepsWithin, type WorkParams } from './run-work.js';
 import type { Runs } from './runs.js';
 
 export interface StartTransferInput {
@@ -159,19 +159,15 @@ function checkStyleSides(
 }
 
 /** Refuses a GATYS run over maxWork pixel-steps, naming the most steps that fit at its size (else a smaller size). */
-function checkGatysWork(
-  content: Dimensions,
-  params: { size: number; scales: number; steps: number },
-  maxWork: number,
-): void {
-  const work = gatysWork(content, params);
+function checkGatysWork(content: Dimensions, params: WorkParams, maxWork: number, maxPixels: number): void {
+  const work = gatysWork(content, params, maxPixels);
   if (work <= maxWork) return;
   const problem =
     `${params.steps} steps${params.scales > 1 ? ` per scale over ${params.scales} scales` : ''} at size ` +
     `${params.size} are ${work} pixel-steps of work, more than the ${maxWork} one run may take`;
-  const steps = largestStepsWithin(content, params, maxWork);
+  const steps = largestStepsWithin(content, params, maxWork, maxPixels);
   if (steps >= 1) throw new InputError('params.steps', problem, `steps ≤ ${steps} at size ${params.size}`);
-  const size = largestSizeWithin(content, params, maxWork);
+  const size = largestSizeWithin(content, params, maxWork, maxPixels);
   const atSteps = `at ${params.steps} step${params.steps === 1 ? '' : 's'}`;
   throw new InputError('params.size', problem, size ? `size ≤ ${size} ${atSteps}` : 'fewer steps');
 }
@@ -221,7 +217,7 @@ async function gatysRun(
     params,
   );
   // Admins are trusted with any run the backend can hold.
-  if (!isAdmin(principal)) checkGatysWork(content, params, services.maxRunWork);
+  if (!isAdmin(principal)) checkGatysWork(content, params, services.maxRunWork, maxPixelsFor(services.backend));
   return {
     status: 'QUEUED',
     engine: 'GATYS',

@@ -70,6 +70,7 @@ export {
   type ResumeFrom,
   type TransferParams,
 } from './gatys/params.js';
+export { planRun, type RunPlan, type ScalePlan, type TileRect } from './gatys/tiling.js';
 // The quality score's parameters only: scoreQuality itself runs VGG19, so it comes from gatys/index.ts (tensors).
 export {
   QUALITY_DEFAULTS,

@@ -1,7 +1,7 @@
 // The plan of a Gatys run past one pass's reach: which scales run whole and which are refined in overlapping tiles,
 // where the tiles fall, and the feathered blend that puts each tile back. Plain arrays, no tensors: an image at a
 // tiled scale lives on the CPU (4096² × 3 float32 is 192 MiB) and only one tile at a time goes to the backend.
-import { fitLongestSide, largestSideWithin } from '../image/index.js';
+import { fitLongestSide, largestSideWithin } from '../image/geometry.js';
 import { LIMITS, scaleSizes, type GatysOptions } from './params.js';
 
 /** A rectangle of the image, in pixels: columns x0..x0+width−1, rows y0..y0+height−1. */

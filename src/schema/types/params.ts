@@ -28,10 +28,16 @@ const PARAMS: { [K in keyof GatysOptions]-?: { type: Kind; description: string }
   size: {
     type: 'Int',
     description:
-      `Longest side of the output in pixels (${LIMITS.size.min}..${LIMITS.size.max}, ` +
-      "within the backend's memory).",
+      `Longest side of the output in pixels (${LIMITS.size.min}..${LIMITS.size.max}, and at most the server's ` +
+      'MAX_OUTPUT_SIDE). Past what the backend holds in one pass the run goes coarse to fine up to the largest size ' +
+      'that fits, then refines each larger scale in overlapping tiles.',
   },
-  steps: { type: 'Int', description: `Optimisation steps per scale (${LIMITS.steps.min}..${LIMITS.steps.max}).` },
+  steps: {
+    type: 'Int',
+    description:
+      `Optimisation steps per scale (${LIMITS.steps.min}..${LIMITS.steps.max}); at a tiled scale, per tile and ` +
+      'pass.',
+  },
   optimizer: { type: OptimizerEnum, description: 'Optimiser.' },
   learningRate: {
     type: 'Float',
