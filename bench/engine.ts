@@ -6,6 +6,7 @@
 //   GRAMIAN_WEIGHTS=/path/to/vgg19 npm run bench    # other weights; --backend / --threads as in the CLI
 //   npm run bench -- --only-fast                    # fast-style section only (--fast-sizes 256,512,1024)
 //   npm run bench -- --skip-fast                    # Gatys only
+//   npm run bench -- --tiled                        # tiled runs past one pass (bench/tiled.ts)
 //
 // The fast-style section times one feed-forward pass (ms per image, median of 5 after 1 warm-up) for one model of
 // each architecture (ml5 udnie: Engstrom TransformNet; ncnn mosaic-9: PyTorch TransformerNet) and writes
@@ -528,6 +529,8 @@ async function runParent(options: Options): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  // `--tiled`: the runs past one pass's reach (bench/tiled.ts), with options of their own.
+  if (process.argv.includes('--tiled')) return (await import('./tiled.js')).main(process.argv.slice(2));
   const { child, ...options } = parseOptions(process.argv.slice(2));
   if (child) await runChild(options, child);
   else await runParent(options);

@@ -509,7 +509,6 @@ function engineTests(): void {
     expect(fast).toMatchObject({ width: 2048, height: 1536 });
   });
 
-
   /** An engine whose first worker has a test-only fault (src/engine/pool/worker.ts); its replacements do not. */
   async function faultyEngine(fault: Record<string, string>, logs: string[]): Promise<Engine> {
     // Workers read the fault from the environment when they start: only the first worker of this engine has it.

@@ -144,7 +144,6 @@ describe('Engine', () => {
     expect((seen[0] as StartedEvent).totalSteps).toBeGreaterThan(2);
   });
 
-
   it('reports a diverged optimisation as DIVERGED across the worker boundary, not as an input error', async () => {
     // L-BFGS with a huge step and style weight overflows float32 within a few steps.
     const error = await drain(

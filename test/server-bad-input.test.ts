@@ -332,7 +332,10 @@ describe('bad input', () => {
     const response = await gql(server.url, START_TRANSFER, {
       input: { contentImageId, styles: [{ styleId }], params: { size: 5000 } },
     });
-    expect(response.data!.startTransfer).toMatchObject({ field: 'params.size', validValues: expect.stringContaining('4096') });
+    expect(response.data!.startTransfer).toMatchObject({
+      field: 'params.size',
+      validValues: expect.stringContaining('4096'),
+    });
   });
 
   it('refuses to delete a style a queued run needs, then allows it once the runs are gone', async () => {

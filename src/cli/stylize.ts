@@ -35,6 +35,11 @@ export const STYLIZE_USAGE = `stylize options (defaults in brackets):
   --seed <n>                  noise seed [${GATYS_DEFAULTS.seed}]
   --style-scale <x>           style image size relative to --size [${GATYS_DEFAULTS.styleScale}]
   --scales <n>                coarse-to-fine scales, each twice the previous [${GATYS_DEFAULTS.scales}]
+  --tile-size <px>            refine in tiles of at most this side, overlap included, even where the backend holds
+                              the whole image [Gatys and fast: tiles only past the backend's single pass]
+  --tile-passes <n>           Gatys: passes over the tiles of a tiled scale [${GATYS_DEFAULTS.tilePasses}]
+  --style-reference <image>   fast: the painting the model learnt, for the quality score's style part
+  --no-quality                do not score the result (the score needs VGG19's weights)
   --strength <0..1>           fast: blend of the stylised image over the content [1]
   --preserve-colors           keep the content's colours (luminance-only transfer)
   --preview-every <n>         write previews every n steps into --preview-dir [off]
@@ -65,6 +70,10 @@ const OPTIONS = {
   seed: { type: 'string' },
   'style-scale': { type: 'string' },
   scales: { type: 'string' },
+  'tile-size': { type: 'string' },
+  'tile-passes': { type: 'string' },
+  'style-reference': { type: 'string' },
+  'no-quality': { type: 'boolean' },
   strength: { type: 'string' },
   'preserve-colors': { type: 'boolean' },
   'preview-every': { type: 'string' },
@@ -101,6 +110,8 @@ async function gatysParams(values: Values, content: Uint8Array): Promise<Transfe
     seed: numberOption(values, 'seed'),
     styleScale: numberOption(values, 'style-scale'),
     scales: numberOption(values, 'scales'),
+    tileSize: numberOption(values, 'tile-size'),
+    tilePasses: numberOption(values, 'tile-passes'),
     preserveColors: values['preserve-colors'] ?? false,
     previewEvery: numberOption(values, 'preview-every') ?? 0,
     ...(values['init-image'] ? { initImage: await readInput(values['init-image'], '--init-image') } : {}),
@@ -119,6 +130,7 @@ async function fastParams(
     content,
     ...(values.size !== undefined ? { size: numberOption(values, 'size') } : {}),
     ...(values.strength !== undefined ? { strength: numberOption(values, 'strength') } : {}),
+    ...(values['tile-size'] !== undefined ? { tileSize: numberOption(values, 'tile-size') } : {}),
     preserveColors: values['preserve-colors'] ?? false,
   };
   resolveFastParams(options);
@@ -148,9 +160,17 @@ export async function stylizeCommand(argv: string[]): Promise<void> {
   const bar = new ProgressBar();
   const content = await readInput(values.content, '--content');
   // Bad parameters are refused before paying for a worker and a backend.
+  const quality = !(values['no-quality'] ?? false);
   const job: Job = values.model
-    ? { kind: 'FAST', params: await fastParams(values, content, bar, quiet) }
-    : { kind: 'GATYS', params: await gatysParams(values, content) };
+    ? {
+        kind: 'FAST',
+        params: await fastParams(values, content, bar, quiet),
+        quality,
+        ...(values['style-reference']
+          ? { styleReference: await readInput(values['style-reference'], '--style-reference') }
+          : {}),
+      }
+    : { kind: 'GATYS', params: await gatysParams(values, content), quality };
   const engine = await Engine.start({
     backend: parseBackendChoice(values.backend ?? process.env.GRAMIAN_BACKEND),
     threads: numberOption(values, 'threads'),
@@ -172,8 +192,11 @@ export async function stylizeCommand(argv: string[]): Promise<void> {
             `${job.kind === 'FAST' ? `one pass of ${values.model}` : `${event.totalSteps} steps`} on ${event.backend}`,
         );
       } else if (event.type === 'step' && !quiet && job.kind === 'GATYS') {
+        const where = event.tile
+          ? ` (scale ${event.scale}, tile ${event.tile}/${event.tiles}${event.pass! > 1 ? `, pass ${event.pass}` : ''})`
+          : '';
         const line =
-          `step ${event.step}/${event.totalSteps} content ${event.contentLoss.toExponential(3)} ` +
+          `step ${event.step}/${event.totalSteps}${where} content ${event.contentLoss.toExponential(3)} ` +
           `style ${event.styleLoss.toExponential(3)} tv ${event.tvLoss.toExponential(3)} ` +
           `total ${event.totalLoss.toExponential(3)} (${event.ms.toFixed(0)} ms)`;
         if (event.step === 1 || event.step % 10 === 0 || event.step === event.totalSteps) bar.log(line);
@@ -189,9 +212,13 @@ export async function stylizeCommand(argv: string[]): Promise<void> {
         await writeOutput(values.out, event.image.bytes);
         if (!quiet) {
           const loss = job.kind === 'GATYS' ? `, final loss ${event.losses.total.toExponential(3)}` : '';
+          const score = event.quality
+            ? `; quality: style ${event.quality.style?.toFixed(4) ?? '– (no style reference)'}, ` +
+              `content ${event.quality.content.toFixed(4)} (lower is closer)`
+            : '';
           console.error(
             `wrote ${values.out} (${event.image.width}×${event.image.height}) ` +
-              `in ${(event.ms / 1000).toFixed(1)} s${loss}`,
+              `in ${(event.ms / 1000).toFixed(1)} s${loss}${score}`,
           );
         }
       }
