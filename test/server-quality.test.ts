@@ -163,6 +163,21 @@ describe('quality score on SQLite', () => {
     expect({ style: stored.qualityStyle, content: stored.qualityContent }).toEqual(run.quality);
   });
 
+  it('a tiled run (tileSize): each step names its tile, stored with the steps; the result is scored', async () => {
+    const run = await runToEnd(server.url, {
+      contentImageId,
+      styles: [{ styleId }],
+      params: { size: 96, steps: 2, tileSize: 64, previewEvery: 0 },
+    });
+    expect(run.status).toBe('SUCCEEDED');
+    expectSane(run.quality, true);
+    const tiles = run.steps[0]!.tiles!;
+    expect(tiles).toBeGreaterThan(1);
+    expect(run.steps).toEqual(
+      Array.from({ length: 2 * tiles }, (_, i) => ({ step: i + 1, tile: Math.floor(i / 2) + 1, tiles })),
+    );
+  });
+
   it('scores a FAST run without a reference painting on content only (style null)', async () => {
     const run = await runToEnd(server.url, {
       contentImageId,
