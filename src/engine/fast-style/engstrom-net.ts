@@ -9,13 +9,13 @@ import type { CheckpointVariable } from './ml5-checkpoint.js';
 import {
   convAsPhases,
   cropTo,
-  instanceNorm,
+  hookedInstanceNorm,
   phaseConv,
   subpixelConv,
   transposedConvAsSubpixel,
   type SubpixelKernel,
 } from './ops.js';
-import type { StyleModel, StylizeOptions } from './types.js';
+import type { InstanceNormHook, StyleModel, StylizeOptions } from './types.js';
 
 export const ENGSTROM_EPSILON = 1e-3;
 export const ENGSTROM_VARIABLES = 48;
@@ -155,7 +155,11 @@ function loadLayers(
   return layers;
 }
 
-function convLayer(layer: LoadedLayer): Layer {
+/** Input pixels per pixel of each layer's output (and of its norm's input), in LAYERS order. */
+const LAYER_SCALES = [1, 2, ...Array<number>(1 + 2 * RESIDUAL_IDS.length).fill(4), 2, 1, 1];
+
+/** Layer `index` of LAYERS: its conv, then instance norm `index` (through the pass's hook, if any). */
+function convLayer(layer: LoadedLayer, index: number, hook: InstanceNormHook | undefined): Layer {
   const { spec, filter, shift, scale } = layer;
   return (x) => {
     let y: tf.Tensor4D;
@@ -163,7 +167,7 @@ function convLayer(layer: LoadedLayer): Layer {
     else if (spec.kind === 'conv') y = tf.conv2d(x, filter, spec.stride, 'same');
     else if (layer.subpixel) y = subpixelConv(x, filter, layer.subpixel);
     else y = tf.conv2dTranspose(x, filter, [1, x.shape[1] * 2, x.shape[2] * 2, layer.outputs], 2, 'same');
-    return instanceNorm(y, scale, shift, ENGSTROM_EPSILON, spec.relu);
+    return hookedInstanceNorm(hook, index, LAYER_SCALES[index]!, y, scale, shift, ENGSTROM_EPSILON, spec.relu);
   };
 }
 
@@ -180,30 +184,35 @@ export function buildEngstromNet(
     weights.dispose();
     throw error;
   }
-  const byId = new Map(layers.map((l) => [l.spec.id, convLayer(l)]));
-  const pipeline: Layer[] = [
-    (x) => (x.dtype === 'float32' ? x : tf.cast(x, 'float32')),
-    byId.get(0)!,
-    byId.get(3)!,
-    byId.get(6)!,
-    ...RESIDUAL_IDS.map((id): Layer => {
-      const first = byId.get(id)!;
-      const second = byId.get(id + 3)!;
-      return (x) => tf.add<tf.Tensor4D>(second(first(x)), x);
-    }),
-    byId.get(39)!,
-    byId.get(42)!,
-    (x) => tf.clipByValue(tf.add(tf.mul(tf.tanh(byId.get(45)!(x)), 150), 127.5), 0, 255) as tf.Tensor4D,
-  ];
+  const pipelineWith = (hook: InstanceNormHook | undefined): Layer[] => {
+    const byId = new Map(layers.map((l, index) => [l.spec.id, convLayer(l, index, hook)]));
+    return [
+      (x) => (x.dtype === 'float32' ? x : tf.cast(x, 'float32')),
+      byId.get(0)!,
+      byId.get(3)!,
+      byId.get(6)!,
+      ...RESIDUAL_IDS.map((id): Layer => {
+        const first = byId.get(id)!;
+        const second = byId.get(id + 3)!;
+        return (x) => tf.add<tf.Tensor4D>(second(first(x)), x);
+      }),
+      byId.get(39)!,
+      byId.get(42)!,
+      (x) => tf.clipByValue(tf.add(tf.mul(tf.tanh(byId.get(45)!(x)), 150), 127.5), 0, 255) as tf.Tensor4D,
+    ];
+  };
+  const plain = pipelineWith(undefined);
   return {
     architecture: 'engstrom',
     format: 'ml5-checkpoint',
     path,
     channels: layers.map((l) => l.outputs),
+    instanceNorms: layers.length,
     stylize(rgb: tf.Tensor4D, options: StylizeOptions = {}): tf.Tensor4D {
       if (weights.isDisposed) throw new StyleModelError(path, 'the model was disposed');
       const [, height, width] = rgb.shape;
       // Two 'same' stride-2 convs give ⌈H/2⌉ then ⌈H/4⌉ rows, the transposed convs 4⌈H/4⌉: crop the extra rows.
+      const pipeline = options.norm ? pipelineWith(options.norm) : plain;
       const out = runLayers(rgb, [...pipeline, (x) => cropTo(x, height, width)], options.interrupt);
       return out;
     },

@@ -14,6 +14,12 @@ export interface FastTransferParams {
   strength?: number;
   /** Keep the content's colours: the stylized luminance with the content's chroma. Default false. */
   preserveColors?: boolean;
+  /**
+   * Stylise in tiles whose own part of the output (halo excluded) is at most this many pixels a side, even where one
+   * pass would fit (to compare tiling with a single pass). 0 or absent: automatic, tiles only past the backend's
+   * single-pass limit.
+   */
+  tileSize?: number;
 }
 
 /** A fast transfer through the engine: the parameters and the model to run (loaded and cached by the worker). */
@@ -26,11 +32,14 @@ export interface ResolvedFastParams {
   size?: number;
   strength: number;
   preserveColors: boolean;
+  tileSize?: number;
 }
 
 export const FAST_LIMITS = {
   size: { min: 8, max: 4096 },
   strength: { min: 0, max: 1 },
+  /** A tile's own part of the output (0 = automatic); a halo of 64 px a side (TILE_HALO) comes on top. */
+  tileSize: { min: 64, max: 4096 },
 } as const;
 
 export const FAST_DEFAULTS = { strength: 1, preserveColors: false } as const;
@@ -72,7 +81,7 @@ export type FastOptions = Omit<ResolvedFastParams, 'content'>;
 /** Validates the tunable options; throws EngineInputError naming the field and the valid values. */
 export function resolveFastOptions(options: Partial<FastOptions>): FastOptions {
   if (options === null || typeof options !== 'object') throw new EngineInputError('params', 'must be an object');
-  const { size, strength = FAST_DEFAULTS.strength, preserveColors = FAST_DEFAULTS.preserveColors } = options;
+  const { size, strength = FAST_DEFAULTS.strength, preserveColors = FAST_DEFAULTS.preserveColors, tileSize } = options;
   if (
     size !== undefined &&
     size !== null &&
@@ -98,7 +107,20 @@ export function resolveFastOptions(options: Partial<FastOptions>): FastOptions {
   }
   if (typeof preserveColors !== 'boolean')
     throw new EngineInputError('preserveColors', `must be true or false, got ${String(preserveColors)}`, 'true, false');
-  return { ...(size != null ? { size } : {}), strength, preserveColors };
+  if (
+    tileSize !== undefined &&
+    tileSize !== null &&
+    tileSize !== 0 &&
+    (!Number.isInteger(tileSize) || tileSize < FAST_LIMITS.tileSize.min || tileSize > FAST_LIMITS.tileSize.max)
+  ) {
+    const { min, max } = FAST_LIMITS.tileSize;
+    throw new EngineInputError(
+      'tileSize',
+      `must be 0 (automatic) or an integer from ${min} to ${max}, got ${tileSize}`,
+      `${FAST_LIMITS.tileSize.min}..${FAST_LIMITS.tileSize.max}, or 0 or omitted for automatic tiling`,
+    );
+  }
+  return { ...(size != null ? { size } : {}), strength, preserveColors, ...(tileSize ? { tileSize } : {}) };
 }
 
 /** Validates fast-transfer parameters; throws EngineInputError naming the field and the valid values. */

@@ -7,3 +7,4 @@ export { StyleModelCache } from './model-cache.js';
 export { checkModelSource, copyModelFiles, detectModelFormat } from './model-source.js';
 export { loadStyleModel, type LoadStyleModelOptions } from './style-model.js';
 export * from './types.js';
+export { planTiles, TILE_HALO, type TilePlan } from './tiling.js';

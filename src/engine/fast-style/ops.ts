@@ -3,12 +3,14 @@
 // backend, Conv2DBackpropInput (what tf.conv2dTranspose runs) is a plain loop many times slower than XNNPACK's forward
 // convolution, and a nearest-neighbour upsample makes the next convolution work on a tensor four times larger.
 import * as tf from '@tensorflow/tfjs';
+import type { InstanceNormHook, NormStatistics } from './types.js';
 
 /**
  * Instance norm over H and W of a [1,H,W,C] tensor: scale·(x−μ)/√(σ²+eps) + shift, optionally followed by ReLU.
  * On wasm, tf.moments over H and W transposes the whole tensor first and batchNorm is a scalar loop; a full-window
  * average pool (XNNPACK) gives the same statistics, and the affine + ReLU is one fused 1×1 depthwise convolution with a
- * per-call filter (the backend drops its cached operator when that filter is disposed).
+ * per-call filter (the backend drops its cached operator when that filter is disposed). `statistics`, when given,
+ * replaces x's own mean and variance.
  */
 export function instanceNorm(
   x: tf.Tensor4D,
@@ -16,11 +18,19 @@ export function instanceNorm(
   shift: tf.Tensor1D,
   eps: number,
   relu: boolean,
+  statistics?: NormStatistics,
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const [, h, w, c] = x.shape;
-    const mean = tf.avgPool(x, [h, w], 1, 'valid');
-    const variance = tf.avgPool(tf.squaredDifference<tf.Tensor4D>(x, mean), [h, w], 1, 'valid');
+    let mean: tf.Tensor;
+    let variance: tf.Tensor;
+    if (statistics) {
+      // Given from outside (a tile normalised with the whole image's statistics).
+      ({ mean, variance } = statistics);
+    } else {
+      mean = tf.avgPool(x, [h, w], 1, 'valid');
+      variance = tf.avgPool(tf.squaredDifference<tf.Tensor4D>(x, mean), [h, w], 1, 'valid');
+    }
     const gain = tf.mul(tf.rsqrt(tf.add(tf.reshape(variance, [c]), eps)), scale);
     const bias = tf.sub(shift, tf.mul(tf.reshape(mean, [c]), gain));
     return tf.fused.depthwiseConv2d({
@@ -32,6 +42,25 @@ export function instanceNorm(
       activation: relu ? 'relu' : 'linear',
     });
   });
+}
+
+/**
+ * Instance norm `index` of a pass that may carry a hook: shows the hook x (observe), then normalises x with the
+ * hook's statistics or, without them, x's own.
+ */
+export function hookedInstanceNorm(
+  hook: InstanceNormHook | undefined,
+  index: number,
+  scale: number,
+  x: tf.Tensor4D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  eps: number,
+  relu: boolean,
+): tf.Tensor4D {
+  if (!hook) return instanceNorm(x, gamma, beta, eps, relu);
+  hook.observe?.(index, x, scale);
+  return instanceNorm(x, gamma, beta, eps, relu, hook.statistics?.(index));
 }
 
 /**

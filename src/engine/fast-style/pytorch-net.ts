@@ -13,14 +13,14 @@ import {
   cropTo,
   edgePad1,
   edgePadTo,
-  instanceNorm,
+  hookedInstanceNorm,
   oihwToHwio,
   phaseConv,
   subpixelConv,
   upsampleConvAsSubpixel,
   type SubpixelKernel,
 } from './ops.js';
-import type { StyleModel, StylizeOptions } from './types.js';
+import type { InstanceNormHook, StyleModel, StylizeOptions } from './types.js';
 
 export const PYTORCH_RESIDUAL_BLOCKS = 5;
 /** ncnn Padding type 2. */
@@ -221,7 +221,11 @@ function reflectPad(x: tf.Tensor4D, p: number): tf.Tensor4D {
   );
 }
 
-function convLayer(layer: LoadedConv): Layer {
+/**
+ * One conv with its norm and ReLU. `norm` is its instance norm's index in the network and `scale` the input pixels per
+ * pixel of its output; the pass's hook (if any) sees and may replace the norm's statistics.
+ */
+function convLayer(layer: LoadedConv, norm: number, scale: number, hook: InstanceNormHook | undefined): Layer {
   const { spec, filter, bias, gamma, beta } = layer;
   return (x) => {
     let y: tf.Tensor4D;
@@ -237,7 +241,7 @@ function convLayer(layer: LoadedConv): Layer {
         : tf.conv2d(reflectPad(input, spec.pad), filter, spec.stride, 'valid');
     }
     return gamma && beta && spec.norm
-      ? instanceNorm(y, gamma, beta, spec.norm.eps, spec.relu)
+      ? hookedInstanceNorm(hook, norm, scale, y, gamma, beta, spec.norm.eps, spec.relu)
       : spec.relu
         ? tf.relu(y)
         : y;
@@ -270,23 +274,38 @@ export function buildPytorchNet(model: NcnnModel, path: string, options: Pytorch
     }
     return layer;
   });
-  const layers = loaded.map(convLayer);
-  const pipeline: Layer[] = [
-    layers[0]!,
-    layers[1]!,
-    layers[2]!,
-    ...Array.from({ length: PYTORCH_RESIDUAL_BLOCKS }, (_, i): Layer => {
-      const first = layers[3 + 2 * i]!;
-      const second = layers[4 + 2 * i]!;
-      return (x) => tf.add<tf.Tensor4D>(second(first(x)), x);
-    }),
-    ...layers.slice(3 + 2 * PYTORCH_RESIDUAL_BLOCKS),
-  ];
+  // Each conv's norm index (in order, skipping the convs without one) and output scale (input pixels per pixel).
+  const norms: number[] = [];
+  const scales: number[] = [];
+  let scale = 1;
+  let count = 0;
+  for (const spec of specs) {
+    if (spec.upsample) scale /= 2;
+    scale *= spec.stride;
+    scales.push(scale);
+    norms.push(spec.norm ? count++ : -1);
+  }
+  const pipelineWith = (hook: InstanceNormHook | undefined): Layer[] => {
+    const layers = loaded.map((layer, i) => convLayer(layer, norms[i]!, scales[i]!, hook));
+    return [
+      layers[0]!,
+      layers[1]!,
+      layers[2]!,
+      ...Array.from({ length: PYTORCH_RESIDUAL_BLOCKS }, (_, i): Layer => {
+        const first = layers[3 + 2 * i]!;
+        const second = layers[4 + 2 * i]!;
+        return (x) => tf.add<tf.Tensor4D>(second(first(x)), x);
+      }),
+      ...layers.slice(3 + 2 * PYTORCH_RESIDUAL_BLOCKS),
+    ];
+  };
+  const plain = pipelineWith(undefined);
   return {
     architecture: 'pytorch',
     format: 'ncnn',
     path,
     channels: specs.map((s) => s.outputs),
+    instanceNorms: count,
     stylize(rgb: tf.Tensor4D, opts: StylizeOptions = {}): tf.Tensor4D {
       if (weights.isDisposed) throw new StyleModelError(path, 'the model was disposed');
       const [, height, width] = rgb.shape;
@@ -297,7 +316,7 @@ export function buildPytorchNet(model: NcnnModel, path: string, options: Pytorch
         [
           (x) => (x.dtype === 'float32' ? x : tf.cast(x, 'float32')),
           ...(height < minSide || width < minSide ? [(x: tf.Tensor4D) => edgePadTo(x, minSide, minSide)] : []),
-          ...pipeline,
+          ...(opts.norm ? pipelineWith(opts.norm) : plain),
           (x) => cropTo(tf.clipByValue(x, 0, 255), height, width),
         ],
         opts.interrupt,

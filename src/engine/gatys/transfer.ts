@@ -2,10 +2,9 @@
 // matrices match the style images'. Runs on whatever tfjs backend is active, in the calling thread; the engine
 // worker (worker.ts) is what keeps it off the server's event loop.
 import * as tf from '@tensorflow/tfjs';
-import { createHash } from 'node:crypto';
 import { EngineInputError, TransferAbortedError, TransferDivergedError } from '../errors.js';
 import type { Losses, TransferEvent } from '../events.js';
-import { type GramCache, type GramSet } from './gram-cache.js';
+import { type GramCache } from './gram-cache.js';
 import {
   decodeRgb,
   encodeRgb,
@@ -13,7 +12,6 @@ import {
   greyFromLuminance,
   largestSideWithin,
   luminance,
-  matchLuminance,
   probeImage,
   recolor,
   type RgbImage,
@@ -27,10 +25,9 @@ import {
   encodeCheckpoint,
   type CheckpointIdentity,
   type CheckpointState,
-  type SavedTensor,
 } from './checkpoint.js';
-import { gram, weightedLosses, type LossTargets, type LossWeights } from './losses.js';
-import { createOptimizer, loadTensor, readScalars, saveTensor, type PixelOptimizer } from './optimizer.js';
+import { weightedLosses, type LossWeights } from './losses.js';
+import { createOptimizer, loadTensor, saveTensor, type PixelOptimizer } from './optimizer.js';
 import {
   LIMITS,
   resolveTransferParams,
@@ -39,7 +36,18 @@ import {
   type TransferParams,
 } from './params.js';
 import { gaussianNoise } from './rng.js';
-import { tiledGrams } from './tiled-grams.js';
+import { planeOf, planeTensor, planeToRgb, resizedPlane, savedPlane, toPlane } from './plane.js';
+import {
+  disposeMap,
+  disposeScale,
+  disposeTile,
+  rgbTensor,
+  setupScale,
+  setupTile,
+  setupTiledScale,
+  type ScaleSetup,
+  type TiledScale,
+} from './targets.js';
 import {
   blendInto,
   cropPlane,
@@ -49,7 +57,6 @@ import {
   positionOf,
   type PlaneImage,
   type RunPlan,
-  type ScalePlan,
   type StepPosition,
   type TileRect,
 } from './tiling.js';
@@ -72,43 +79,9 @@ export interface GatysContext {
   maxPixels?: number;
 }
 
-/** Style images are only run forward (a quarter of a step's memory per pixel). */
-const STYLE_PIXEL_FACTOR = 4;
-
 /** Standard deviation of the `noise` start, in pixel units around the ImageNet mean colour. */
 const NOISE_STD = 16;
 const PREVIEW_FORMAT = 'jpeg';
-
-interface ScaleSetup {
-  shape: [number, number, number, number];
-  targets: LossTargets;
-  /** Content RGB at this scale, kept only to put its colours back (preserveColors). */
-  contentRgb?: tf.Tensor4D;
-  /** The content in VGG space, as the optimiser's start (whole scales only). */
-  contentStart?: tf.Tensor4D;
-}
-
-function rgbTensor(image: RgbImage): tf.Tensor4D {
-  return tf.tensor4d(Float32Array.from(image.data), [1, image.height, image.width, 3]);
-}
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** Runs fn in a tidy and keeps the tensors of the Map it returns (tidy does not look inside Maps). */
-function keptMap<T extends tf.Tensor>(fn: () => Map<string, T>): Map<string, T> {
-  let out = new Map<string, T>();
-  tf.tidy(() => {
-    out = fn();
-    out.forEach((t) => tf.keep(t));
-  });
-  return out;
-}
-
-function disposeMap(map: Map<string, tf.Tensor> | undefined): void {
-  map?.forEach((t) => t.dispose());
-}
 
 /** The smallest tile side worth optimising: below it the zero padding of every layer reaches most of the tile. */
 const MIN_TILE_SIDE = 64;
@@ -165,186 +138,6 @@ function lossWeights(params: ResolvedTransferParams): LossWeights {
   };
 }
 
-/** Grams of one style image, from the cache or computed (and then cached): in tiles when one pass cannot hold it. */
-function styleGrams(
-  vgg: Vgg19,
-  image: tf.Tensor4D,
-  key: string,
-  params: ResolvedTransferParams,
-  cache: GramCache | undefined,
-  maxPixels: number,
-): { grams: GramSet; owned: boolean } {
-  const cached = cache?.get(key);
-  if (cached) return { grams: cached, owned: false };
-  const [, height, width] = image.shape;
-  const budget = maxPixels * STYLE_PIXEL_FACTOR;
-  const grams =
-    height * width <= budget
-      ? keptMap(() => {
-          const features = vgg.features(toVggSpace(image), params.styleLayers, params.pooling);
-          return new Map(params.styleLayers.map((layer) => [layer, gram(features.get(layer)!)]));
-        })
-      : tiledGrams(vgg, image, params.styleLayers, params.pooling, Math.floor(Math.sqrt(budget)));
-  // A cache that keeps nothing (capacity 0) leaves the tensors with this run, which frees them once used.
-  return { grams, owned: !cache?.set(key, grams) };
-}
-
-/**
- * The style targets of one scale: each style image at size × styleScale, its Grams blended by weight. For a
- * luminance-only run the styles' luminance is first matched to the content's (`contentLum`, the whole image's).
- */
-async function styleTargetsAt(
-  vgg: Vgg19,
-  params: ResolvedTransferParams,
-  size: number,
-  styleDims: { width: number; height: number }[],
-  contentLum: tf.Tensor4D | undefined,
-  cache: GramCache | undefined,
-  maxPixels: number,
-): Promise<GramSet> {
-  const styleImages = await Promise.all(
-    params.styles.map((style, i) => {
-      const dims = fitLongestSide(styleDims[i]!.width, styleDims[i]!.height, Math.round(size * params.styleScale));
-      return decodeRgb(style.image, `styles[${i}].image`, dims.width, dims.height);
-    }),
-  );
-  const totalWeight = params.styles.reduce((sum, s) => sum + s.weight, 0);
-  const styleTargets: GramSet = new Map();
-  try {
-    const contentStats = contentLum
-      ? await readScalars(
-          ...tf.tidy(() => Object.values(tf.moments(contentLum)).map((m) => tf.reshape<tf.Rank.R0>(m, []))),
-        )
-      : undefined;
-    const statsKey = contentStats ? `:lum=${contentStats[0]!.toFixed(2)},${contentStats[1]!.toFixed(2)}` : '';
-    for (const [i, style] of params.styles.entries()) {
-      if (style.weight === 0) continue;
-      const image = rgbTensor(styleImages[i]!);
-      const input = contentLum ? tf.tidy(() => greyFromLuminance(matchLuminance(luminance(image), contentLum))) : image;
-      const key =
-        `${sha256(style.image)}:${input.shape[2]}x${input.shape[1]}:` +
-        `${params.pooling}:${params.styleLayers.join(',')}${statsKey}`;
-      try {
-        const { grams, owned } = styleGrams(vgg, input, key, params, cache, maxPixels);
-        for (const layer of params.styleLayers) {
-          const previous = styleTargets.get(layer);
-          const weighted = tf.tidy(() => tf.mul<tf.Tensor2D>(grams.get(layer)!, style.weight / totalWeight));
-          styleTargets.set(layer, previous ? tf.tidy(() => tf.add<tf.Tensor2D>(previous, weighted)) : weighted);
-          if (previous) {
-            previous.dispose();
-            weighted.dispose();
-          }
-        }
-        if (owned) disposeMap(grams);
-      } finally {
-        if (input !== image) input.dispose();
-        image.dispose();
-      }
-    }
-    return styleTargets;
-  } catch (error) {
-    disposeMap(styleTargets);
-    throw error;
-  }
-}
-
-/** Content features of an RGB image (of its luminance, grey, for a luminance-only run), kept. */
-function contentTargetsOf(vgg: Vgg19, params: ResolvedTransferParams, input: tf.Tensor4D): Map<string, tf.Tensor4D> {
-  return keptMap(() => {
-    const features = vgg.features(toVggSpace(input), params.contentLayers, params.pooling);
-    return new Map(params.contentLayers.map((layer) => [layer, features.get(layer)!]));
-  });
-}
-
-/** Decodes the images for one whole-image scale and computes the content features and blended style Grams. */
-async function setupScale(
-  vgg: Vgg19,
-  params: ResolvedTransferParams,
-  scale: ScalePlan,
-  styleDims: { width: number; height: number }[],
-  cache: GramCache | undefined,
-  maxPixels: number,
-): Promise<ScaleSetup> {
-  const { width, height } = scale;
-  const contentImage = await decodeRgb(params.content, 'content', width, height);
-  const contentRgb = rgbTensor(contentImage);
-  const contentLum = params.preserveColors ? luminance(contentRgb) : undefined;
-  const contentInput = contentLum ? greyFromLuminance(contentLum) : contentRgb;
-  let content: Map<string, tf.Tensor4D> | undefined;
-  try {
-    content = contentTargetsOf(vgg, params, contentInput);
-    const styleGrams = await styleTargetsAt(vgg, params, scale.size, styleDims, contentLum, cache, maxPixels);
-    const contentStart = tf.tidy(() => toVggSpace(contentInput));
-    return {
-      shape: [1, height, width, 3],
-      targets: { content, styleGrams },
-      ...(params.preserveColors ? { contentRgb } : {}),
-      contentStart,
-    };
-  } catch (error) {
-    disposeMap(content);
-    contentRgb.dispose();
-    throw error;
-  } finally {
-    if (contentInput !== contentRgb) contentInput.dispose();
-    contentLum?.dispose();
-    if (!params.preserveColors) contentRgb.dispose();
-  }
-}
-
-function disposeScale(setup: ScaleSetup | undefined): void {
-  if (!setup) return;
-  setup.contentStart?.dispose();
-  disposeMap(setup.targets.content);
-  disposeMap(setup.targets.styleGrams);
-  setup.contentRgb?.dispose();
-}
-
-/** What every tile of a tiled scale shares: the style targets (from the whole style images) and the content. */
-interface TiledScale {
-  plan: ScalePlan & { tiles: TileRect[] };
-  styleGrams: GramSet;
-  /** The content at this scale, on the CPU; each tile's content targets come from its own crop. */
-  content: RgbImage;
-}
-
-async function setupTiledScale(
-  vgg: Vgg19,
-  params: ResolvedTransferParams,
-  scale: ScalePlan & { tiles: TileRect[] },
-  styleDims: { width: number; height: number }[],
-  cache: GramCache | undefined,
-  maxPixels: number,
-): Promise<TiledScale> {
-  const content = await decodeRgb(params.content, 'content', scale.width, scale.height);
-  // Luminance is per pixel: the whole image's is cheap even where a step over it is not.
-  const contentLum = params.preserveColors ? tf.tidy(() => luminance(rgbTensor(content))) : undefined;
-  try {
-    const styleGrams = await styleTargetsAt(vgg, params, scale.size, styleDims, contentLum, cache, maxPixels);
-    return { plan: scale, styleGrams, content };
-  } finally {
-    contentLum?.dispose();
-  }
-}
-
-/** One tile's targets: its crop's content features and the scale's style Grams (shared: disposeTile keeps them). */
-function setupTile(vgg: Vgg19, params: ResolvedTransferParams, scale: TiledScale, rect: TileRect): ScaleSetup {
-  const crop = cropPlane({ ...scale.content, channels: 3 }, rect);
-  const rgb = tf.tensor4d(Float32Array.from(crop.data), [1, rect.height, rect.width, 3]);
-  const input = params.preserveColors ? tf.tidy(() => greyFromLuminance(luminance(rgb))) : rgb;
-  try {
-    const content = contentTargetsOf(vgg, params, input);
-    return { shape: [1, rect.height, rect.width, 3], targets: { content, styleGrams: scale.styleGrams } };
-  } finally {
-    if (input !== rgb) input.dispose();
-    rgb.dispose();
-  }
-}
-
-function disposeTile(setup: ScaleSetup | undefined): void {
-  disposeMap(setup?.targets.content);
-}
-
 /**
  * The objective and its gradient at x: the losses read back (asynchronously: a synchronous read stalls a GPU backend,
  * and WebGPU in Node cannot do one at all), the gradient left on the backend for the optimiser. The caller owns it.
@@ -389,54 +182,6 @@ async function toRgb(x: tf.Tensor4D, setup: ScaleSetup): Promise<RgbImage> {
     return { data: Uint8Array.from(await rgb.data()), width, height };
   } finally {
     rgb.dispose();
-  }
-}
-
-/** Pixels converted to RGB at a time, in bands of rows: the conversion is per pixel, the bands change nothing. */
-const BAND_PIXELS = 1 << 20;
-
-/** A whole image held on the CPU (VGG space) → RGB bytes, with `content`'s colours put back when given. */
-async function planeToRgb(plane: PlaneImage, content: RgbImage | undefined): Promise<RgbImage> {
-  const { width, height } = plane;
-  const data = new Uint8Array(width * height * 3);
-  const bandRows = Math.max(1, Math.floor(BAND_PIXELS / width));
-  for (let y0 = 0; y0 < height; y0 += bandRows) {
-    const rows = Math.min(bandRows, height - y0);
-    const [from, to] = [y0 * width * 3, (y0 + rows) * width * 3];
-    const rgb = tf.tidy(() => {
-      let image = fromVggSpace(tf.tensor4d(plane.data.subarray(from, to), [1, rows, width, 3]));
-      if (content)
-        image = recolor(image, tf.tensor4d(Float32Array.from(content.data.subarray(from, to)), [1, rows, width, 3]));
-      return tf.clipByValue(tf.round(image), 0, 255);
-    });
-    try {
-      data.set(await rgb.data(), from);
-    } finally {
-      rgb.dispose();
-    }
-  }
-  return { data, width, height };
-}
-
-/** A [1,H,W,3] tensor's values as an image on the CPU (a copy the caller may write to). */
-async function toPlane(x: tf.Tensor4D): Promise<PlaneImage> {
-  const [, height, width, channels] = x.shape;
-  return { data: new Float32Array(await x.data<'float32'>()), width, height, channels };
-}
-
-function planeTensor(plane: PlaneImage): tf.Tensor4D {
-  return tf.tensor4d(plane.data, [1, plane.height, plane.width, plane.channels]);
-}
-
-/** An image (a tensor, or a plane on the CPU) bilinearly resized to width × height, as a plane. */
-async function resizedPlane(source: tf.Tensor4D | PlaneImage, width: number, height: number): Promise<PlaneImage> {
-  const resized = tf.tidy(() =>
-    tf.image.resizeBilinear(source instanceof tf.Tensor ? source : planeTensor(source), [height, width]),
-  );
-  try {
-    return await toPlane(resized);
-  } finally {
-    resized.dispose();
   }
 }
 
@@ -527,16 +272,6 @@ function resumedCheckpoint(
     return [1, scale.height, scale.width, 3];
   });
   return state;
-}
-
-/** As a checkpoint stores an image held on the CPU. */
-function savedPlane(plane: PlaneImage): SavedTensor {
-  return { shape: [1, plane.height, plane.width, plane.channels], data: plane.data };
-}
-
-function planeOf(saved: SavedTensor): PlaneImage {
-  const [, height, width, channels] = saved.shape as [number, number, number, number];
-  return { data: new Float32Array(saved.data), width, height, channels };
 }
 
 /**

@@ -23,6 +23,10 @@ export const InitEnum = builder.enumType('Init', {
 type Kind =
   'Int' | 'Float' | 'Boolean' | ['String'] | ['Float'] | typeof OptimizerEnum | typeof PoolingEnum | typeof InitEnum;
 
+const FAST_TILE_SIZE =
+  `Run the network in tiles of at most this many pixels a side (${FAST_LIMITS.tileSize.min}..` +
+  `${FAST_LIMITS.tileSize.max}, halo excluded), with instance-norm statistics taken over the whole image, so the ` +
+  'result equals a single pass; 0 or absent: tiles only past what the backend holds in one pass.';
 const LAYERS = `one or more of ${RELU_LAYERS[0]}…${RELU_LAYERS.at(-1)}`;
 const PARAMS: { [K in keyof GatysOptions]-?: { type: Kind; description: string } } = {
   size: {
@@ -158,6 +162,11 @@ export const FastParamsRef = builder.objectRef<FastPresetParams>('FastParams').i
       description: "Keep the content's colours.",
       resolve: (p) => p.preserveColors ?? null,
     }),
+    tileSize: t.int({
+      nullable: true,
+      description: FAST_TILE_SIZE,
+      resolve: (p) => p.tileSize ?? null,
+    }),
   }),
 });
 
@@ -168,5 +177,6 @@ export const FastParamsInput = builder.inputType('FastParamsInput', {
     size: t.int({ required: false }),
     strength: t.float({ required: false }),
     preserveColors: t.boolean({ required: false }),
+    tileSize: t.int({ required: false, description: FAST_TILE_SIZE }),
   }),
 });
