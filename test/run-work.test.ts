@@ -12,7 +12,7 @@ describe('run work', () => {
     // Coarsest first: 32 px (25×32), then 64 px.
     expect(scalePixels(portrait, 64, 2)).toEqual([25 * 32, 50 * 64]);
     expect(gatysWork(portrait, { size: 64, scales: 2, steps: 10 })).toBe((800 + 3200) * 10);
-    // The largest built-in preset, High quality (768 px over 3 scales, 200 steps each), on a square image.
+    // 768 px over 3 scales, 200 steps each, on a square image.
     expect(gatysWork(square, { size: 768, scales: 3, steps: 200 })).toBe((192 ** 2 + 384 ** 2 + 768 ** 2) * 200);
   });
 
