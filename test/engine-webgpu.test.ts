@@ -479,7 +479,7 @@ function engineTests(): void {
       expect(Math.floor(Math.sqrt(gatysPixels))).toBe(724);
       expect(Math.floor(Math.sqrt(fastPixels))).toBe(1008);
     }
-    // golden_gate.jpg is 979×734: 2048×1536 is past both limits. Each run is stopped once it has announced its plan.
+    // golden_gate.jpg is 979×734: 2048×1535 is past both limits. Each run is stopped once it has announced its plan.
     const started = async (job: Job) => {
       const controller = new AbortController();
       const seen: TransferEvent[] = [];
@@ -491,7 +491,7 @@ function engineTests(): void {
       return seen[0] as StartedEvent;
     };
     const gatys = await started({ kind: 'GATYS', params: { ...small, size: 2048 } });
-    expect(gatys).toMatchObject({ width: 2048, height: 1536 });
+    expect(gatys).toMatchObject({ width: 2048, height: 1535 });
     // Coarse to fine from the largest whole scale that fits the adapter (512×384), tiles above it.
     expect(gatys.scaleSizes).toEqual([512, 1024, 2048]);
     const fast = await started({
@@ -506,7 +506,7 @@ function engineTests(): void {
         },
       },
     });
-    expect(fast).toMatchObject({ width: 2048, height: 1536 });
+    expect(fast).toMatchObject({ width: 2048, height: 1535 });
   });
 
   /** An engine whose first worker has a test-only fault (src/engine/pool/worker.ts); its replacements do not. */

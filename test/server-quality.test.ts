@@ -298,17 +298,17 @@ describe('quality score on SQLite', () => {
       return nodes;
     };
     const newest = await all('NEWEST');
-    // Gatys, FAST ×2, FAST unscored, FAST, canceled.
-    expect(newest).toHaveLength(6);
+    // Gatys, Gatys in tiles, FAST ×2, FAST unscored, FAST, canceled.
+    expect(newest).toHaveLength(7);
     expect(newest.find((n) => n.id === gatysRun.id)?.quality).toEqual(gatysRun.quality);
 
     const byStyle = await all('STYLE_SCORE');
-    expect(byStyle).toHaveLength(2);
+    expect(byStyle).toHaveLength(3);
     const styles = byStyle.map((n) => n.quality!.style!);
     expect(styles).toEqual([...styles].sort((a, b) => a - b));
 
     const byContent = await all('CONTENT_SCORE');
-    expect(byContent).toHaveLength(4);
+    expect(byContent).toHaveLength(5);
     const contents = byContent.map((n) => n.quality!.content);
     expect(contents).toEqual([...contents].sort((a, b) => a - b));
   });
