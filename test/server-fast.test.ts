@@ -191,10 +191,11 @@ describe('style models', () => {
       'fastParams.strength',
     ],
     [
-      'a size the backend cannot hold',
-      () => ({ styleModelId: models.get('mosaic'), fastParams: { size: 4000 } }),
+      // Past one pass of the backend a fast run goes in tiles; past MAX_OUTPUT_SIDE it is refused.
+      'a size past the largest output side',
+      () => ({ styleModelId: models.get('mosaic'), fastParams: { size: 5000 } }),
       'InputError',
-      'params.size',
+      'fastParams.size',
     ],
     ['a fast request without a model', () => ({ fastParams: { size: 64 } }), 'InputError', 'styleModelId'],
   ])('refuses %s, writing nothing', async (_, input, typename, field) => {
