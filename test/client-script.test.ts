@@ -164,13 +164,13 @@ describe('batch script', () => {
       '--preset',
       FAST.name,
       '--set',
-      'size=4000',
+      'size=5000',
       '--out',
       path.join(dir, 'out-refused'),
       contentImage('amber.jpg'),
     );
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('✗ amber.jpg: FAILED INVALID_INPUT: params.size');
+    expect(run.stderr).toContain('✗ amber.jpg: FAILED INVALID_INPUT: fastParams.size');
     expect(run.stdout).toContain('0 succeeded, 1 failed, 0 canceled');
   });
 
